@@ -1,0 +1,23 @@
+/**
+ * A whitelisted command, resolved from one entry of `allowed-commands.json`.
+ * Everything the process layer needs to spawn it; nothing about HTTP.
+ */
+export interface CommandSpec {
+  /** The exact key of the whitelist entry (what the client URL-encodes). */
+  readonly key: string;
+  /** Executable: a bare name looked up on the child's fixed PATH, or a path. */
+  readonly command: string;
+  /** Arguments, passed as argv (never through a shell). */
+  readonly args: readonly string[];
+  /** Absolute working directory of the child. @default the whitelist file's folder */
+  readonly cwd: string;
+  /** Fixed environment set by the admin for this command (trusted, may set anything). */
+  readonly env: Readonly<Record<string, string>>;
+  /**
+   * Names a client may set through `ENV_<NAME>` headers. `undefined`: any name not on the
+   * built-in blocklist. An empty list: none. Entries may end in `*` to allow a prefix.
+   */
+  readonly allowedEnv: readonly string[] | undefined;
+  /** Free text shown in /status and logs. */
+  readonly description: string | undefined;
+}

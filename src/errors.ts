@@ -1,0 +1,146 @@
+/**
+ * Every error the gateway answers with is a WardenError with a stable string `code`.
+ * The one table below maps each code to its HTTP status and JSON-RPC error code.
+ *
+ * JSON-RPC codes reuse the SDK's ErrorCode where the meaning matches (parse error,
+ * invalid request, connection closed). Gateway-specific conditions use -32010..-32039,
+ * a range the SDK does not use. "Session not found" keeps -32001, the code the SDK's own
+ * Streamable HTTP transport answers with, so a client sees one code for one condition.
+ */
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+
+export interface ErrorMapping {
+  readonly status: number;
+  readonly rpc: number;
+}
+
+export const ERROR_TABLE = {
+  unauthorized: { status: 401, rpc: -32010 },
+  forbidden_origin: { status: 403, rpc: -32011 },
+  forbidden_host: { status: 403, rpc: -32011 },
+  forbidden: { status: 403, rpc: -32012 },
+  unknown_command: { status: 404, rpc: -32013 },
+  session_not_found: { status: 404, rpc: -32001 },
+  env_rejected: { status: 400, rpc: -32014 },
+  bad_request: { status: 400, rpc: ErrorCode.InvalidRequest },
+  parse_error: { status: 400, rpc: ErrorCode.ParseError },
+  payload_too_large: { status: 413, rpc: -32015 },
+  method_not_allowed: { status: 405, rpc: -32016 },
+  rate_limited: { status: 429, rpc: -32017 },
+  limit_reached: { status: 503, rpc: -32018 },
+  draining: { status: 503, rpc: -32019 },
+  backpressure: { status: 503, rpc: -32020 },
+  upstream_failed: { status: 502, rpc: -32021 },
+  upstream_exited: { status: 502, rpc: ErrorCode.ConnectionClosed },
+  upstream_protocol: { status: 502, rpc: -32022 },
+  policy_denied: { status: 403, rpc: -32023 },
+  internal: { status: 500, rpc: ErrorCode.InternalError },
+} as const satisfies Record<string, ErrorMapping>;
+
+export type ErrorCodeName = keyof typeof ERROR_TABLE;
+
+export interface WardenErrorOptions {
+  /** Extra machine-readable detail sent as JSON-RPC `error.data`. Never put secrets here. */
+  readonly data?: Record<string, unknown>;
+  /** Seconds after which a retry may succeed; sent as `Retry-After`. */
+  readonly retryAfter?: number;
+  /** Extra response headers (e.g. `WWW-Authenticate`). */
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly cause?: unknown;
+}
+
+export class WardenError extends Error {
+  readonly code: ErrorCodeName;
+  readonly data: Record<string, unknown> | undefined;
+  readonly retryAfter: number | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(code: ErrorCodeName, message: string, options: WardenErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.data = options.data;
+    this.retryAfter = options.retryAfter;
+    this.headers = options.headers ?? {};
+  }
+
+  get status(): number {
+    return ERROR_TABLE[this.code].status;
+  }
+
+  get rpcCode(): number {
+    return ERROR_TABLE[this.code].rpc;
+  }
+}
+
+export class UnauthorizedError extends WardenError {
+  constructor(message = 'missing or invalid bearer token') {
+    super('unauthorized', message, { headers: { 'WWW-Authenticate': 'Bearer realm="mcp-warden"' } });
+  }
+}
+
+export class UnknownCommandError extends WardenError {
+  constructor() {
+    super('unknown_command', 'unknown command');
+  }
+}
+
+export class SessionNotFoundError extends WardenError {
+  constructor() {
+    super('session_not_found', 'Session not found');
+  }
+}
+
+export class EnvRejectedError extends WardenError {
+  /** `name` is the variable's name only; its value is never part of an error. */
+  constructor(name: string, reason: string) {
+    super('env_rejected', `environment variable ${name} is not accepted: ${reason}`, {
+      data: { variable: name, reason },
+    });
+  }
+}
+
+export class PayloadTooLargeError extends WardenError {
+  constructor(limitBytes: number) {
+    super('payload_too_large', `request body exceeds the limit of ${limitBytes} bytes`, {
+      data: { limitBytes },
+    });
+  }
+}
+
+export class UpstreamExitedError extends WardenError {
+  constructor(detail: string) {
+    super('upstream_exited', `MCP server exited: ${detail}`);
+  }
+}
+
+export class UpstreamFailedError extends WardenError {
+  constructor(detail: string, retryAfter?: number) {
+    super('upstream_failed', `upstream failed to start: ${detail}`, { retryAfter });
+  }
+}
+
+export class LimitReachedError extends WardenError {
+  constructor(limit: string, max: number, retryAfter = 1, code: 'limit_reached' | 'rate_limited' = 'limit_reached') {
+    super(code, `limit reached: ${limit} (${max})`, { data: { limit, max }, retryAfter });
+  }
+}
+
+/** Turns anything thrown into a WardenError without leaking internals to the client. */
+export function toWardenError(error: unknown): WardenError {
+  if (error instanceof WardenError) return error;
+  return new WardenError('internal', 'internal error', { cause: error });
+}
+
+/** The JSON-RPC error body every HTTP rejection uses. */
+export function errorBody(error: WardenError, id: string | number | null = null) {
+  return {
+    jsonrpc: '2.0' as const,
+    error: {
+      code: error.rpcCode,
+      message: error.message,
+      data: { code: error.code, ...error.data },
+    },
+    id,
+  };
+}
