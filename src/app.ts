@@ -1,0 +1,84 @@
+/**
+ * createApp: middleware order and routes, nothing else (no listen, no globals).
+ * Request path: health -> host/origin guard -> drain guard -> bearer auth ->
+ * command lookup -> body parsing -> transport handler. Errors end in one handler.
+ */
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import { requireBearer, type TokenVerifier } from './auth/bearer.js';
+import type { CommandRegistry } from './commands/registry.js';
+import { PayloadTooLargeError, WardenError } from './errors.js';
+import { commandRoute } from './http/commandRoute.js';
+import { hostGuard, type HostGuardOptions } from './http/hostGuard.js';
+import { sendError } from './http/respond.js';
+import type { Logger } from './logging/logger.js';
+import type { SseHandler } from './transports/sse.js';
+import type { StreamableHandler } from './transports/streamableHttp.js';
+
+export interface AppDeps {
+  readonly logger: Logger;
+  readonly registry: CommandRegistry;
+  readonly verifyToken: TokenVerifier;
+  readonly hostGuard: HostGuardOptions;
+  readonly bodyLimitBytes: number;
+  readonly sse: SseHandler;
+  readonly streamable: StreamableHandler;
+  /** True once shutdown began: new requests get 503. */
+  readonly isDraining: () => boolean;
+  /** Extra authenticated routes (e.g. /status), mounted before command lookup. */
+  readonly extraRoutes?: (app: Express) => void;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/health', (_req, res) => {
+    res.status(deps.isDraining() ? 503 : 200).json({ status: deps.isDraining() ? 'draining' : 'ok' });
+  });
+
+  app.use(hostGuard(deps.hostGuard));
+  app.use(drainGuard(deps.isDraining));
+  app.use(requireBearer(deps.verifyToken));
+  deps.extraRoutes?.(app);
+  app.use(commandRoute(deps.registry));
+  app.use(express.json({ limit: deps.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
+
+  app.use((req, res, next) => {
+    const route = `${req.method} ${req.endpoint}`;
+    if (route === 'GET sse') return deps.sse.open(req, res);
+    if (route === 'POST messages') return deps.sse.post(req, res);
+    if (req.endpoint === 'mcp' && ['GET', 'POST', 'DELETE'].includes(req.method)) return deps.streamable.handle(req, res);
+    next(new WardenError('method_not_allowed', `${req.method} is not supported on /${req.endpoint}`));
+  });
+
+  app.use(errorHandler(deps.logger, deps.bodyLimitBytes));
+  return app;
+}
+
+function drainGuard(isDraining: () => boolean): RequestHandler {
+  return (_req, res, next) => {
+    if (isDraining()) {
+      res.setHeader('Connection', 'close');
+      sendError(res, new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 }));
+      return;
+    }
+    next();
+  };
+}
+
+/** Maps body-parser failures and anything thrown to the JSON-RPC error body. */
+function errorHandler(logger: Logger, bodyLimitBytes: number): ErrorRequestHandler {
+  return (error: unknown, _req, res, _next) => {
+    const type = (error as { type?: string }).type;
+    if (type === 'entity.too.large') return sendError(res, new PayloadTooLargeError(bodyLimitBytes));
+    if (type === 'entity.parse.failed') return sendError(res, new WardenError('parse_error', 'Parse error: request body is not valid JSON'));
+    if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+      return sendError(res, new WardenError('bad_request', 'unsupported body encoding'));
+    }
+    if (type === 'request.aborted') return;
+    if (!(error instanceof WardenError)) logger.error('unhandled request error', { error: error instanceof Error ? error.stack : String(error) });
+    else if (error.status >= 500) logger.warn('request failed', { code: error.code, message: error.message });
+    sendError(res, error);
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * Bearer-token authentication. Tokens are compared as SHA-256 digests with
+ * timingSafeEqual, so neither content nor length leaks through timing. Only the
+ * Authorization header counts: a token in the query string is refused, never used.
+ */
+import type { Request, RequestHandler } from 'express';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { UnauthorizedError } from '../errors.js';
+import { sendError } from '../http/respond.js';
+
+/** Who is calling, attached to the request as `req.principal` once authenticated. */
+export interface Principal {
+  readonly clientId: string;
+  readonly role: string;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    principal?: Principal;
+  }
+}
+
+export function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+export function sameDigest(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Resolves a presented token to a principal, or undefined. */
+export type TokenVerifier = (token: string) => Principal | undefined;
+
+export function sharedSecretVerifier(secret: string, role = 'default'): TokenVerifier {
+  const expected = digest(secret);
+  const principal: Principal = Object.freeze({ clientId: 'shared-secret', role });
+  return (token) => (sameDigest(digest(token), expected) ? principal : undefined);
+}
+
+const QUERY_CREDENTIAL = /^(token|access_token|auth|authorization|secret|key|api_key|apikey|bearer)$/i;
+
+export function bearerToken(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+export function requireBearer(verify: TokenVerifier, onFailure?: (req: Request) => void): RequestHandler {
+  return (req, res, next) => {
+    const queryHasCredential = Object.keys(req.query).some((k) => QUERY_CREDENTIAL.test(k));
+    const token = bearerToken(req);
+    const principal = token === undefined ? undefined : verify(token);
+    if (principal === undefined) {
+      onFailure?.(req);
+      const message = queryHasCredential
+        ? 'credentials in the query string are not accepted; send Authorization: Bearer <token>'
+        : token === undefined
+          ? 'missing bearer token'
+          : 'invalid bearer token';
+      sendError(res, new UnauthorizedError(message));
+      return;
+    }
+    req.principal = principal;
+    next();
+  };
+}

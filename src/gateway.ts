@@ -1,0 +1,106 @@
+/**
+ * createGateway: builds every part from settings and returns something that listens and
+ * closes. Used by the CLI and by tests (in-process, on a random port).
+ */
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { createApp } from './app.js';
+import { sharedSecretVerifier } from './auth/bearer.js';
+import { CommandRegistry } from './commands/registry.js';
+import { loadCommandsFile } from './config/commands.js';
+import type { Settings } from './config/settings.js';
+import { defaultHostGuard } from './http/hostGuard.js';
+import type { Logger } from './logging/logger.js';
+import { ProcessManager } from './process/manager.js';
+import { SessionFactory } from './transports/sessionFactory.js';
+import { SessionStore } from './transports/sessions.js';
+import { SseHandler } from './transports/sse.js';
+import { StreamableHandler } from './transports/streamableHttp.js';
+
+export interface GatewayDeps {
+  readonly logger: Logger;
+  /** Overrides loading `settings.commandsFile`. */
+  readonly registry?: CommandRegistry;
+}
+
+export interface Gateway {
+  readonly server: Server;
+  readonly sessions: SessionStore;
+  readonly processes: ProcessManager;
+  readonly registry: CommandRegistry;
+  /** Listens on settings.host/port; resolves with the bound address. */
+  listen(): Promise<AddressInfo>;
+  /** Drains: refuses new work, closes sessions, stops every child tree. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function createGateway(settings: Settings, deps: GatewayDeps): Promise<Gateway> {
+  const { logger } = deps;
+  if (!settings.secret) throw new TypeError('settings.secret is required: the gateway never runs without a secret');
+  const registry = deps.registry ?? new CommandRegistry(await loadCommandsFile(settings.commandsFile));
+  const sessions = new SessionStore();
+  const processes = new ProcessManager({
+    logger,
+    child: {
+      maxLineBytes: settings.maxLineBytes,
+      stopTimeouts: { eofMs: settings.stopEofMs, termMs: settings.stopTermMs, killMs: settings.stopKillMs },
+    },
+  });
+  const factory = new SessionFactory({ logger, sessions, processes });
+  let draining = false;
+  const server = createServer();
+  // Event streams stay open for hours; the request timeout must not cut them.
+  server.requestTimeout = 0;
+  server.headersTimeout = 30_000;
+  server.keepAliveTimeout = 65_000;
+
+  const buildApp = (port: number) =>
+    createApp({
+      logger,
+      registry,
+      verifyToken: sharedSecretVerifier(settings.secret!),
+      hostGuard: {
+        ...defaultHostGuard(settings.host, port),
+        ...(settings.allowedHosts ? { allowedHosts: settings.allowedHosts } : {}),
+        ...(settings.allowedOrigins ? { allowedOrigins: settings.allowedOrigins } : {}),
+      },
+      bodyLimitBytes: settings.bodyLimitBytes,
+      sse: new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs }),
+      streamable: new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs }),
+      isDraining: () => draining,
+    });
+
+  let closing: Promise<void> | undefined;
+  const gateway: Gateway = {
+    server,
+    sessions,
+    processes,
+    registry,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(settings.port, settings.host, () => {
+          server.off('error', reject);
+          const address = server.address() as AddressInfo;
+          // The origin allowlist depends on the port actually bound (port 0 picks one).
+          server.on('request', buildApp(address.port));
+          logger.info('listening', { host: settings.host, port: address.port, commands: registry.size });
+          resolve(address);
+        });
+      }),
+    close: () => {
+      closing ??= (async () => {
+        draining = true;
+        logger.info('draining', { sessions: sessions.size, children: processes.liveCount });
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        await sessions.closeAll('shutdown');
+        await processes.closeAll();
+        server.closeAllConnections();
+        if (server.listening) await stopped;
+        logger.info('stopped');
+      })();
+      return closing;
+    },
+  };
+  return gateway;
+}

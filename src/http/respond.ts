@@ -1,0 +1,18 @@
+/**
+ * The one place an HTTP rejection is written: status, headers (Retry-After,
+ * WWW-Authenticate) and a JSON-RPC error body. Never echoes request input.
+ */
+import type { Response } from 'express';
+import { errorBody, toWardenError } from '../errors.js';
+
+export function sendError(res: Response, error: unknown, id: string | number | null = null): void {
+  const warden = toWardenError(error);
+  if (res.headersSent) {
+    // A stream is already open: all we can do is end it.
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  for (const [name, value] of Object.entries(warden.headers)) res.setHeader(name, value);
+  if (warden.retryAfter !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(warden.retryAfter))));
+  res.status(warden.status).json(errorBody(warden, id));
+}

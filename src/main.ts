@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+/**
+ * The CLI: flags/env -> settings -> gateway -> listen; signals drain it. The only place
+ * that calls process.exit. stdout stays empty: the banner and logs go to stderr.
+ */
+import { randomBytes } from 'node:crypto';
+import { CommandsFileError } from './config/commands.js';
+import { parseSettings, SettingsError, USAGE, type Settings } from './config/settings.js';
+import { createGateway } from './gateway.js';
+import { createLogger } from './logging/logger.js';
+
+function fail(message: string): never {
+  process.stderr.write(`mcp-warden: ${message}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let settings: Settings;
+  try {
+    const cli = parseSettings(process.argv.slice(2), process.env);
+    if (cli.help) {
+      process.stderr.write(`${USAGE}\n`);
+      process.exit(0);
+    }
+    settings = cli.settings;
+  } catch (error) {
+    if (error instanceof SettingsError) fail(`${error.message}\n${USAGE}`);
+    throw error;
+  }
+  const logger = createLogger(settings.logLevel);
+  let generated = false;
+  if (!settings.secret) {
+    settings = { ...settings, secret: randomBytes(24).toString('base64url') };
+    generated = true;
+  }
+  delete process.env.WARDEN_SECRET;
+
+  let gateway;
+  try {
+    gateway = await createGateway(settings, { logger });
+  } catch (error) {
+    if (error instanceof CommandsFileError) fail(error.message);
+    throw error;
+  }
+  process.on('unhandledRejection', (reason) => {
+    logger.error('unhandled rejection (gateway keeps running)', { error: reason instanceof Error ? reason.stack : String(reason) });
+  });
+  process.on('uncaughtException', (error) => {
+    logger.error('uncaught exception (gateway keeps running)', { error: error.stack ?? String(error) });
+  });
+
+  const address = await gateway.listen();
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const firstKey = gateway.registry.keys()[0] ?? '<command>';
+  const url = `http://${host}:${address.port}/${encodeURIComponent(firstKey)}/mcp`;
+  if (generated) {
+    process.stderr.write(
+      `\nmcp-warden: WARDEN_SECRET is not set, so this run uses a generated secret:\n\n  ${settings.secret}\n\n` +
+        `Connect with the header  Authorization: Bearer ${settings.secret}\n` +
+        `Example: ${url}  (or /sse for legacy SSE)\n\n`,
+    );
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn('second signal, exiting now', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info('shutting down', { signal });
+    const deadline = setTimeout(() => {
+      logger.error('shutdown deadline passed, exiting');
+      process.exit(1);
+    }, settings.shutdownGraceMs);
+    deadline.unref();
+    gateway.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error('shutdown failed', { error: String(error) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`mcp-warden: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

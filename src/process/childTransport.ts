@@ -1,0 +1,170 @@
+/**
+ * The child side of a session as an SDK Transport: JSON-RPC lines over a spawned server's
+ * stdin/stdout. Framing is the SDK's ReadBuffer with a size cap; lines that are not
+ * JSON-RPC are dropped (and logged, throttled); a line over the cap ends the child.
+ * close() stops the whole tree in bounded stages and is idempotent; onclose fires once.
+ */
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { once } from 'node:events';
+import type { CommandSpec } from '../commands/types.js';
+import { UpstreamExitedError, WardenError } from '../errors.js';
+import { LogThrottle, type Logger } from '../logging/logger.js';
+import type { SpawnedChild } from './spawn.js';
+import { signalAll, signalGroup, within } from './stopTree.js';
+
+/** How long each stage of a stop may take before the next, harsher one. */
+export interface StopTimeouts {
+  /** After closing stdin, wait this long for a voluntary exit. @default 1000 */
+  readonly eofMs: number;
+  /** After SIGTERM to the tree, wait this long before SIGKILL. @default 2000 */
+  readonly termMs: number;
+  /** After SIGKILL, wait at most this long for the exit to be reported. @default 2000 */
+  readonly killMs: number;
+}
+
+export const DEFAULT_STOP_TIMEOUTS: StopTimeouts = { eofMs: 1000, termMs: 2000, killMs: 2000 };
+
+export interface ChildTransportOptions {
+  /** Longest line the child may write on stdout, in bytes. @default 16 MiB */
+  readonly maxLineBytes?: number;
+  readonly stopTimeouts?: StopTimeouts;
+}
+
+export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+export interface ExitInfo {
+  readonly code: number | null;
+  readonly signal: string | null;
+  /** `stopped`: the gateway asked it to stop; `exited`: it ended on its own. */
+  readonly reason: 'stopped' | 'exited';
+}
+
+export class ChildTransport implements Transport {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onerror?: (error: Error) => void;
+  onclose?: () => void;
+
+  readonly pid: number;
+  /** Resolves once the child process has exited and its group has been cleared. */
+  readonly exited: Promise<ExitInfo>;
+  /** Why the child ended, as the error in-flight requests should receive. */
+  closeError: WardenError | undefined;
+
+  private readonly readBuffer: ReadBuffer;
+  private readonly junkThrottle = new LogThrottle(5, 10_000);
+  private readonly stopTimeouts: StopTimeouts;
+  private stopping: Promise<void> | undefined;
+  private isClosed = false;
+  private started = false;
+
+  constructor(
+    private readonly child: SpawnedChild,
+    readonly spec: CommandSpec,
+    private readonly logger: Logger,
+    options: ChildTransportOptions = {},
+  ) {
+    this.pid = child.pid;
+    this.readBuffer = new ReadBuffer({ maxBufferSize: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES });
+    this.stopTimeouts = options.stopTimeouts ?? DEFAULT_STOP_TIMEOUTS;
+    this.exited = child.subprocess.then((result) => this.onExit(result.exitCode ?? null, result.signal ?? null));
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** The child's stdin, for backpressure decisions by the caller. */
+  get writableLength(): number {
+    return this.child.subprocess.stdin.writableLength;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new Error('ChildTransport already started');
+    this.started = true;
+    this.child.subprocess.stdout.on('data', (chunk: Buffer) => this.onData(chunk));
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    if (this.isClosed || this.stopping) throw this.closeError ?? new UpstreamExitedError('not running');
+    const stdin = this.child.subprocess.stdin;
+    if (stdin.write(serializeMessage(message))) return;
+    await Promise.race([once(stdin, 'drain'), this.exited]);
+  }
+
+  /** Stops the whole tree: stdin EOF, SIGTERM, SIGKILL, each stage bounded. Idempotent. */
+  close(): Promise<void> {
+    this.stopping ??= this.stop();
+    return this.stopping;
+  }
+
+  private async stop(): Promise<void> {
+    const { eofMs, termMs, killMs } = this.stopTimeouts;
+    if (!this.isClosed) {
+      this.child.subprocess.stdin.end();
+      if (!(await within(this.exited, eofMs))) {
+        this.logger.debug('child did not exit on stdin EOF, sending SIGTERM', this.tags());
+        await signalAll(this.pid, 'SIGTERM');
+        if (!(await within(this.exited, termMs))) {
+          this.logger.warn('child ignored SIGTERM, sending SIGKILL', this.tags());
+          await signalAll(this.pid, 'SIGKILL');
+          await within(this.exited, killMs);
+        }
+      }
+    }
+    await this.exited;
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.readBuffer.append(chunk);
+    } catch {
+      this.fail(new WardenError('upstream_protocol', 'MCP server wrote a line over the size limit'));
+      return;
+    }
+    for (;;) {
+      let message: JSONRPCMessage | null;
+      try {
+        message = this.readBuffer.readMessage();
+      } catch {
+        if (this.junkThrottle.allow((n) => this.logger.warn('non-JSON-RPC stdout lines suppressed', { ...this.tags(), lines: n }))) {
+          this.logger.warn('dropped a stdout line that is not JSON-RPC', this.tags());
+        }
+        continue;
+      }
+      if (message === null) return;
+      if (this.isClosed) return;
+      this.onmessage?.(message);
+    }
+  }
+
+  private fail(error: WardenError): void {
+    if (this.closeError) return;
+    this.closeError = error;
+    this.logger.warn('ending child', { ...this.tags(), reason: error.message });
+    this.onerror?.(error);
+    void this.close();
+  }
+
+  private onExit(code: number | null, signal: string | null): ExitInfo {
+    // Descendants left in the group (a grandchild of a server that exited) go with it.
+    signalGroup(this.pid, 'SIGKILL');
+    const reason = this.stopping ? 'stopped' : 'exited';
+    if (!this.closeError && reason === 'exited') {
+      this.closeError = new UpstreamExitedError(signal ? `signal ${signal}` : `code ${code}`);
+    }
+    this.isClosed = true;
+    this.readBuffer.clear();
+    const level = reason === 'stopped' ? 'debug' : 'warn';
+    this.logger.log(level, 'child exited', { ...this.tags(), code, signal, reason });
+    const onclose = this.onclose;
+    this.onclose = undefined;
+    queueMicrotask(() => onclose?.());
+    return { code, signal, reason };
+  }
+
+  private tags() {
+    return { command: this.spec.key, pid: this.pid };
+  }
+}

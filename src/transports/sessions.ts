@@ -1,0 +1,79 @@
+/**
+ * Live client sessions of both transports, by session id. A session owns one bridge
+ * (and so one child); closing it stops that child. Lookups check the transport kind,
+ * the command and the principal, so a session id is useless to anyone else.
+ */
+import { createHash } from 'node:crypto';
+import type { Principal } from '../auth/bearer.js';
+import type { Bridge } from '../bridge/bridge.js';
+
+export type TransportKind = 'sse' | 'streamable';
+
+export interface SessionInfo {
+  readonly id: string;
+  readonly kind: TransportKind;
+  readonly commandKey: string;
+  readonly principal: Principal;
+}
+
+export class Session implements SessionInfo {
+  readonly createdAt = Date.now();
+  lastActivity = Date.now();
+  /** Short, non-reversible id for logs and audit. */
+  readonly idHash: string;
+
+  constructor(
+    readonly id: string,
+    readonly kind: TransportKind,
+    readonly commandKey: string,
+    readonly principal: Principal,
+    readonly bridge: Bridge,
+  ) {
+    this.idHash = hashSessionId(id);
+  }
+
+  touch(): void {
+    this.lastActivity = Date.now();
+  }
+
+  close(why?: string): Promise<void> {
+    return this.bridge.close(why);
+  }
+}
+
+export function hashSessionId(id: string): string {
+  return createHash('sha256').update(id).digest('hex').slice(0, 16);
+}
+
+export class SessionStore {
+  private readonly sessions = new Map<string, Session>();
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  add(session: Session): void {
+    this.sessions.set(session.id, session);
+  }
+
+  delete(session: Session): void {
+    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
+  }
+
+  /** The session, if it exists and belongs to this transport, command and principal. */
+  find(id: string | undefined, kind: TransportKind, commandKey: string, principal: Principal | undefined): Session | undefined {
+    if (id === undefined) return undefined;
+    const session = this.sessions.get(id);
+    if (!session || session.kind !== kind || session.commandKey !== commandKey) return undefined;
+    if (!principal || session.principal.clientId !== principal.clientId) return undefined;
+    return session;
+  }
+
+  all(): Session[] {
+    return [...this.sessions.values()];
+  }
+
+  async closeAll(why = 'shutdown'): Promise<void> {
+    await Promise.allSettled(this.all().map((s) => s.close(why)));
+  }
+}

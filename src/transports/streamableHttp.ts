@@ -1,0 +1,63 @@
+/**
+ * Streamable HTTP: `POST|GET|DELETE /<cmd>/mcp` with stateful sessions (`Mcp-Session-Id`).
+ * A POST without a session id must be `initialize`; it starts the session's own child.
+ * An unknown or closed session id gets 404 so that clients re-initialize.
+ */
+import type { Request, Response } from 'express';
+import { randomUUID } from 'node:crypto';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { SessionNotFoundError, WardenError } from '../errors.js';
+import { commandOf } from '../http/commandRoute.js';
+import type { SessionFactory } from './sessionFactory.js';
+import type { SessionStore } from './sessions.js';
+import { streamHeaders } from './streamHeaders.js';
+
+export interface StreamableOptions {
+  /** Interval of keep-alive comments on open event streams. @default 15000 */
+  readonly keepAliveMs: number;
+}
+
+export class StreamableHandler {
+  constructor(
+    private readonly factory: SessionFactory,
+    private readonly sessions: SessionStore,
+    private readonly options: StreamableOptions,
+  ) {}
+
+  readonly handle = async (req: Request, res: Response): Promise<void> => {
+    const spec = commandOf(req);
+    const header = req.headers['mcp-session-id'];
+    streamHeaders(res);
+    if (header !== undefined) {
+      const id = Array.isArray(header) ? undefined : header;
+      const session = this.sessions.find(id, 'streamable', spec.key, req.principal);
+      if (!session) throw new SessionNotFoundError();
+      await (session.bridge.client as StreamableHTTPServerTransport).handleRequest(req, res, req.body);
+      return;
+    }
+    if (req.method !== 'POST') throw new WardenError('bad_request', 'Bad Request: Mcp-Session-Id header is required');
+    if (!isInitializeRequest(req.body)) {
+      throw new WardenError('bad_request', 'Bad Request: a session starts with an initialize request');
+    }
+    await this.initialize(req, res);
+  };
+
+  private async initialize(req: Request, res: Response): Promise<void> {
+    const spec = commandOf(req);
+    const child = await this.factory.leaseChild(req, spec);
+    const principal = req.principal!;
+    let link: ReturnType<SessionFactory['connect']> | undefined;
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      keepAliveMs: this.options.keepAliveMs,
+      onsessioninitialized: (id) => {
+        link?.register(id, principal);
+      },
+    });
+    link = this.factory.connect(transport, child, spec, 'streamable');
+    await link.bridge.start();
+    await transport.handleRequest(req, res, req.body);
+    if (!link.session) await link.bridge.close('initialize refused');
+  }
+}
