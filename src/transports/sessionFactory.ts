@@ -25,7 +25,7 @@ export class SessionFactory {
 
   /** Validates the request's env headers (400 on refusal) and starts a child with them. */
   async leaseChild(req: Request, spec: CommandSpec): Promise<ChildTransport> {
-    const accepted = validateEnvHeaders(extractEnvHeaders(req.headers), spec);
+    const accepted = validateEnvHeaders(extractEnvHeaders(req.headersDistinct), spec);
     return this.deps.processes.lease(spec, accepted);
   }
 

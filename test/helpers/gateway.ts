@@ -1,0 +1,105 @@
+/**
+ * Starts a real gateway in this process on a random loopback port, with a whitelist
+ * written to a temp file, and collects its log lines for assertions.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Transport from 'winston-transport';
+import winston from 'winston';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { validateSettings, type SettingsInput } from '../../src/config/settings.js';
+import { createGateway, type Gateway } from '../../src/gateway.js';
+import { fixturePath } from './fixtures.js';
+
+export const TEST_SECRET = 'test-secret-0123456789abcdef';
+export const EVERYTHING = 'mcp-server-everything';
+export const EVERYTHING_ENTRY = {
+  command: process.execPath,
+  args: [join(process.cwd(), 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'stdio'],
+};
+
+/** A whitelist entry that runs one of our fixture servers with node. */
+export function fixtureEntry(name: string, extra: Record<string, unknown> = {}, args: string[] = []) {
+  return { command: process.execPath, args: [fixturePath(name), ...args], ...extra };
+}
+
+class Collect extends Transport {
+  constructor(private readonly lines: string[]) {
+    super();
+  }
+  override log(info: unknown, next: () => void): void {
+    this.lines.push(JSON.stringify(info));
+    next();
+  }
+}
+
+export interface TestGateway {
+  readonly gateway: Gateway;
+  readonly base: string;
+  readonly logs: string[];
+  readonly secret: string;
+  url(key: string, endpoint: 'sse' | 'mcp' | 'messages'): URL;
+  headers(extra?: Record<string, string>): Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startGateway(
+  commands: Record<string, unknown> = { [EVERYTHING]: EVERYTHING_ENTRY },
+  settings: Partial<SettingsInput> = {},
+): Promise<TestGateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-test-'));
+  const commandsFile = join(dir, 'allowed-commands.json');
+  writeFileSync(commandsFile, JSON.stringify(commands));
+  const logs: string[] = [];
+  const logger = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new Collect(logs)] });
+  const secret = (settings.secret as string | undefined) ?? TEST_SECRET;
+  const gateway = await createGateway(
+    validateSettings({ host: '127.0.0.1', port: 0, commandsFile, secret, stopEofMs: 300, stopTermMs: 500, ...settings }),
+    { logger },
+  );
+  const address = await gateway.listen();
+  const base = `http://127.0.0.1:${address.port}`;
+  return {
+    gateway,
+    base,
+    logs,
+    secret,
+    url: (key, endpoint) => new URL(`${base}/${encodeURIComponent(key)}/${endpoint}`),
+    headers: (extra = {}) => ({ Authorization: `Bearer ${secret}`, ...extra }),
+    close: () => gateway.close(),
+  };
+}
+
+export type Kind = 'sse' | 'mcp';
+
+/** An SDK client connected through the gateway with the given transport. */
+export async function connectClient(
+  gw: TestGateway,
+  key: string,
+  kind: Kind,
+  extraHeaders: Record<string, string> = {},
+): Promise<{ client: Client; transport: SSEClientTransport | StreamableHTTPClientTransport }> {
+  const requestInit = { headers: gw.headers(extraHeaders) };
+  const transport =
+    kind === 'sse'
+      ? new SSEClientTransport(gw.url(key, 'sse'), { requestInit })
+      : new StreamableHTTPClientTransport(gw.url(key, 'mcp'), { requestInit });
+  const client = new Client({ name: 'warden-test', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+/** Raw JSON-RPC initialize body. */
+export function initializeBody(id: number | string = 1) {
+  return {
+    jsonrpc: '2.0',
+    id,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+  };
+}
+
+export const MCP_ACCEPT = { Accept: 'application/json, text/event-stream', 'Content-Type': 'application/json' };
