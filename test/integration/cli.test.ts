@@ -1,0 +1,139 @@
+/**
+ * The built CLI as a separate process: secret generation and banner, stdout kept empty,
+ * configuration errors, and a SIGTERM drain that leaves no child behind.
+ */
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixtureEntry } from '../helpers/gateway.js';
+import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
+
+const MAIN = join(process.cwd(), 'dist/main.js');
+
+interface Cli {
+  proc: ChildProcess;
+  stdout: string[];
+  stderr: string[];
+  exit: Promise<number | null>;
+}
+
+function runCli(args: string[], env: Record<string, string> = {}): Cli {
+  if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` (npm test does)');
+  const proc = spawn(process.execPath, [MAIN, ...args], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const cli: Cli = { proc, stdout: [], stderr: [], exit: once(proc, 'exit').then(([code]) => code as number | null) };
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => cli.stdout.push(d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => cli.stderr.push(d));
+  return cli;
+}
+
+function whitelist(entries: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-cli-'));
+  const file = join(dir, 'allowed-commands.json');
+  writeFileSync(file, JSON.stringify(entries));
+  return file;
+}
+
+async function listeningPort(cli: Cli): Promise<number> {
+  const line = await waitFor(() => cli.stderr.join('').split('\n').find((l) => l.includes('"message":"listening"')), {
+    timeoutMs: 15_000,
+    message: 'the listening log line',
+  });
+  return (JSON.parse(line) as { port: number }).port;
+}
+
+let running: Cli | undefined;
+afterEach(async () => {
+  if (running && running.proc.exitCode === null) {
+    running.proc.kill('SIGKILL');
+    await running.exit;
+  }
+  running = undefined;
+  await waitForNoDescendants(process.pid, { timeoutMs: 10_000 });
+});
+
+describe('mcp-warden CLI', () => {
+  it('generates a secret when none is set, prints it once to stderr, and nothing to stdout', async () => {
+    const file = whitelist({ env: fixtureEntry('env-server.mjs') });
+    running = runCli(['--port', '0', '--commands', file]);
+    const port = await listeningPort(running);
+    const banner = running.stderr.join('');
+    const secret = /Authorization: Bearer (\S+)/.exec(banner)?.[1];
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(banner).toContain(`http://127.0.0.1:${port}/env/mcp`);
+    expect(banner.split(secret!).length - 1).toBe(2); // the secret line and the header example, once each
+
+    const ok = await fetch(`http://127.0.0.1:${port}/env/mcp`, { headers: { Authorization: `Bearer ${secret}` } });
+    expect(ok.status).toBe(400); // authenticated, but a GET without a session
+    const denied = await fetch(`http://127.0.0.1:${port}/env/mcp`, { headers: { Authorization: 'Bearer nope-nope-nope' } });
+    expect(denied.status).toBe(401);
+    running.proc.kill('SIGTERM');
+    expect(await running.exit).toBe(0);
+    expect(running.stdout.join('')).toBe('');
+    // Log lines written after the banner never carry the secret.
+    const logLines = running.stderr.join('').split('\n').filter((l) => l.startsWith('{'));
+    expect(logLines.length).toBeGreaterThan(0);
+    for (const line of logLines) expect(line).not.toContain(secret);
+  });
+
+  it('uses WARDEN_SECRET when set and never logs it', async () => {
+    const secret = 'cli-test-secret-7f3a9c';
+    const file = whitelist({ env: fixtureEntry('env-server.mjs') });
+    running = runCli(['--port', '0', '--commands', file, '--log-level', 'debug'], { WARDEN_SECRET: secret });
+    const port = await listeningPort(running);
+    expect(running.stderr.join('')).not.toContain('generated secret');
+    const res = await fetch(`http://127.0.0.1:${port}/env/mcp`, { headers: { Authorization: `Bearer ${secret}` } });
+    expect(res.status).toBe(400);
+    running.proc.kill('SIGTERM');
+    expect(await running.exit).toBe(0);
+    expect(running.stderr.join('')).not.toContain(secret);
+  });
+
+  it('SIGTERM drains: open sessions end, every child tree is stopped, exit code 0', async () => {
+    const file = whitelist({ stubborn: fixtureEntry('stubborn-server.mjs') });
+    running = runCli(['--port', '0', '--commands', file], { WARDEN_SECRET: 'drain-secret-123' });
+    const port = await listeningPort(running);
+    const controller = new AbortController();
+    const stream = await fetch(`http://127.0.0.1:${port}/stubborn/sse`, {
+      headers: { Authorization: 'Bearer drain-secret-123' },
+      signal: controller.signal,
+    });
+    expect(stream.status).toBe(200);
+    // The server and its grandchild run under the CLI process.
+    const tree = await waitFor(() => {
+      const pids = descendantsOf(running!.proc.pid!);
+      return pids.length >= 2 ? pids : undefined;
+    }, { message: 'server and grandchild running' });
+    const started = Date.now();
+    running.proc.kill('SIGTERM');
+    expect(await running.exit).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    controller.abort();
+    for (const pid of tree) await waitFor(() => !isAlive(pid), { message: `pid ${pid} stopped` });
+  });
+
+  it('an invalid whitelist fails at start with exit 2 and names the bad key', async () => {
+    const file = whitelist({ 'good-one': { command: 'node' }, 'bad-one': { command: 'node', allowEnv: ['X'] } });
+    running = runCli(['--port', '0', '--commands', file], { WARDEN_SECRET: 'whatever-secret' });
+    expect(await running.exit).toBe(2);
+    expect(running.stderr.join('')).toMatch(/bad-one/);
+    expect(running.stdout.join('')).toBe('');
+  });
+
+  it('bad flags and values fail with exit 2 and name the flag', async () => {
+    running = runCli(['--port', 'eighty'], { WARDEN_SECRET: 'whatever-secret' });
+    expect(await running.exit).toBe(2);
+    expect(running.stderr.join('')).toMatch(/--port/);
+    running = runCli(['--no-such-flag']);
+    expect(await running.exit).toBe(2);
+    running = runCli(['--port', '0'], { WARDEN_SECRET: 'short' });
+    expect(await running.exit).toBe(2);
+    expect(running.stderr.join('')).toMatch(/WARDEN_SECRET/);
+    expect(running.stderr.join('')).not.toContain('short');
+  });
+});
