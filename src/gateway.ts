@@ -12,7 +12,9 @@ import type { Settings } from './config/settings.js';
 import { defaultHostGuard } from './http/hostGuard.js';
 import type { Logger } from './logging/logger.js';
 import { ProcessManager } from './process/manager.js';
-import { SessionFactory } from './transports/sessionFactory.js';
+import { statusRoute } from './status/status.js';
+import { SessionReaper } from './transports/reaper.js';
+import { SessionFactory, type SessionLimits } from './transports/sessionFactory.js';
 import { SessionStore } from './transports/sessions.js';
 import { SseHandler } from './transports/sse.js';
 import { StreamableHandler } from './transports/streamableHttp.js';
@@ -45,8 +47,27 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       maxLineBytes: settings.maxLineBytes,
       stopTimeouts: { eofMs: settings.stopEofMs, termMs: settings.stopTermMs, killMs: settings.stopKillMs },
     },
+    startAttempts: settings.startAttempts,
+    retryBaseMs: settings.retryBaseMs,
+    startupWindowMs: settings.startupWindowMs,
+    circuit: { baseCooldownMs: settings.circuitCooldownMs, maxCooldownMs: Math.max(settings.circuitCooldownMs, 300_000) },
+    limits: {
+      maxChildren: settings.maxChildren,
+      spawnConcurrency: settings.spawnConcurrency,
+      poolMin: settings.poolMin,
+      spareTtlMs: settings.spareTtlMs,
+    },
   });
-  const factory = new SessionFactory({ logger, sessions, processes });
+  const sessionLimits: SessionLimits = {
+    maxSessionsPerClient: settings.maxSessionsPerClient,
+    maxClientBacklogBytes: settings.maxClientBacklogBytes,
+    maxChildQueueBytes: settings.maxChildQueueBytes,
+    trustFlyClientIp: settings.trustFlyClientIp,
+  };
+  const factory = new SessionFactory({ logger, sessions, processes, limits: sessionLimits });
+  const reaping = { idleTimeoutMs: settings.idleTimeoutMs, maxSessionMs: settings.maxSessionMs };
+  const reaper = new SessionReaper(sessions, { ...reaping, logger });
+  const startedAt = Date.now();
   let draining = false;
   const server = createServer();
   // Event streams stay open for hours; the request timeout must not cut them.
@@ -68,6 +89,9 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       sse: new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs }),
       streamable: new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs }),
       isDraining: () => draining,
+      extraRoutes: (app) => {
+        app.get('/status', statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining: () => draining }));
+      },
     });
 
   let closing: Promise<void> | undefined;
@@ -84,6 +108,8 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           const address = server.address() as AddressInfo;
           // The origin allowlist depends on the port actually bound (port 0 picks one).
           server.on('request', buildApp(address.port));
+          reaper.start();
+          processes.warm(registry.keys().map((key) => registry.get(key)!));
           logger.info('listening', { host: settings.host, port: address.port, commands: registry.size });
           resolve(address);
         });
@@ -91,12 +117,13 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     close: () => {
       closing ??= (async () => {
         draining = true;
-        logger.info('draining', { sessions: sessions.size, children: processes.liveCount });
+        reaper.stop();
+        logger.info('draining', { sessions: sessions.size, children: processes.total() });
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        await sessions.closeAll('shutdown');
-        await processes.closeAll();
+        // Streams end (clients reconnect elsewhere) while every child tree stops in parallel.
+        await Promise.allSettled([sessions.closeAll('shutdown'), processes.closeAll()]);
         server.closeAllConnections();
-        if (server.listening) await stopped;
+        await stopped;
         logger.info('stopped');
       })();
       return closing;

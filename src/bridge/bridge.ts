@@ -14,6 +14,7 @@ import {
 import { errorBody, toWardenError, UpstreamExitedError, type WardenError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { ChildTransport } from '../process/childTransport.js';
+import { OutboundMeter } from './outboundMeter.js';
 import { PendingRequests } from './pending.js';
 
 export interface BridgeOptions {
@@ -22,12 +23,16 @@ export interface BridgeOptions {
   readonly tags: Readonly<Record<string, string>>;
   /** Called for every message in either direction (activity tracking). */
   readonly onActivity?: () => void;
+  /** Bytes a client may fall behind before its session is dropped. @default 16 MiB */
+  readonly maxClientBacklogBytes?: number;
 }
 
 export class Bridge {
   /** Fires once, after both sides are closed. */
   onclose: (() => void) | undefined;
 
+  /** The client's response streams, to see when it stops reading. */
+  readonly outbound: OutboundMeter;
   private readonly pending = new PendingRequests();
   private closing: Promise<void> | undefined;
 
@@ -35,7 +40,9 @@ export class Bridge {
     readonly client: Transport,
     readonly child: ChildTransport,
     private readonly options: BridgeOptions,
-  ) {}
+  ) {
+    this.outbound = new OutboundMeter(options.maxClientBacklogBytes ?? 16 * 1024 * 1024);
+  }
 
   /** Wires both sides and starts them (the client transport last: it opens the stream). */
   async start(): Promise<void> {
@@ -86,6 +93,16 @@ export class Bridge {
   }
 
   private deliver(message: JSONRPCMessage, relatedRequestId?: RequestId): void {
+    if (this.closing) return;
+    if (this.outbound.add(message)) {
+      this.options.logger.warn('client is not reading its stream; dropping the session', {
+        ...this.options.tags,
+        backlogBytes: this.outbound.backlog,
+      });
+      this.outbound.destroyAll();
+      void this.close('client not reading');
+      return;
+    }
     const options = relatedRequestId === undefined ? undefined : { relatedRequestId };
     this.client.send(message, options).catch((error: unknown) => {
       this.options.logger.debug('could not deliver to client', {

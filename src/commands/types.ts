@@ -20,4 +20,8 @@ export interface CommandSpec {
   readonly allowedEnv: readonly string[] | undefined;
   /** Free text shown in /status and logs. */
   readonly description: string | undefined;
+  /** Warm spares kept for env-free sessions; `min` unset: the global default. */
+  readonly pool?: { readonly min?: number };
+  /** Most children this command may run at once. @default the global maxChildren */
+  readonly maxChildren?: number;
 }

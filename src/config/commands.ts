@@ -77,6 +77,16 @@ export const commandEntrySchema = z.strictObject({
   cwd: text().refine((value) => value.length > 0, { error: 'must not be empty' }).optional(),
   /** Free text shown in /status and logs. */
   description: z.string({ error: 'must be a string' }).optional(),
+  /** Warm pool for sessions without ENV_* headers. */
+  pool: z
+    .strictObject({
+      /** Spares kept ready; defaults to 0 when `allowedEnv` is non-empty, else the global default. */
+      min: z.number({ error: 'must be a number' }).int().min(0).max(64),
+    })
+    .partial()
+    .optional(),
+  /** Most children this command may run at once (sessions). */
+  maxChildren: z.number({ error: 'must be a number' }).int().positive().optional(),
 });
 
 export type CommandEntry = z.infer<typeof commandEntrySchema>;
@@ -201,6 +211,9 @@ function toSpec(
     env: Object.freeze(Object.fromEntries(Object.entries(entry.env ?? {}))),
     allowedEnv: entry.allowedEnv === undefined ? undefined : Object.freeze([...entry.allowedEnv]),
     description: entry.description,
+    // Entries that take ENV_* variables get no spares unless asked: a spare has no env.
+    pool: entry.pool?.min !== undefined ? { min: entry.pool.min } : entry.allowedEnv?.length ? { min: 0 } : undefined,
+    maxChildren: entry.maxChildren,
   };
 }
 

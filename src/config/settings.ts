@@ -57,6 +57,35 @@ export const settingsSchema = z.object({
   stopKillMs: positiveInt.default(2_000),
   /** Longest a shutdown may take before the process exits anyway, ms. @default 10000 */
   shutdownGraceMs: positiveInt.default(10_000),
+
+  /** Warm spares per command unless its entry says otherwise. @default 1 */
+  poolMin: z.coerce.number().int().min(0).max(64).default(1),
+  /** A warm spare older than this is replaced, ms. @default 600000 */
+  spareTtlMs: positiveInt.default(600_000),
+  /** Spawns running at once. @default 4 */
+  spawnConcurrency: positiveInt.default(4),
+  /** Live children in all, spares included. @default 64 */
+  maxChildren: positiveInt.default(64),
+  /** Concurrent sessions per client. @default 16 */
+  maxSessionsPerClient: positiveInt.default(16),
+  /** A session with no message either way for this long is closed, ms. @default 1800000 */
+  idleTimeoutMs: z.coerce.number().int().min(0).default(1_800_000),
+  /** Longest a session may live, ms; 0: no limit. @default 0 */
+  maxSessionMs: z.coerce.number().int().min(0).default(0),
+  /** A child that exits this soon after its spawn failed to start, ms. @default 100 */
+  startupWindowMs: z.coerce.number().int().min(0).default(100),
+  /** Start attempts before answering 502, the first included. @default 3 */
+  startAttempts: positiveInt.max(10).default(3),
+  /** Delay before the first start retry, doubling, ms. @default 100 */
+  retryBaseMs: z.coerce.number().int().min(0).default(100),
+  /** How long a failing command is refused before a trial start, ms (doubles). @default 5000 */
+  circuitCooldownMs: positiveInt.default(5_000),
+  /** Bytes a client may fall behind on its stream before its session is dropped. @default 16 MiB */
+  maxClientBacklogBytes: byteSize.pipe(z.number().int().positive()).default(16 * MiB),
+  /** Bytes queued to a child's stdin past which requests get 503. @default 4 MiB */
+  maxChildQueueBytes: byteSize.pipe(z.number().int().positive()).default(4 * MiB),
+  /** Take the client address from Fly-Client-IP. @default true when FLY_APP_NAME is set */
+  trustFlyClientIp: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
 });
 
 export type Settings = z.output<typeof settingsSchema>;
@@ -74,6 +103,19 @@ const SOURCES = [
   ['max-line', 'WARDEN_MAX_LINE', 'maxLineBytes'],
   ['keepalive-ms', 'WARDEN_KEEPALIVE_MS', 'keepAliveMs'],
   ['shutdown-grace-ms', 'WARDEN_SHUTDOWN_GRACE_MS', 'shutdownGraceMs'],
+  ['pool-min', 'WARDEN_POOL_MIN', 'poolMin'],
+  ['spare-ttl-ms', 'WARDEN_SPARE_TTL_MS', 'spareTtlMs'],
+  ['spawn-concurrency', 'WARDEN_SPAWN_CONCURRENCY', 'spawnConcurrency'],
+  ['max-children', 'WARDEN_MAX_CHILDREN', 'maxChildren'],
+  ['max-sessions-per-client', 'WARDEN_MAX_SESSIONS_PER_CLIENT', 'maxSessionsPerClient'],
+  ['idle-timeout-ms', 'WARDEN_IDLE_TIMEOUT_MS', 'idleTimeoutMs'],
+  ['max-session-ms', 'WARDEN_MAX_SESSION_MS', 'maxSessionMs'],
+  ['startup-window-ms', 'WARDEN_STARTUP_WINDOW_MS', 'startupWindowMs'],
+  ['start-attempts', 'WARDEN_START_ATTEMPTS', 'startAttempts'],
+  ['circuit-cooldown-ms', 'WARDEN_CIRCUIT_COOLDOWN_MS', 'circuitCooldownMs'],
+  ['max-client-backlog', 'WARDEN_MAX_CLIENT_BACKLOG', 'maxClientBacklogBytes'],
+  ['max-child-queue', 'WARDEN_MAX_CHILD_QUEUE', 'maxChildQueueBytes'],
+  ['trust-fly-client-ip', 'WARDEN_TRUST_FLY_CLIENT_IP', 'trustFlyClientIp'],
 ] as const;
 
 export const USAGE = `Usage: mcp-warden [options]
@@ -87,6 +129,19 @@ export const USAGE = `Usage: mcp-warden [options]
   --max-line N           longest stdout line from a child (WARDEN_MAX_LINE, default 16mb)
   --keepalive-ms N       SSE keep-alive interval (WARDEN_KEEPALIVE_MS, default 15000)
   --shutdown-grace-ms N  shutdown deadline (WARDEN_SHUTDOWN_GRACE_MS, default 10000)
+  --pool-min N           warm spares per command (WARDEN_POOL_MIN, default 1)
+  --spare-ttl-ms N       replace spares older than this (WARDEN_SPARE_TTL_MS, default 600000)
+  --spawn-concurrency N  spawns at once (WARDEN_SPAWN_CONCURRENCY, default 4)
+  --max-children N       live children in all (WARDEN_MAX_CHILDREN, default 64)
+  --max-sessions-per-client N  (WARDEN_MAX_SESSIONS_PER_CLIENT, default 16)
+  --idle-timeout-ms N    close quiet sessions (WARDEN_IDLE_TIMEOUT_MS, default 1800000)
+  --max-session-ms N     longest session, 0 = none (WARDEN_MAX_SESSION_MS, default 0)
+  --startup-window-ms N  an exit this soon is a failed start (WARDEN_STARTUP_WINDOW_MS, default 100)
+  --start-attempts N     tries before 502 (WARDEN_START_ATTEMPTS, default 3)
+  --circuit-cooldown-ms N  refuse a failing command this long (WARDEN_CIRCUIT_COOLDOWN_MS, default 5000)
+  --max-client-backlog N drop a session whose client fell this far behind (WARDEN_MAX_CLIENT_BACKLOG, 16mb)
+  --max-child-queue N    503 when a child's stdin queue is over this (WARDEN_MAX_CHILD_QUEUE, 4mb)
+  --trust-fly-client-ip B  true/false (WARDEN_TRUST_FLY_CLIENT_IP, default true on Fly.io)
 The shared secret comes from WARDEN_SECRET only (never a flag: argv is visible to others).`;
 
 export interface ParsedCli {
@@ -116,6 +171,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     }
   }
   if (env.WARDEN_SECRET) input.secret = env.WARDEN_SECRET;
+  if (input.trustFlyClientIp === undefined && env.FLY_APP_NAME) input.trustFlyClientIp = true;
   return { help: values.help === true, settings: validateSettings(input, origin) };
 }
 

@@ -58,6 +58,7 @@ export class ChildTransport implements Transport {
   private stopping: Promise<void> | undefined;
   private isClosed = false;
   private started = false;
+  private sawMessage = false;
 
   constructor(
     private readonly child: SpawnedChild,
@@ -73,6 +74,16 @@ export class ChildTransport implements Transport {
 
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  /** True once the child wrote at least one JSON-RPC message (it got past its startup). */
+  get answered(): boolean {
+    return this.sawMessage;
+  }
+
+  /** The last lines the child wrote on stderr. */
+  stderrTail(): string[] {
+    return this.child.stderr.tail();
   }
 
   /** The child's stdin, for backpressure decisions by the caller. */
@@ -135,6 +146,7 @@ export class ChildTransport implements Transport {
       }
       if (message === null) return;
       if (this.isClosed) return;
+      this.sawMessage = true;
       this.onmessage?.(message);
     }
   }

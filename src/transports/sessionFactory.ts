@@ -1,7 +1,7 @@
 /**
- * What both transports do to open a session: check the request's ENV_* headers, lease a
- * child with them, and tie a client transport and that child together through a bridge
- * that unregisters the session when either side ends.
+ * What both transports do to open a session: check the per-client session limit and the
+ * request's ENV_* headers, lease a child with them, and tie a client transport and that
+ * child together through a bridge that unregisters the session when either side ends.
  */
 import type { Request } from 'express';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -9,41 +9,83 @@ import type { Principal } from '../auth/bearer.js';
 import { Bridge } from '../bridge/bridge.js';
 import { extractEnvHeaders, validateEnvHeaders } from '../commands/env.js';
 import type { CommandSpec } from '../commands/types.js';
+import { LimitReachedError, WardenError } from '../errors.js';
+import { clientKey } from '../http/clientAddress.js';
 import type { Logger } from '../logging/logger.js';
 import type { ChildTransport } from '../process/childTransport.js';
 import type { ProcessManager } from '../process/manager.js';
 import { Session, type SessionStore, type TransportKind } from './sessions.js';
 
+export interface SessionLimits {
+  /** Concurrent sessions per client (token, or address for the shared secret). @default 16 */
+  readonly maxSessionsPerClient: number;
+  /** Bytes a client may fall behind on its streams before the session is dropped. @default 16 MiB */
+  readonly maxClientBacklogBytes: number;
+  /** Bytes queued to a child's stdin past which new requests get 503. @default 4 MiB */
+  readonly maxChildQueueBytes: number;
+  /** Use Fly.io's Fly-Client-IP header as the client address. @default false */
+  readonly trustFlyClientIp: boolean;
+}
+
 export interface SessionFactoryDeps {
   readonly logger: Logger;
   readonly sessions: SessionStore;
   readonly processes: ProcessManager;
+  readonly limits: SessionLimits;
+}
+
+/** A child leased for a request, with whom it is counted against. */
+export interface Lease {
+  readonly child: ChildTransport;
+  readonly clientKey: string;
 }
 
 export class SessionFactory {
+  /** Sessions being opened right now, per client (not yet in the store). */
+  private readonly opening = new Map<string, number>();
+
   constructor(private readonly deps: SessionFactoryDeps) {}
 
-  /** Validates the request's env headers (400 on refusal) and starts a child with them. */
-  async leaseChild(req: Request, spec: CommandSpec): Promise<ChildTransport> {
+  get limits(): SessionLimits {
+    return this.deps.limits;
+  }
+
+  /** Checks limits and env headers (429/400), then starts a child (502/503 on failure). */
+  async leaseChild(req: Request, spec: CommandSpec): Promise<Lease> {
+    const key = clientKey(req, this.deps.limits.trustFlyClientIp);
+    const max = this.deps.limits.maxSessionsPerClient;
+    const opening = this.opening.get(key) ?? 0;
+    if (this.deps.sessions.countByClient(key) + opening >= max) {
+      throw new LimitReachedError('maxSessionsPerClient', max, 5, 'rate_limited');
+    }
     const accepted = validateEnvHeaders(extractEnvHeaders(req.headersDistinct), spec);
-    return this.deps.processes.lease(spec, accepted);
+    this.opening.set(key, opening + 1);
+    try {
+      return { child: await this.deps.processes.lease(spec, accepted), clientKey: key };
+    } finally {
+      const left = (this.opening.get(key) ?? 1) - 1;
+      if (left > 0) this.opening.set(key, left);
+      else this.opening.delete(key);
+    }
   }
 
   /**
    * Ties `client` and `child` together. The caller starts the bridge, then registers the
    * session once the client transport has an id; closing either side unregisters it.
    */
-  connect(client: Transport, child: ChildTransport, spec: CommandSpec, kind: TransportKind): SessionLink {
+  connect(client: Transport, lease: Lease, spec: CommandSpec, kind: TransportKind): SessionLink {
     const { logger, sessions } = this.deps;
+    const { child } = lease;
     const link: SessionLink = {
       session: undefined,
       bridge: new Bridge(client, child, {
         logger,
         tags: { command: spec.key, transport: kind },
         onActivity: () => link.session?.touch(),
+        maxClientBacklogBytes: this.deps.limits.maxClientBacklogBytes,
       }),
       register(id: string, principal: Principal): Session {
-        const session = new Session(id, kind, spec.key, principal, link.bridge);
+        const session = new Session(id, kind, spec.key, principal, lease.clientKey, link.bridge);
         link.session = session;
         sessions.add(session);
         logger.info('session opened', { session: session.idHash, command: spec.key, transport: kind, pid: child.pid });
@@ -57,6 +99,17 @@ export class SessionFactory {
       logger.info('session closed', { session: session.idHash, command: spec.key, transport: kind });
     };
     return link;
+  }
+
+  /** 503 when the session's child is not reading its stdin (its queue is over the bound). */
+  assertChildAccepting(session: Session): void {
+    const queued = session.bridge.child.writableLength;
+    if (queued > this.deps.limits.maxChildQueueBytes) {
+      throw new WardenError('backpressure', 'the MCP server is not reading its input; try again later', {
+        retryAfter: 1,
+        data: { queuedBytes: queued },
+      });
+    }
   }
 }
 

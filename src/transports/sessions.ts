@@ -27,6 +27,8 @@ export class Session implements SessionInfo {
     readonly kind: TransportKind,
     readonly commandKey: string,
     readonly principal: Principal,
+    /** Whom per-client limits count this session against. */
+    readonly clientKey: string,
     readonly bridge: Bridge,
   ) {
     this.idHash = hashSessionId(id);
@@ -67,6 +69,20 @@ export class SessionStore {
     if (!session || session.kind !== kind || session.commandKey !== commandKey) return undefined;
     if (!principal || session.principal.clientId !== principal.clientId) return undefined;
     return session;
+  }
+
+  /** Open sessions of one client. */
+  countByClient(clientKey: string): number {
+    let n = 0;
+    for (const session of this.sessions.values()) if (session.clientKey === clientKey) n += 1;
+    return n;
+  }
+
+  /** Open sessions of one command. */
+  countByCommand(commandKey: string): number {
+    let n = 0;
+    for (const session of this.sessions.values()) if (session.commandKey === commandKey) n += 1;
+    return n;
   }
 
   all(): Session[] {

@@ -25,14 +25,15 @@ export class SseHandler {
 
   readonly open = async (req: Request, res: Response): Promise<void> => {
     const spec = commandOf(req);
-    const child = await this.factory.leaseChild(req, spec);
+    const lease = await this.factory.leaseChild(req, spec);
     if (res.destroyed || res.writableEnded) {
-      await child.close(); // the client left while its child started
+      await lease.child.close(); // the client left while its child started
       return;
     }
     streamHeaders(res);
     const transport = new SSEServerTransport(`/${encodeURIComponent(spec.key)}/messages`, res);
-    const link = this.factory.connect(transport, child, spec, 'sse');
+    const link = this.factory.connect(transport, lease, spec, 'sse');
+    link.bridge.outbound.track(res);
     link.register(transport.sessionId, req.principal!);
     const keepAlive = setInterval(() => {
       if (!res.writableEnded) res.write(': keepalive\n\n');
@@ -47,6 +48,7 @@ export class SseHandler {
     const id = typeof req.query.sessionId === 'string' ? req.query.sessionId : undefined;
     const session = this.sessions.find(id, 'sse', spec.key, req.principal);
     if (!session) throw new SessionNotFoundError();
+    this.factory.assertChildAccepting(session);
     if (req.body === undefined) throw new WardenError('bad_request', 'Content-Type must be application/json');
     const parsed = JSONRPCMessageSchema.safeParse(req.body);
     if (!parsed.success) throw new WardenError('bad_request', 'Invalid Request: not a JSON-RPC message');

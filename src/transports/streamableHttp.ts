@@ -33,6 +33,8 @@ export class StreamableHandler {
       const id = Array.isArray(header) ? undefined : header;
       const session = this.sessions.find(id, 'streamable', spec.key, req.principal);
       if (!session) throw new SessionNotFoundError();
+      if (req.method === 'POST') this.factory.assertChildAccepting(session);
+      if (req.method !== 'DELETE') session.bridge.outbound.track(res);
       await (session.bridge.client as StreamableHTTPServerTransport).handleRequest(req, res, req.body);
       return;
     }
@@ -45,7 +47,7 @@ export class StreamableHandler {
 
   private async initialize(req: Request, res: Response): Promise<void> {
     const spec = commandOf(req);
-    const child = await this.factory.leaseChild(req, spec);
+    const lease = await this.factory.leaseChild(req, spec);
     const principal = req.principal!;
     let link: ReturnType<SessionFactory['connect']> | undefined;
     const transport = new StreamableHTTPServerTransport({
@@ -55,7 +57,8 @@ export class StreamableHandler {
         link?.register(id, principal);
       },
     });
-    link = this.factory.connect(transport, child, spec, 'streamable');
+    link = this.factory.connect(transport, lease, spec, 'streamable');
+    link.bridge.outbound.track(res);
     await link.bridge.start();
     await transport.handleRequest(req, res, req.body);
     if (!link.session) await link.bridge.close('initialize refused');

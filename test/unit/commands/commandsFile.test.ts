@@ -82,6 +82,7 @@ describe('loadCommandsFile', () => {
       env: { FETCH_MODE: 'fast', lower_ok: 'x' },
       allowedEnv: ['API_KEY', 'FETCH_*'],
       description: 'fetch server',
+      pool: { min: 0 },
     });
     // With `command`, the key is only a name and `args` is used as-is.
     expect(specs[2]).toMatchObject({ key: 'everything', command: 'node', args: ['server.js', 'a b'], cwd: '/srv/abs' });

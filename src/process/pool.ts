@@ -1,0 +1,166 @@
+/**
+ * Warm spares: per command, `min` children started ahead of time so that a session
+ * without ENV_* headers connects without waiting for a spawn. Spares are keyed by the
+ * command and the env fingerprint (only the empty env is ever pooled), used by exactly
+ * one session, never returned. A spare that dies or outlives its TTL is replaced.
+ * Refills go through a shared queue that bounds concurrent spawns.
+ */
+import type PQueue from 'p-queue';
+import { EMPTY_ENV_FINGERPRINT, envFingerprint } from '../commands/env.js';
+import type { CommandSpec } from '../commands/types.js';
+import type { Logger } from '../logging/logger.js';
+import type { ChildTransport } from './childTransport.js';
+import type { Supervisor } from './supervisor.js';
+
+export interface PoolOptions {
+  readonly logger: Logger;
+  readonly supervisor: Supervisor;
+  /** Shared spawn queue; refills run at priority 0, below session starts. */
+  readonly queue: PQueue;
+  /** A spare older than this is stopped and replaced. @default 600000 */
+  readonly spareTtlMs: number;
+  /** Asked before each refill spawn: false when a global or per-command limit is reached. */
+  readonly hasRoom: (spec: CommandSpec) => boolean;
+}
+
+interface Spare {
+  readonly child: ChildTransport;
+  readonly timer: NodeJS.Timeout;
+  readonly since: number;
+}
+
+interface Target {
+  readonly spec: CommandSpec;
+  readonly min: number;
+}
+
+export function poolKey(commandKey: string, fingerprint: string): string {
+  return `${commandKey}\u0000${fingerprint}`;
+}
+
+export class WarmPool {
+  private readonly spares = new Map<string, Spare[]>();
+  private readonly targets = new Map<string, Target>();
+  private readonly inFlight = new Map<string, number>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(private readonly options: PoolOptions) {}
+
+  /** Keeps `min` spares of `spec` ready (env-free sessions only). */
+  setTarget(spec: CommandSpec, min: number): void {
+    if (min <= 0) return;
+    const key = poolKey(spec.key, EMPTY_ENV_FINGERPRINT);
+    this.targets.set(key, { spec, min });
+    this.refill(key);
+  }
+
+  /** A ready spare for this command and env, or undefined. Triggers a refill. */
+  take(spec: CommandSpec, accepted: Readonly<Record<string, string>>): ChildTransport | undefined {
+    const key = poolKey(spec.key, envFingerprint(accepted));
+    const list = this.spares.get(key);
+    let spare = list?.shift();
+    while (spare && spare.child.closed) spare = list?.shift();
+    if (spare) clearTimeout(spare.timer);
+    this.refill(key);
+    return spare?.child;
+  }
+
+  /** Spares of one command, or of all. */
+  count(commandKey?: string): number {
+    let n = 0;
+    for (const [key, list] of this.spares) if (commandKey === undefined || key.startsWith(`${commandKey}\u0000`)) n += list.length;
+    return n;
+  }
+
+  /** Spares being started right now. */
+  starting(commandKey?: string): number {
+    let n = 0;
+    for (const [key, count] of this.inFlight) if (commandKey === undefined || key.startsWith(`${commandKey}\u0000`)) n += count;
+    return n;
+  }
+
+  /** Stops the oldest spare (of `commandKey`, or of any command) to free a slot. */
+  evictOne(commandKey?: string): boolean {
+    let oldest: { key: string; spare: Spare } | undefined;
+    for (const [key, list] of this.spares) {
+      if (commandKey !== undefined && !key.startsWith(`${commandKey}\u0000`)) continue;
+      const first = list[0];
+      if (first && (!oldest || first.since < oldest.spare.since)) oldest = { key, spare: first };
+    }
+    if (!oldest) return false;
+    this.remove(oldest.key, oldest.spare);
+    void oldest.spare.child.close();
+    return true;
+  }
+
+  async closeAll(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    const all = [...this.spares.values()].flat();
+    this.spares.clear();
+    for (const spare of all) clearTimeout(spare.timer);
+    await Promise.allSettled(all.map((spare) => spare.child.close()));
+  }
+
+  private refill(key: string): void {
+    const target = this.targets.get(key);
+    if (!target || this.closed) return;
+    const missing = target.min - (this.spares.get(key)?.length ?? 0) - (this.inFlight.get(key) ?? 0);
+    for (let i = 0; i < missing; i += 1) {
+      if (!this.options.hasRoom(target.spec)) return;
+      this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
+      this.options.queue
+        .add(() => this.startSpare(key, target.spec), { priority: 0 })
+        .catch((error: unknown) => {
+          this.options.logger.warn('could not start a warm spare', { command: target.spec.key, error: String(error) });
+          this.retryLater(key, target.spec);
+        })
+        .finally(() => this.inFlight.set(key, (this.inFlight.get(key) ?? 1) - 1));
+    }
+  }
+
+  private async startSpare(key: string, spec: CommandSpec): Promise<void> {
+    if (this.closed) return;
+    const child = await this.options.supervisor.start(spec, {});
+    if (this.closed) {
+      await child.close();
+      return;
+    }
+    const spare: Spare = {
+      child,
+      since: Date.now(),
+      timer: setTimeout(() => {
+        this.remove(key, spare);
+        void child.close();
+        this.refill(key);
+      }, this.options.spareTtlMs).unref(),
+    };
+    const list = this.spares.get(key) ?? [];
+    list.push(spare);
+    this.spares.set(key, list);
+    void child.exited.then(() => {
+      if (this.remove(key, spare)) this.refill(key);
+    });
+  }
+
+  /** After a failed start, try again once the command's circuit may allow it. */
+  private retryLater(key: string, spec: CommandSpec): void {
+    if (this.closed) return;
+    const waitMs = Math.max(1000, this.options.supervisor.retryAfterSeconds(spec.key) * 1000);
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      this.refill(key);
+    }, waitMs).unref();
+    this.retryTimers.add(timer);
+  }
+
+  private remove(key: string, spare: Spare): boolean {
+    const list = this.spares.get(key);
+    const index = list?.indexOf(spare) ?? -1;
+    if (!list || index === -1) return false;
+    list.splice(index, 1);
+    clearTimeout(spare.timer);
+    return true;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Starts children and keeps score per command. A start that fails (spawn error, or an
+ * exit inside the startup window) is retried with exponential backoff a bounded number of
+ * times; then the command's circuit opens and starts are refused until it half-opens.
+ * Other commands are unaffected. The child's last stderr lines go to the log only.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { buildChildEnv, defaultChildEnvBase, type ChildEnvBase } from '../commands/env.js';
+import type { CommandSpec } from '../commands/types.js';
+import { UpstreamFailedError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import { ChildTransport, type ChildTransportOptions } from './childTransport.js';
+import { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitOptions, type CircuitState } from './circuit.js';
+import { spawnChild } from './spawn.js';
+import { newStats, recordExit, type CommandStats } from './stats.js';
+import { within } from './stopTree.js';
+
+export interface SupervisorOptions {
+  readonly logger: Logger;
+  readonly child?: ChildTransportOptions;
+  /** PATH, HOME and LANG every child starts from. @default defaultChildEnvBase() */
+  readonly envBase?: ChildEnvBase;
+  /** Start attempts per request, the first included. @default 3 */
+  readonly startAttempts?: number;
+  /** Delay before the first retry; doubles with each further one. @default 100 */
+  readonly retryBaseMs?: number;
+  /** A child that exits this soon after spawning failed to start. @default 100 */
+  readonly startupWindowMs?: number;
+  readonly circuit?: CircuitOptions;
+}
+
+interface CommandState {
+  readonly circuit: CircuitBreaker;
+  readonly stats: CommandStats;
+  /** Why the last start failed, repeated while the circuit refuses starts. */
+  lastFailure: string | undefined;
+}
+
+export interface CommandHealth extends CommandStats {
+  readonly circuit: CircuitState;
+}
+
+export class Supervisor {
+  private readonly commands = new Map<string, CommandState>();
+  private readonly envBase: ChildEnvBase;
+
+  constructor(private readonly options: SupervisorOptions) {
+    this.envBase = options.envBase ?? defaultChildEnvBase();
+  }
+
+  health(key: string): CommandHealth {
+    const { circuit, stats } = this.state(key);
+    return { ...stats, lastExits: [...stats.lastExits], circuit: circuit.state };
+  }
+
+  /** Seconds until the command may be started again, 0 if now. */
+  retryAfterSeconds(key: string): number {
+    return Math.ceil(this.state(key).circuit.retryAfterMs() / 1000);
+  }
+
+  /** Starts `spec` with the accepted env vars, retrying failed starts with backoff. */
+  async start(spec: CommandSpec, accepted: Readonly<Record<string, string>>): Promise<ChildTransport> {
+    const state = this.state(spec.key);
+    const { circuit, stats } = state;
+    if (!circuit.tryAcquire()) {
+      const last = state.lastFailure ? ` (last: ${state.lastFailure})` : '';
+      throw new UpstreamFailedError(`the command is failing${last}; try again later`, this.retryAfterSeconds(spec.key));
+    }
+    const env = buildChildEnv(spec, { ...accepted }, this.envBase);
+    const attempts = Math.max(1, this.options.startAttempts ?? 3);
+    const base = this.options.retryBaseMs ?? 100;
+    let reason = 'unknown';
+    let stderr: string[] = [];
+    for (let attempt = 0; attempt < attempts; attempt += 1) {
+      if (attempt > 0) {
+        stats.restarts += 1;
+        await delay(base * 2 ** (attempt - 1), undefined, { ref: false });
+      }
+      try {
+        const child = await this.startOnce(spec, env, stats);
+        circuit.recordSuccess();
+        this.watch(child, state);
+        return child;
+      } catch (error) {
+        stats.failures += 1;
+        reason = error instanceof UpstreamFailedError ? error.message.replace(/^upstream failed to start: /, '') : String(error);
+        stderr = (error as { stderr?: string[] }).stderr ?? stderr;
+      }
+    }
+    circuit.recordFailure();
+    state.lastFailure = reason;
+    this.options.logger.warn('upstream failed to start', { command: spec.key, attempts, reason, stderr: stderr.slice(-10) });
+    throw new UpstreamFailedError(reason, Math.max(1, this.retryAfterSeconds(spec.key)));
+  }
+
+  private async startOnce(spec: CommandSpec, env: Record<string, string>, stats: CommandStats): Promise<ChildTransport> {
+    const spawned = await spawnChild(spec, env, this.options.logger);
+    stats.spawns += 1;
+    const child = new ChildTransport(spawned, spec, this.options.logger, this.options.child);
+    const exitedEarly = await within(child.exited, this.options.startupWindowMs ?? 100);
+    if (!exitedEarly) return child;
+    const exit = await child.exited;
+    recordExit(stats, exit.signal ?? exit.code ?? 'unknown');
+    const error = new UpstreamFailedError(exit.signal ? `killed by ${exit.signal} during startup` : `exited with code ${exit.code} during startup`);
+    throw Object.assign(error, { stderr: child.stderrTail() });
+  }
+
+  private watch(child: ChildTransport, state: CommandState): void {
+    const { circuit, stats } = state;
+    void child.exited.then((exit) => {
+      recordExit(stats, exit.signal ?? exit.code ?? 'unknown');
+      if (exit.reason !== 'exited') return;
+      if (child.answered) {
+        stats.crashes += 1;
+      } else {
+        // Died before saying anything: a start failure, even if it took longer than the window.
+        stats.failures += 1;
+        circuit.recordFailure();
+        state.lastFailure = `exited with ${exit.signal ?? `code ${exit.code}`} before answering`;
+        this.options.logger.warn('child exited before answering', { command: child.spec.key, pid: child.pid, stderr: child.stderrTail().slice(-10) });
+      }
+    });
+  }
+
+  private state(key: string): CommandState {
+    let state = this.commands.get(key);
+    if (!state) {
+      state = { circuit: new CircuitBreaker(this.options.circuit ?? DEFAULT_CIRCUIT), stats: newStats(), lastFailure: undefined };
+      this.commands.set(key, state);
+    }
+    return state;
+  }
+}

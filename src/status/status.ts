@@ -1,0 +1,45 @@
+/**
+ * GET /status (authenticated): per command, live children, warm spares, sessions,
+ * spawns, restarts, failures, circuit state and last exit codes; uptime and limits.
+ */
+import type { RequestHandler } from 'express';
+import type { CommandRegistry } from '../commands/registry.js';
+import type { ProcessManager } from '../process/manager.js';
+import type { SessionLimits } from '../transports/sessionFactory.js';
+import type { SessionStore } from '../transports/sessions.js';
+
+export interface StatusDeps {
+  readonly registry: CommandRegistry;
+  readonly sessions: SessionStore;
+  readonly processes: ProcessManager;
+  readonly sessionLimits: SessionLimits;
+  readonly reaping: { readonly idleTimeoutMs: number; readonly maxSessionMs: number };
+  readonly startedAt: number;
+  readonly isDraining: () => boolean;
+}
+
+export function buildStatus(deps: StatusDeps) {
+  const commands: Record<string, unknown> = {};
+  for (const key of deps.registry.keys()) {
+    const spec = deps.registry.get(key)!;
+    commands[key] = {
+      description: spec.description,
+      sessions: deps.sessions.countByCommand(key),
+      ...deps.processes.status(spec),
+    };
+  }
+  return {
+    status: deps.isDraining() ? 'draining' : 'ok',
+    uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+    sessions: deps.sessions.size,
+    children: deps.processes.total(),
+    limits: { ...deps.processes.limits, ...deps.sessionLimits, ...deps.reaping },
+    commands,
+  };
+}
+
+export function statusRoute(deps: StatusDeps): RequestHandler {
+  return (_req, res) => {
+    res.json(buildStatus(deps));
+  };
+}
