@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { CommandsFileError } from './config/commands.js';
 import { parseSettings, SettingsError, USAGE, type Settings } from './config/settings.js';
+import { installCrashGuards } from './crashGuards.js';
 import { createGateway } from './gateway.js';
 import { createLogger } from './logging/logger.js';
 
@@ -42,12 +43,7 @@ async function main(): Promise<void> {
     if (error instanceof CommandsFileError) fail(error.message);
     throw error;
   }
-  process.on('unhandledRejection', (reason) => {
-    logger.error('unhandled rejection (gateway keeps running)', { error: reason instanceof Error ? reason.stack : String(reason) });
-  });
-  process.on('uncaughtException', (error) => {
-    logger.error('uncaught exception (gateway keeps running)', { error: error.stack ?? String(error) });
-  });
+  installCrashGuards(logger);
 
   const address = await gateway.listen();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
