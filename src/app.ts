@@ -4,7 +4,7 @@
  * command lookup -> body parsing -> transport handler. Errors end in one handler.
  */
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
-import { requireBearer, type TokenVerifier } from './auth/bearer.js';
+import { requireBearer, type BearerOptions } from './auth/bearer.js';
 import type { CommandRegistry } from './commands/registry.js';
 import { PayloadTooLargeError, WardenError } from './errors.js';
 import { commandRoute } from './http/commandRoute.js';
@@ -17,7 +17,9 @@ import type { StreamableHandler } from './transports/streamableHttp.js';
 export interface AppDeps {
   readonly logger: Logger;
   readonly registry: CommandRegistry;
-  readonly verifyToken: TokenVerifier;
+  readonly auth: BearerOptions;
+  /** Per-client HTTP rate limit, after authentication. */
+  readonly httpRateLimit?: RequestHandler;
   readonly hostGuard: HostGuardOptions;
   readonly bodyLimitBytes: number;
   readonly sse: SseHandler;
@@ -39,7 +41,8 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(hostGuard(deps.hostGuard));
   app.use(drainGuard(deps.isDraining));
-  app.use(requireBearer(deps.verifyToken));
+  app.use(requireBearer(deps.auth));
+  if (deps.httpRateLimit) app.use(deps.httpRateLimit);
   deps.extraRoutes?.(app);
   app.use(commandRoute(deps.registry));
   app.use(express.json({ limit: deps.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));

@@ -5,13 +5,22 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { createApp } from './app.js';
+import { AuditLog } from './audit/auditLog.js';
 import { sharedSecretVerifier } from './auth/bearer.js';
+import { loadClientsFile, multiTokenVerifier } from './auth/clients.js';
 import { CommandRegistry } from './commands/registry.js';
 import { loadCommandsFile } from './config/commands.js';
 import type { Settings } from './config/settings.js';
+import { clientAddress, clientKey } from './http/clientAddress.js';
 import { defaultHostGuard } from './http/hostGuard.js';
 import type { Logger } from './logging/logger.js';
+import { compilePolicy, type CompiledPolicy } from './policy/compile.js';
+import { PolicyStats } from './policy/stats.js';
+import { PolicyStore } from './policy/store.js';
 import { ProcessManager } from './process/manager.js';
+import { AuthThrottle, httpRateLimit } from './ratelimit/httpLimits.js';
+import { createLimiterStore, type LimiterStore } from './ratelimit/limiter.js';
+import { ToolRateLimits } from './ratelimit/toolLimits.js';
 import { statusRoute } from './status/status.js';
 import { SessionReaper } from './transports/reaper.js';
 import { SessionFactory, type SessionLimits } from './transports/sessionFactory.js';
@@ -30,19 +39,44 @@ export interface Gateway {
   readonly sessions: SessionStore;
   readonly processes: ProcessManager;
   readonly registry: CommandRegistry;
+  readonly policy: PolicyStore | undefined;
   /** Listens on settings.host/port; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
   /** Drains: refuses new work, closes sessions, stops every child tree. Idempotent. */
   close(): Promise<void>;
 }
 
+/** Built-in redaction used when no policy file configures it. */
+function defaultRedaction(): CompiledPolicy['redaction'] {
+  return compilePolicy({ name: 'built-in' }).redaction;
+}
+
 export async function createGateway(settings: Settings, deps: GatewayDeps): Promise<Gateway> {
   const { logger } = deps;
   if (!settings.secret) throw new TypeError('settings.secret is required: the gateway never runs without a secret');
   const registry = deps.registry ?? new CommandRegistry(await loadCommandsFile(settings.commandsFile));
+  const clients = settings.clientsFile ? loadClientsFile(settings.clientsFile) : undefined;
+  const policy = settings.policyFile ? PolicyStore.load(settings.policyFile, { logger, pollMs: settings.policyPollMs }) : undefined;
+  const audit = settings.auditFile || settings.auditStderr
+    ? await AuditLog.open({
+        file: settings.auditFile,
+        stderr: settings.auditStderr,
+        hmacKey: settings.auditHmacKey,
+        onError: (error) => logger.error('audit write failed', { error: error.message }),
+      })
+    : AuditLog.disabled();
+  let limiterStore: LimiterStore;
+  try {
+    limiterStore = await createLimiterStore({ redisUrl: settings.redisUrl, logger });
+  } catch (error) {
+    await audit.close();
+    throw error;
+  }
+
   const sessions = new SessionStore();
   const processes = new ProcessManager({
     logger,
+    audit,
     child: {
       maxLineBytes: settings.maxLineBytes,
       stopTimeouts: { eofMs: settings.stopEofMs, termMs: settings.stopTermMs, killMs: settings.stopKillMs },
@@ -64,10 +98,27 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     maxChildQueueBytes: settings.maxChildQueueBytes,
     trustFlyClientIp: settings.trustFlyClientIp,
   };
-  const factory = new SessionFactory({ logger, sessions, processes, limits: sessionLimits });
+  const policyStats = new PolicyStats();
+  const factory = new SessionFactory({
+    logger,
+    sessions,
+    processes,
+    limits: sessionLimits,
+    audit,
+    guard: {
+      policy: () => policy?.current,
+      defaultRedaction: defaultRedaction(),
+      toolLimits: new ToolRateLimits(limiterStore),
+      audit,
+      stats: policyStats,
+    },
+  });
   const reaping = { idleTimeoutMs: settings.idleTimeoutMs, maxSessionMs: settings.maxSessionMs };
   const reaper = new SessionReaper(sessions, { ...reaping, logger });
   const startedAt = Date.now();
+  const authThrottle = new AuthThrottle(limiterStore.create('auth-failures', { points: settings.authFailuresPerWindow, durationSeconds: 900 }));
+  const requestLimiter =
+    settings.httpRequestsPerMinute > 0 ? limiterStore.create('http', { points: settings.httpRequestsPerMinute, durationSeconds: 60 }) : undefined;
   let draining = false;
   const server = createServer();
   // Event streams stay open for hours; the request timeout must not cut them.
@@ -75,11 +126,18 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   server.headersTimeout = 30_000;
   server.keepAliveTimeout = 65_000;
 
+  const sharedRole = clients?.sharedSecretRole ?? settings.defaultRole;
   const buildApp = (port: number) =>
     createApp({
       logger,
       registry,
-      verifyToken: sharedSecretVerifier(settings.secret!),
+      auth: {
+        verify: clients ? multiTokenVerifier(settings.secret!, sharedRole, clients.tokens) : sharedSecretVerifier(settings.secret!, sharedRole),
+        addressOf: (req) => clientAddress(req, settings.trustFlyClientIp),
+        throttle: authThrottle,
+        onFailure: (req, reason) => audit.record('auth_failure', { address: clientAddress(req, settings.trustFlyClientIp), reason, path: req.path }),
+      },
+      httpRateLimit: requestLimiter && httpRateLimit(requestLimiter, (req) => clientKey(req, settings.trustFlyClientIp)),
       hostGuard: {
         ...defaultHostGuard(settings.host, port),
         ...(settings.allowedHosts ? { allowedHosts: settings.allowedHosts } : {}),
@@ -90,16 +148,20 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       streamable: new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs }),
       isDraining: () => draining,
       extraRoutes: (app) => {
-        app.get('/status', statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining: () => draining }));
+        app.get(
+          '/status',
+          statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining: () => draining, policy, policyStats }),
+        );
       },
     });
 
   let closing: Promise<void> | undefined;
-  const gateway: Gateway = {
+  return {
     server,
     sessions,
     processes,
     registry,
+    policy,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -109,8 +171,9 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           // The origin allowlist depends on the port actually bound (port 0 picks one).
           server.on('request', buildApp(address.port));
           reaper.start();
+          policy?.watch();
           processes.warm(registry.keys().map((key) => registry.get(key)!));
-          logger.info('listening', { host: settings.host, port: address.port, commands: registry.size });
+          logger.info('listening', { host: settings.host, port: address.port, commands: registry.size, policy: policy?.current.name });
           resolve(address);
         });
       }),
@@ -118,16 +181,17 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       closing ??= (async () => {
         draining = true;
         reaper.stop();
+        policy?.close();
         logger.info('draining', { sessions: sessions.size, children: processes.total() });
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         // Streams end (clients reconnect elsewhere) while every child tree stops in parallel.
         await Promise.allSettled([sessions.closeAll('shutdown'), processes.closeAll()]);
         server.closeAllConnections();
         await stopped;
+        await Promise.allSettled([audit.close(), limiterStore.close()]);
         logger.info('stopped');
       })();
       return closing;
     },
   };
-  return gateway;
 }

@@ -4,6 +4,7 @@
  * that calls process.exit. stdout stays empty: the banner and logs go to stderr.
  */
 import { randomBytes } from 'node:crypto';
+import { runAuditCli } from './audit/cli.js';
 import { CommandsFileError } from './config/commands.js';
 import { parseSettings, SettingsError, USAGE, type Settings } from './config/settings.js';
 import { installCrashGuards } from './crashGuards.js';
@@ -16,6 +17,10 @@ function fail(message: string): never {
 }
 
 async function main(): Promise<void> {
+  // `mcp-warden audit ...` is an offline tool that answers on stdout; the gateway never does.
+  if (process.argv[2] === 'audit') {
+    process.exit(await runAuditCli(process.argv.slice(3), process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s)));
+  }
   let settings: Settings;
   try {
     const cli = parseSettings(process.argv.slice(2), process.env);

@@ -46,18 +46,38 @@ export function bearerToken(req: Request): string | undefined {
   return match?.[1];
 }
 
-export function requireBearer(verify: TokenVerifier, onFailure?: (req: Request) => void): RequestHandler {
-  return (req, res, next) => {
-    const queryHasCredential = Object.keys(req.query).some((k) => QUERY_CREDENTIAL.test(k));
+export interface BearerOptions {
+  readonly verify: TokenVerifier;
+  /** The caller's address, for throttling failed attempts. */
+  readonly addressOf: (req: Request) => string;
+  /** Failed-authentication budget per address, checked before any token comparison. */
+  readonly throttle?: { check(address: string): Promise<void>; fail(address: string): Promise<void> };
+  /** Told of each failure (never given the token). */
+  readonly onFailure?: (req: Request, reason: string) => void;
+}
+
+export function requireBearer(options: BearerOptions): RequestHandler {
+  return async (req, res, next) => {
+    const address = options.addressOf(req);
+    if (options.throttle) {
+      try {
+        await options.throttle.check(address);
+      } catch (error) {
+        sendError(res, error);
+        return;
+      }
+    }
     const token = bearerToken(req);
-    const principal = token === undefined ? undefined : verify(token);
+    const principal = token === undefined ? undefined : options.verify(token);
     if (principal === undefined) {
-      onFailure?.(req);
+      const queryHasCredential = Object.keys(req.query).some((k) => QUERY_CREDENTIAL.test(k));
       const message = queryHasCredential
         ? 'credentials in the query string are not accepted; send Authorization: Bearer <token>'
         : token === undefined
           ? 'missing bearer token'
           : 'invalid bearer token';
+      options.onFailure?.(req, message);
+      if (options.throttle) await options.throttle.fail(address).catch(() => undefined);
       sendError(res, new UnauthorizedError(message));
       return;
     }

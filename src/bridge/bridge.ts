@@ -14,6 +14,7 @@ import {
 import { errorBody, toWardenError, UpstreamExitedError, type WardenError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { ChildTransport } from '../process/childTransport.js';
+import type { InboundResult, MessageGuard } from '../policy/guard.js';
 import { OutboundMeter } from './outboundMeter.js';
 import { PendingRequests } from './pending.js';
 
@@ -25,6 +26,8 @@ export interface BridgeOptions {
   readonly onActivity?: () => void;
   /** Bytes a client may fall behind before its session is dropped. @default 16 MiB */
   readonly maxClientBacklogBytes?: number;
+  /** Policy, audit and redaction on the stream; absent: messages pass untouched. */
+  readonly guard?: MessageGuard;
 }
 
 export class Bridge {
@@ -35,6 +38,8 @@ export class Bridge {
   readonly outbound: OutboundMeter;
   private readonly pending = new PendingRequests();
   private closing: Promise<void> | undefined;
+  /** Set while a guard decision is asynchronous: later messages queue behind it, in order. */
+  private inboundTail: Promise<void> | undefined;
 
   constructor(
     readonly client: Transport,
@@ -69,6 +74,43 @@ export class Bridge {
 
   private fromClient(message: JSONRPCMessage): void {
     this.options.onActivity?.();
+    const guard = this.options.guard;
+    if (!guard) return this.forward(message);
+    if (this.inboundTail) {
+      this.queueInbound(message, this.inboundTail.then(() => guard.inbound(message)));
+      return;
+    }
+    const result = guard.inbound(message);
+    if (result instanceof Promise) this.queueInbound(message, result);
+    else this.apply(message, result);
+  }
+
+  /** Applies an asynchronous decision in arrival order; a failed one answers with an error. */
+  private queueInbound(message: JSONRPCMessage, decision: Promise<InboundResult>): void {
+    const tail: Promise<void> = decision
+      .then(
+        (result) => this.apply(message, result),
+        (error: unknown) => {
+          this.options.logger.error('policy check failed', { ...this.options.tags, error: String(error) });
+          if (isJSONRPCRequest(message)) this.deliver(errorBody(toWardenError(error), message.id) as JSONRPCMessage, message.id);
+        },
+      )
+      .finally(() => {
+        if (this.inboundTail === tail) this.inboundTail = undefined;
+      });
+    this.inboundTail = tail;
+  }
+
+  private apply(message: JSONRPCMessage, result: InboundResult): void {
+    if ('reply' in result) {
+      const id = 'id' in result.reply ? result.reply.id : undefined;
+      this.deliver(result.reply, id ?? undefined);
+      return;
+    }
+    this.forward(message);
+  }
+
+  private forward(message: JSONRPCMessage): void {
     if (isJSONRPCRequest(message)) this.pending.add(message);
     else if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
       const id = message.params?.requestId;
@@ -85,7 +127,8 @@ export class Bridge {
     if ('id' in message && !('method' in message)) {
       // A response (result or error) to one of the client's requests.
       relatedRequestId = message.id ?? undefined;
-      if (relatedRequestId !== undefined) this.pending.delete(relatedRequestId);
+      const method = relatedRequestId === undefined ? undefined : this.pending.take(relatedRequestId);
+      if (this.options.guard) message = this.options.guard.outbound(message, method);
     } else if (isJSONRPCNotification(message) && message.method === 'notifications/progress') {
       relatedRequestId = this.pending.byProgressToken(message.params?.progressToken as string | number | undefined);
     }
@@ -124,6 +167,7 @@ export class Bridge {
       this.client.send(errorBody(error, id) as JSONRPCMessage, { relatedRequestId: id }).catch(() => undefined),
     );
     await Promise.allSettled(sends);
+    this.options.guard?.close();
     await Promise.allSettled([this.client.close(), this.child.close()]);
     const onclose = this.onclose;
     this.onclose = undefined;

@@ -7,7 +7,7 @@ import type { JSONRPCRequest, RequestId } from '@modelcontextprotocol/sdk/types.
 type ProgressToken = string | number;
 
 export class PendingRequests {
-  private readonly byId = new Map<RequestId, ProgressToken | undefined>();
+  private readonly byId = new Map<RequestId, { readonly method: string; readonly token: ProgressToken | undefined }>();
   private readonly byToken = new Map<ProgressToken, RequestId>();
 
   get size(): number {
@@ -17,16 +17,21 @@ export class PendingRequests {
   add(request: JSONRPCRequest): void {
     const token = request.params?._meta?.progressToken;
     const progressToken = typeof token === 'string' || typeof token === 'number' ? token : undefined;
-    this.byId.set(request.id, progressToken);
+    this.byId.set(request.id, { method: request.method, token: progressToken });
     if (progressToken !== undefined) this.byToken.set(progressToken, request.id);
   }
 
   delete(id: RequestId): boolean {
-    if (!this.byId.has(id)) return false;
-    const token = this.byId.get(id);
+    return this.take(id) !== undefined;
+  }
+
+  /** Removes a pending request and returns its method (undefined if it was not pending). */
+  take(id: RequestId): string | undefined {
+    const entry = this.byId.get(id);
+    if (!entry) return undefined;
     this.byId.delete(id);
-    if (token !== undefined) this.byToken.delete(token);
-    return true;
+    if (entry.token !== undefined) this.byToken.delete(entry.token);
+    return entry.method;
   }
 
   byProgressToken(token: ProgressToken | undefined): RequestId | undefined {

@@ -31,6 +31,9 @@ const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
 
 const positiveInt = z.coerce.number().int().positive();
 
+/** true/false from a flag or an environment variable ('true', 'false', '1', '0'). */
+const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+
 export const settingsSchema = z.object({
   /** Interface to listen on. @default 127.0.0.1 */
   host: z.string().min(1).default('127.0.0.1'),
@@ -85,7 +88,28 @@ export const settingsSchema = z.object({
   /** Bytes queued to a child's stdin past which requests get 503. @default 4 MiB */
   maxChildQueueBytes: byteSize.pipe(z.number().int().positive()).default(4 * MiB),
   /** Take the client address from Fly-Client-IP. @default true when FLY_APP_NAME is set */
-  trustFlyClientIp: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]).default(false),
+  trustFlyClientIp: flag.default(false),
+
+  /** Tool policy file (JSON, hot-reloaded). Unset: every tool allowed, built-in redaction on. */
+  policyFile: z.string().min(1).optional(),
+  /** How often the policy file is checked for changes, ms. @default 1000 */
+  policyPollMs: positiveInt.default(1_000),
+  /** Clients file: tokens mapped to client ids and roles. */
+  clientsFile: z.string().min(1).optional(),
+  /** Role of callers using the shared secret (the clients file may override). @default default */
+  defaultRole: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or _.-').default('default'),
+  /** Audit trail file (JSON lines, hash-chained). */
+  auditFile: z.string().min(1).optional(),
+  /** Also write audit lines to stderr. @default false */
+  auditStderr: flag.default(false),
+  /** Key for the audit chain's HMAC (environment only). */
+  auditHmacKey: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Redis for limits shared by every instance (environment only: it may hold a password). */
+  redisUrl: z.string().url().optional(),
+  /** HTTP requests per client per minute; 0: no limit. @default 1200 */
+  httpRequestsPerMinute: z.coerce.number().int().min(0).default(1_200),
+  /** Failed authentications per source address per 15 minutes before it is throttled. @default 20 */
+  authFailuresPerWindow: positiveInt.default(20),
 });
 
 export type Settings = z.output<typeof settingsSchema>;
@@ -116,6 +140,14 @@ const SOURCES = [
   ['max-client-backlog', 'WARDEN_MAX_CLIENT_BACKLOG', 'maxClientBacklogBytes'],
   ['max-child-queue', 'WARDEN_MAX_CHILD_QUEUE', 'maxChildQueueBytes'],
   ['trust-fly-client-ip', 'WARDEN_TRUST_FLY_CLIENT_IP', 'trustFlyClientIp'],
+  ['policy', 'WARDEN_POLICY', 'policyFile'],
+  ['policy-poll-ms', 'WARDEN_POLICY_POLL_MS', 'policyPollMs'],
+  ['clients', 'WARDEN_CLIENTS', 'clientsFile'],
+  ['default-role', 'WARDEN_DEFAULT_ROLE', 'defaultRole'],
+  ['audit-file', 'WARDEN_AUDIT_FILE', 'auditFile'],
+  ['audit-stderr', 'WARDEN_AUDIT_STDERR', 'auditStderr'],
+  ['http-rate', 'WARDEN_HTTP_RATE', 'httpRequestsPerMinute'],
+  ['auth-failures', 'WARDEN_AUTH_FAILURES', 'authFailuresPerWindow'],
 ] as const;
 
 export const USAGE = `Usage: mcp-warden [options]
@@ -142,7 +174,15 @@ export const USAGE = `Usage: mcp-warden [options]
   --max-client-backlog N drop a session whose client fell this far behind (WARDEN_MAX_CLIENT_BACKLOG, 16mb)
   --max-child-queue N    503 when a child's stdin queue is over this (WARDEN_MAX_CHILD_QUEUE, 4mb)
   --trust-fly-client-ip B  true/false (WARDEN_TRUST_FLY_CLIENT_IP, default true on Fly.io)
-The shared secret comes from WARDEN_SECRET only (never a flag: argv is visible to others).`;
+  --policy FILE          tool policy, hot-reloaded (WARDEN_POLICY)
+  --clients FILE         client tokens and roles (WARDEN_CLIENTS)
+  --default-role R       role of the shared secret (WARDEN_DEFAULT_ROLE, default "default")
+  --audit-file FILE      hash-chained audit trail (WARDEN_AUDIT_FILE); WARDEN_AUDIT_HMAC_KEY keys it
+  --audit-stderr B       also write audit lines to stderr (WARDEN_AUDIT_STDERR)
+  --http-rate N          requests per client per minute, 0 = off (WARDEN_HTTP_RATE, default 1200)
+  --auth-failures N      failed logins per address per 15 min (WARDEN_AUTH_FAILURES, default 20)
+REDIS_URL shares rate limits between instances.
+Subcommand: mcp-warden audit verify FILEThe shared secret comes from WARDEN_SECRET only (never a flag: argv is visible to others).`;
 
 export interface ParsedCli {
   readonly help: boolean;
@@ -158,7 +198,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     throw new SettingsError((error as Error).message);
   }
   const input: Record<string, unknown> = {};
-  const origin: Record<string, string> = { secret: 'WARDEN_SECRET' };
+  const origin: Record<string, string> = { secret: 'WARDEN_SECRET', auditHmacKey: 'WARDEN_AUDIT_HMAC_KEY', redisUrl: 'REDIS_URL' };
   for (const [flag, variable, key] of SOURCES) {
     const fromFlag = values[flag];
     const fromEnv = env[variable];
@@ -171,6 +211,8 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     }
   }
   if (env.WARDEN_SECRET) input.secret = env.WARDEN_SECRET;
+  if (env.WARDEN_AUDIT_HMAC_KEY) input.auditHmacKey = env.WARDEN_AUDIT_HMAC_KEY;
+  if (env.REDIS_URL) input.redisUrl = env.REDIS_URL;
   if (input.trustFlyClientIp === undefined && env.FLY_APP_NAME) input.trustFlyClientIp = true;
   return { help: values.help === true, settings: validateSettings(input, origin) };
 }

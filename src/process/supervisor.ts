@@ -14,6 +14,7 @@ import { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitOptions, type CircuitState
 import { spawnChild } from './spawn.js';
 import { newStats, recordExit, type CommandStats } from './stats.js';
 import { within } from './stopTree.js';
+import type { AuditRecorder } from '../policy/guard.js';
 
 export interface SupervisorOptions {
   readonly logger: Logger;
@@ -27,6 +28,8 @@ export interface SupervisorOptions {
   /** A child that exits this soon after spawning failed to start. @default 100 */
   readonly startupWindowMs?: number;
   readonly circuit?: CircuitOptions;
+  /** Receives `spawn` and `exit` events. */
+  readonly audit?: AuditRecorder;
 }
 
 interface CommandState {
@@ -97,6 +100,8 @@ export class Supervisor {
     const spawned = await spawnChild(spec, env, this.options.logger);
     stats.spawns += 1;
     const child = new ChildTransport(spawned, spec, this.options.logger, this.options.child);
+    this.options.audit?.record('spawn', { command: spec.key, pid: child.pid });
+    void child.exited.then((exit) => this.options.audit?.record('exit', { command: spec.key, pid: child.pid, ...exit }));
     const exitedEarly = await within(child.exited, this.options.startupWindowMs ?? 100);
     if (!exitedEarly) return child;
     const exit = await child.exited;

@@ -4,6 +4,8 @@
  */
 import type { RequestHandler } from 'express';
 import type { CommandRegistry } from '../commands/registry.js';
+import type { PolicyStats } from '../policy/stats.js';
+import type { PolicyStore } from '../policy/store.js';
 import type { ProcessManager } from '../process/manager.js';
 import type { SessionLimits } from '../transports/sessionFactory.js';
 import type { SessionStore } from '../transports/sessions.js';
@@ -16,6 +18,8 @@ export interface StatusDeps {
   readonly reaping: { readonly idleTimeoutMs: number; readonly maxSessionMs: number };
   readonly startedAt: number;
   readonly isDraining: () => boolean;
+  readonly policy: PolicyStore | undefined;
+  readonly policyStats: PolicyStats;
 }
 
 export function buildStatus(deps: StatusDeps) {
@@ -26,14 +30,17 @@ export function buildStatus(deps: StatusDeps) {
       description: spec.description,
       sessions: deps.sessions.countByCommand(key),
       ...deps.processes.status(spec),
+      toolsLastListed: deps.policyStats.forCommand(key),
     };
   }
+  const policy = deps.policy?.current;
   return {
     status: deps.isDraining() ? 'draining' : 'ok',
     uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
     sessions: deps.sessions.size,
     children: deps.processes.total(),
     limits: { ...deps.processes.limits, ...deps.sessionLimits, ...deps.reaping },
+    policy: policy ? { name: policy.name, version: policy.version, mode: policy.mode, roles: policy.roleNames } : null,
     commands,
   };
 }

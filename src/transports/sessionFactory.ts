@@ -13,6 +13,7 @@ import { LimitReachedError, WardenError } from '../errors.js';
 import { clientKey } from '../http/clientAddress.js';
 import type { Logger } from '../logging/logger.js';
 import type { ChildTransport } from '../process/childTransport.js';
+import { PolicyGuard, type AuditRecorder, type GuardDeps } from '../policy/guard.js';
 import type { ProcessManager } from '../process/manager.js';
 import { Session, type SessionStore, type TransportKind } from './sessions.js';
 
@@ -32,6 +33,9 @@ export interface SessionFactoryDeps {
   readonly sessions: SessionStore;
   readonly processes: ProcessManager;
   readonly limits: SessionLimits;
+  readonly audit: AuditRecorder;
+  /** Policy, rate limits and redaction applied on every session's stream. */
+  readonly guard: GuardDeps;
 }
 
 /** A child leased for a request, with whom it is counted against. */
@@ -73,9 +77,15 @@ export class SessionFactory {
    * Ties `client` and `child` together. The caller starts the bridge, then registers the
    * session once the client transport has an id; closing either side unregisters it.
    */
-  connect(client: Transport, lease: Lease, spec: CommandSpec, kind: TransportKind): SessionLink {
-    const { logger, sessions } = this.deps;
+  connect(client: Transport, lease: Lease, spec: CommandSpec, kind: TransportKind, principal: Principal): SessionLink {
+    const { logger, sessions, audit } = this.deps;
     const { child } = lease;
+    const guard = new PolicyGuard(this.deps.guard, {
+      principal,
+      commandKey: spec.key,
+      clientKey: lease.clientKey,
+      sessionTag: () => link.session?.idHash,
+    });
     const link: SessionLink = {
       session: undefined,
       bridge: new Bridge(client, child, {
@@ -83,12 +93,15 @@ export class SessionFactory {
         tags: { command: spec.key, transport: kind },
         onActivity: () => link.session?.touch(),
         maxClientBacklogBytes: this.deps.limits.maxClientBacklogBytes,
+        guard,
       }),
-      register(id: string, principal: Principal): Session {
+      register(id: string): Session {
         const session = new Session(id, kind, spec.key, principal, lease.clientKey, link.bridge);
         link.session = session;
         sessions.add(session);
-        logger.info('session opened', { session: session.idHash, command: spec.key, transport: kind, pid: child.pid });
+        const fields = { session: session.idHash, command: spec.key, transport: kind, pid: child.pid, clientId: principal.clientId, role: principal.role };
+        logger.info('session opened', fields);
+        audit.record('session_open', fields);
         return session;
       },
     };
@@ -97,6 +110,7 @@ export class SessionFactory {
       if (!session) return;
       sessions.delete(session);
       logger.info('session closed', { session: session.idHash, command: spec.key, transport: kind });
+      audit.record('session_close', { session: session.idHash, command: spec.key, transport: kind, clientId: principal.clientId, durationMs: Date.now() - session.createdAt });
     };
     return link;
   }
@@ -117,5 +131,5 @@ export class SessionFactory {
 export interface SessionLink {
   session: Session | undefined;
   readonly bridge: Bridge;
-  register(id: string, principal: Principal): Session;
+  register(id: string): Session;
 }

@@ -32,9 +32,9 @@ export class SseHandler {
     }
     streamHeaders(res);
     const transport = new SSEServerTransport(`/${encodeURIComponent(spec.key)}/messages`, res);
-    const link = this.factory.connect(transport, lease, spec, 'sse');
+    const link = this.factory.connect(transport, lease, spec, 'sse', req.principal!);
     link.bridge.outbound.track(res);
-    link.register(transport.sessionId, req.principal!);
+    link.register(transport.sessionId);
     const keepAlive = setInterval(() => {
       if (!res.writableEnded) res.write(': keepalive\n\n');
     }, this.options.keepAliveMs);

@@ -54,10 +54,10 @@ export class StreamableHandler {
       sessionIdGenerator: () => randomUUID(),
       keepAliveMs: this.options.keepAliveMs,
       onsessioninitialized: (id) => {
-        link?.register(id, principal);
+        link?.register(id);
       },
     });
-    link = this.factory.connect(transport, lease, spec, 'streamable');
+    link = this.factory.connect(transport, lease, spec, 'streamable', principal);
     link.bridge.outbound.track(res);
     await link.bridge.start();
     await transport.handleRequest(req, res, req.body);

@@ -57,7 +57,7 @@ export async function startGateway(
   const logger = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new Collect(logs)] });
   const secret = (settings.secret as string | undefined) ?? TEST_SECRET;
   const gateway = await createGateway(
-    validateSettings({ host: '127.0.0.1', port: 0, commandsFile, secret, stopEofMs: 300, stopTermMs: 500, poolMin: 0, ...settings }),
+    validateSettings({ host: '127.0.0.1', port: 0, commandsFile, secret, stopEofMs: 300, stopTermMs: 500, poolMin: 0, httpRequestsPerMinute: 0, authFailuresPerWindow: 1_000_000, ...settings }),
     { logger },
   );
   const address = await gateway.listen();

@@ -1,0 +1,218 @@
+/**
+ * Applies the policy to one session's stream. Client -> child: guarded requests are
+ * decided (and rate limited) before they can reach the child's stdin; a denial is
+ * answered with a JSON-RPC error carrying the reason and the deciding rule. Child ->
+ * client: list results are filtered for the session's role, tool and resource results
+ * are redacted. Every tool call is audited with its decision and outcome.
+ */
+import { createHash } from 'node:crypto';
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { Principal } from '../auth/bearer.js';
+import { ERROR_TABLE } from '../errors.js';
+import type { ToolRateLimits } from '../ratelimit/toolLimits.js';
+import type { CompiledPolicy, Kind } from './compile.js';
+import { decideName, evaluate, rateLimitFor, type Verdict } from './engine.js';
+import { matchesExact } from './glob.js';
+import { redactToolResult, redactValue } from './redact.js';
+import type { PolicyStats } from './stats.js';
+
+export type InboundResult = { readonly forward: true } | { readonly reply: JSONRPCMessage };
+export const FORWARD: InboundResult = Object.freeze({ forward: true });
+
+/** What the bridge asks of a guard. */
+export interface MessageGuard {
+  inbound(message: JSONRPCMessage): InboundResult | Promise<InboundResult>;
+  /** `method` is the method of the request this message answers, if it is a response. */
+  outbound(message: JSONRPCMessage, method: string | undefined): JSONRPCMessage;
+  /** The session ended: calls still open are audited as unanswered. */
+  close(): void;
+}
+
+export interface AuditRecorder {
+  record(event: string, fields: Record<string, unknown>): void;
+}
+
+export interface GuardDeps {
+  /** Current policy, read on every decision (hot reload applies to open sessions). */
+  readonly policy: () => CompiledPolicy | undefined;
+  /** Built-in redaction when no policy configures it. */
+  readonly defaultRedaction: CompiledPolicy['redaction'];
+  readonly toolLimits: ToolRateLimits | undefined;
+  readonly audit: AuditRecorder;
+  readonly stats: PolicyStats;
+}
+
+export interface GuardContext {
+  readonly principal: Principal;
+  readonly commandKey: string;
+  readonly clientKey: string;
+  /** The session id's hash, once known. */
+  readonly sessionTag: () => string | undefined;
+}
+
+interface OpenCall {
+  readonly tool: string;
+  readonly started: number;
+  readonly fields: Record<string, unknown>;
+}
+
+const LIST_FIELDS: Readonly<Record<string, { kind: Kind; field: string; key: string }>> = {
+  'tools/list': { kind: 'tools', field: 'tools', key: 'name' },
+  'resources/list': { kind: 'resources', field: 'resources', key: 'uri' },
+  'prompts/list': { kind: 'prompts', field: 'prompts', key: 'name' },
+};
+
+function denial(id: RequestId, code: keyof typeof ERROR_TABLE, message: string, data: Record<string, unknown>): JSONRPCMessage {
+  return { jsonrpc: '2.0', id, error: { code: ERROR_TABLE[code].rpc, message, data: { code, ...data } } } as JSONRPCMessage;
+}
+
+function argDigest(args: unknown): { argBytes: number; argHash: string } {
+  const text = JSON.stringify(args ?? {});
+  return { argBytes: Buffer.byteLength(text), argHash: createHash('sha256').update(text).digest('hex').slice(0, 32) };
+}
+
+export class PolicyGuard implements MessageGuard {
+  private readonly open = new Map<RequestId, OpenCall>();
+
+  constructor(
+    private readonly deps: GuardDeps,
+    private readonly ctx: GuardContext,
+  ) {}
+
+  inbound(message: JSONRPCMessage): InboundResult | Promise<InboundResult> {
+    if (!('method' in message) || !('id' in message)) return FORWARD;
+    const policy = this.deps.policy();
+    if (!policy) {
+      if (message.method === 'tools/call') this.remember(message.id, message.params, { decision: 'allowed', rule: 'no policy' }, undefined);
+      return FORWARD;
+    }
+    const verdict = evaluate(message, this.ctx.principal.role, this.ctx.commandKey, policy);
+    if (verdict.action === 'pass') return FORWARD;
+    const isTool = message.method === 'tools/call';
+    if (verdict.action === 'deny') {
+      const shadow = policy.mode === 'shadow';
+      const fields = { decision: shadow ? 'shadow-denied' : 'denied', rule: verdict.rule, reason: verdict.reason, detail: verdict.detail };
+      if (shadow) {
+        if (isTool) this.remember(message.id, message.params, fields, policy);
+        else this.auditAccess(message.method, verdict, fields);
+        return FORWARD;
+      }
+      if (isTool) this.auditCall(message.params, fields, policy);
+      else this.auditAccess(message.method, verdict, fields);
+      return {
+        reply: denial(message.id, 'policy_denied', `denied by policy: ${verdict.detail ?? verdict.reason}`, {
+          reason: verdict.reason,
+          rule: verdict.rule,
+          ...(verdict.target === undefined ? {} : { [verdict.kind === 'resources' ? 'uri' : 'name']: verdict.target }),
+        }),
+      };
+    }
+    if (!isTool) return FORWARD;
+    const limit = this.deps.toolLimits && rateLimitFor(policy, verdict.target, this.ctx.principal.role, this.ctx.commandKey);
+    if (!limit || !this.deps.toolLimits) {
+      this.remember(message.id, message.params, { decision: 'allowed', rule: verdict.rule }, policy);
+      return FORWARD;
+    }
+    const scope = limit.rule.per === 'role' ? `role:${this.ctx.principal.role}` : this.ctx.clientKey;
+    return this.deps.toolLimits
+      .consume(`${this.ctx.commandKey}\u0000${scope}`, verdict.target, { points: limit.rule.calls, durationSeconds: limit.rule.perSeconds })
+      .then((decision): InboundResult => {
+        if (decision.allowed) {
+          this.remember(message.id, message.params, { decision: 'allowed', rule: verdict.rule }, policy);
+          return FORWARD;
+        }
+        this.auditCall(message.params, { decision: 'rate-limited', rule: limit.label, retryAfterMs: decision.retryAfterMs }, policy);
+        return {
+          reply: denial(message.id, 'rate_limited', `rate limit reached for tool ${verdict.target}; retry in ${Math.ceil(decision.retryAfterMs / 1000)} s`, {
+            reason: 'rate_limited',
+            rule: limit.label,
+            name: verdict.target,
+            retryAfterMs: decision.retryAfterMs,
+          }),
+        };
+      });
+  }
+
+  outbound(message: JSONRPCMessage, method: string | undefined): JSONRPCMessage {
+    if (method === undefined || !('id' in message) || message.id === undefined) return message;
+    if (method === 'tools/call') return this.finishCall(message);
+    const list = LIST_FIELDS[method];
+    if (list) return this.filterList(message, list);
+    if (method === 'resources/read') return this.redactResult(message, undefined).message;
+    return message;
+  }
+
+  close(): void {
+    for (const [, call] of this.open) this.deps.audit.record('tool_call', { ...call.fields, outcome: 'no response', latencyMs: Date.now() - call.started });
+    this.open.clear();
+  }
+
+  private filterList(message: JSONRPCMessage, list: { kind: Kind; field: string; key: string }): JSONRPCMessage {
+    const policy = this.deps.policy();
+    if (!policy || !('result' in message)) return message;
+    const items = (message.result as Record<string, unknown>)[list.field];
+    if (!Array.isArray(items)) return message;
+    const kept = items.filter((item: Record<string, unknown>) => {
+      const name = item?.[list.key];
+      return typeof name === 'string' && decideName(policy, list.kind, name, this.ctx.principal.role, this.ctx.commandKey).allowed;
+    });
+    if (list.kind === 'tools') this.deps.stats.listed(this.ctx.commandKey, this.ctx.principal.role, kept.length, items.length - kept.length);
+    if (policy.mode === 'shadow' || kept.length === items.length) return message;
+    return { ...message, result: { ...message.result, [list.field]: kept } } as JSONRPCMessage;
+  }
+
+  private finishCall(message: JSONRPCMessage): JSONRPCMessage {
+    const id = (message as { id: RequestId }).id;
+    const call = this.open.get(id);
+    this.open.delete(id);
+    const out = this.redactResult(message, call?.tool ?? '');
+    if (call) {
+      const isError = 'error' in message || (message as { result?: { isError?: boolean } }).result?.isError === true;
+      this.deps.audit.record('tool_call', { ...call.fields, isError, latencyMs: Date.now() - call.started, redactions: out.count });
+    }
+    return out.message;
+  }
+
+  /** Redacts a tools/call (tool given) or resources/read result; counts replacements. */
+  private redactResult(message: JSONRPCMessage, tool: string | undefined): { message: JSONRPCMessage; count: number } {
+    const policy = this.deps.policy();
+    const redaction = policy ? policy.redaction : this.deps.defaultRedaction;
+    if (!redaction || !('result' in message)) return { message, count: 0 };
+    if (tool !== undefined && matchesExact(redaction.except, tool)) return { message, count: 0 };
+    const { result, count } = tool === undefined ? redactValue(message.result, redaction.detectors) : redactToolResult(message.result, redaction.detectors);
+    return { message: count === 0 ? message : ({ ...message, result } as JSONRPCMessage), count };
+  }
+
+  private remember(id: RequestId, params: unknown, fields: Record<string, unknown>, policy: CompiledPolicy | undefined): void {
+    const p = (params ?? {}) as { name?: unknown; arguments?: unknown };
+    const tool = typeof p.name === 'string' ? p.name : '';
+    this.open.set(id, { tool, started: Date.now(), fields: this.callFields(p, fields, policy) });
+  }
+
+  private auditCall(params: unknown, fields: Record<string, unknown>, policy: CompiledPolicy): void {
+    this.deps.audit.record('tool_call', this.callFields((params ?? {}) as { name?: unknown; arguments?: unknown }, fields, policy));
+  }
+
+  private auditAccess(method: string, verdict: Verdict, fields: Record<string, unknown>): void {
+    this.deps.audit.record('access', { ...this.baseFields(), method, target: 'target' in verdict ? verdict.target : undefined, ...fields });
+  }
+
+  private callFields(p: { name?: unknown; arguments?: unknown }, fields: Record<string, unknown>, policy: CompiledPolicy | undefined) {
+    return {
+      ...this.baseFields(),
+      tool: typeof p.name === 'string' ? p.name : undefined,
+      ...argDigest(p.arguments),
+      ...(policy?.includeArguments ? { arguments: p.arguments } : {}),
+      ...fields,
+    };
+  }
+
+  private baseFields() {
+    return {
+      clientId: this.ctx.principal.clientId,
+      role: this.ctx.principal.role,
+      command: this.ctx.commandKey,
+      session: this.ctx.sessionTag(),
+    };
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Loads the policy file, validates it (an error names the bad key) and reloads it when
+ * the file changes. A bad edit keeps the last good policy and logs why.
+ */
+import { readFileSync, unwatchFile, watchFile, type StatWatcher } from 'node:fs';
+import type { Logger } from '../logging/logger.js';
+import { compilePolicy, PolicyError, type CompiledPolicy } from './compile.js';
+import { policySchema } from './schema.js';
+
+export function parsePolicy(text: string, source: string): CompiledPolicy {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new PolicyError(`${source}: invalid JSON: ${(error as Error).message}`);
+  }
+  const result = policySchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+    const keys = issue.code === 'unrecognized_keys' ? ` ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : '';
+    throw new PolicyError(`${source}: ${path || '(top level)'}: ${issue.message}${keys}`);
+  }
+  try {
+    return compilePolicy(result.data);
+  } catch (error) {
+    throw new PolicyError(`${source}: ${(error as Error).message}`);
+  }
+}
+
+export interface PolicyStoreOptions {
+  readonly logger: Logger;
+  /** How often the file is checked for changes, ms. @default 1000 */
+  readonly pollMs?: number;
+}
+
+export class PolicyStore {
+  onReload: ((policy: CompiledPolicy) => void) | undefined;
+  private policy: CompiledPolicy;
+  private watcher: StatWatcher | undefined;
+
+  private constructor(
+    readonly path: string,
+    initial: CompiledPolicy,
+    private readonly options: PolicyStoreOptions,
+  ) {
+    this.policy = initial;
+  }
+
+  /** Reads and validates `path`; throws PolicyError (naming the key) when invalid. */
+  static load(path: string, options: PolicyStoreOptions): PolicyStore {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new PolicyError(`${path}: cannot read file: ${(error as Error).message}`);
+    }
+    return new PolicyStore(path, parsePolicy(text, path), options);
+  }
+
+  get current(): CompiledPolicy {
+    return this.policy;
+  }
+
+  /** Starts watching the file; each change is validated before it replaces the policy. */
+  watch(): void {
+    if (this.watcher) return;
+    this.watcher = watchFile(this.path, { interval: this.options.pollMs ?? 1000, persistent: false }, (now, before) => {
+      if (now.mtimeMs === before.mtimeMs && now.size === before.size) return;
+      this.reload();
+    });
+  }
+
+  /** Re-reads the file now. Returns true when the new policy took effect. */
+  reload(): boolean {
+    try {
+      const next = parsePolicy(readFileSync(this.path, 'utf8'), this.path);
+      this.policy = next;
+      this.options.logger.info('policy reloaded', { policy: next.name, version: next.version, mode: next.mode });
+      this.onReload?.(next);
+      return true;
+    } catch (error) {
+      this.options.logger.error('policy reload rejected; keeping the last good policy', {
+        policy: this.policy.name,
+        error: (error as Error).message,
+      });
+      return false;
+    }
+  }
+
+  close(): void {
+    if (!this.watcher) return;
+    unwatchFile(this.path);
+    this.watcher = undefined;
+  }
+}
