@@ -8,6 +8,7 @@ import { requireBearer, type BearerOptions } from './auth/bearer.js';
 import type { CommandRegistry } from './commands/registry.js';
 import { PayloadTooLargeError, WardenError } from './errors.js';
 import { commandRoute } from './http/commandRoute.js';
+import { keepRawBody, rejectAmbiguousBodies } from './http/ambiguity.js';
 import { hostGuard, type HostGuardOptions } from './http/hostGuard.js';
 import { sendError } from './http/respond.js';
 import type { Logger } from './logging/logger.js';
@@ -24,6 +25,8 @@ export interface AppDeps {
   readonly bodyLimitBytes: number;
   readonly sse: SseHandler;
   readonly streamable: StreamableHandler;
+  /** True when a tool policy is loaded: ambiguous bodies are then denied. */
+  readonly policyActive: () => boolean;
   /** True once shutdown began: new requests get 503. */
   readonly isDraining: () => boolean;
   /** Extra authenticated routes (e.g. /status), mounted before command lookup. */
@@ -45,7 +48,8 @@ export function createApp(deps: AppDeps): Express {
   if (deps.httpRateLimit) app.use(deps.httpRateLimit);
   deps.extraRoutes?.(app);
   app.use(commandRoute(deps.registry));
-  app.use(express.json({ limit: deps.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
+  app.use(express.json({ limit: deps.bodyLimitBytes, type: ['application/json', 'application/*+json'], verify: keepRawBody }));
+  app.use(rejectAmbiguousBodies(deps.policyActive));
 
   app.use((req, res, next) => {
     const route = `${req.method} ${req.endpoint}`;

@@ -147,6 +147,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       sse: new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs }),
       streamable: new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs }),
       isDraining: () => draining,
+      policyActive: () => policy !== undefined,
       extraRoutes: (app) => {
         app.get(
           '/status',

@@ -1,0 +1,34 @@
+/**
+ * Under a policy, a request body the engine cannot read unambiguously is denied before
+ * it reaches a transport: JSON-RPC batch arrays, and objects with duplicate keys.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { RequestHandler } from 'express';
+import { WardenError } from '../errors.js';
+import { findDuplicateKey } from './duplicateKeys.js';
+
+const RAW = Symbol('rawBody');
+
+/** express.json `verify` hook: keeps a reference to the raw body (no copy). */
+export function keepRawBody(req: IncomingMessage, _res: unknown, buf: Buffer): void {
+  (req as IncomingMessage & { [RAW]?: Buffer })[RAW] = buf;
+}
+
+export function rejectAmbiguousBodies(policyActive: () => boolean): RequestHandler {
+  return (req, _res, next) => {
+    if (req.method !== 'POST' || !policyActive()) return next();
+    if (Array.isArray(req.body)) {
+      return next(new WardenError('policy_denied', 'batch requests are not accepted under a policy', { data: { reason: 'malformed_request', rule: 'shape' } }));
+    }
+    const raw = (req as unknown as { [RAW]?: Buffer })[RAW];
+    const key = raw === undefined ? undefined : findDuplicateKey(raw.toString('utf8'));
+    if (key !== undefined) {
+      return next(
+        new WardenError('policy_denied', 'a JSON object repeats a key; ambiguous requests are denied', {
+          data: { reason: 'malformed_request', rule: 'shape', key: key.slice(0, 64) },
+        }),
+      );
+    }
+    next();
+  };
+}
