@@ -5,7 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { runAuditCli } from './audit/cli.js';
+import { ClientsFileError } from './auth/clients.js';
 import { CommandsFileError } from './config/commands.js';
+import { PolicyError } from './policy/compile.js';
 import { parseSettings, SettingsError, USAGE, type Settings } from './config/settings.js';
 import { installCrashGuards } from './crashGuards.js';
 import { createGateway } from './gateway.js';
@@ -45,7 +47,8 @@ async function main(): Promise<void> {
   try {
     gateway = await createGateway(settings, { logger });
   } catch (error) {
-    if (error instanceof CommandsFileError) fail(error.message);
+    // Configuration that can't be used: say which file and key, exit 2.
+    if (error instanceof CommandsFileError || error instanceof PolicyError || error instanceof ClientsFileError) fail(error.message);
     throw error;
   }
   installCrashGuards(logger);
