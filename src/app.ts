@@ -10,7 +10,7 @@ import { PayloadTooLargeError, WardenError } from './errors.js';
 import { commandRoute } from './http/commandRoute.js';
 import { keepRawBody, rejectAmbiguousBodies } from './http/ambiguity.js';
 import { hostGuard, type HostGuardOptions } from './http/hostGuard.js';
-import { sendError } from './http/respond.js';
+import { sendError, type RejectionHook } from './http/respond.js';
 import type { Logger } from './logging/logger.js';
 import type { SseHandler } from './transports/sse.js';
 import type { StreamableHandler } from './transports/streamableHttp.js';
@@ -29,6 +29,8 @@ export interface AppDeps {
   readonly policyActive: () => boolean;
   /** True once shutdown began: new requests get 503. */
   readonly isDraining: () => boolean;
+  /** Told of every rejection (e.g. to count rate-limited requests). */
+  readonly onRejection?: RejectionHook;
   /** Extra authenticated routes (e.g. /status), mounted before command lookup. */
   readonly extraRoutes?: (app: Express) => void;
 }
@@ -37,6 +39,7 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.locals.onRejection = deps.onRejection;
 
   app.get('/health', (_req, res) => {
     res.status(deps.isDraining() ? 503 : 200).json({ status: deps.isDraining() ? 'draining' : 'ok' });

@@ -3,7 +3,7 @@
  * closes. Used by the CLI and by tests (in-process, on a random port).
  */
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createApp } from './app.js';
 import { AuditLog } from './audit/auditLog.js';
 import { sharedSecretVerifier } from './auth/bearer.js';
@@ -15,6 +15,7 @@ import { clientAddress, clientKey } from './http/clientAddress.js';
 import { defaultHostGuard } from './http/hostGuard.js';
 import type { Logger } from './logging/logger.js';
 import { compilePolicy, type CompiledPolicy } from './policy/compile.js';
+import { Metrics } from './metrics/metrics.js';
 import { PolicyStats } from './policy/stats.js';
 import { PolicyStore } from './policy/store.js';
 import { ProcessManager } from './process/manager.js';
@@ -74,10 +75,13 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   }
 
   const sessions = new SessionStore();
+  const metrics = new Metrics();
   const processes = new ProcessManager({
     logger,
     audit,
+    metrics,
     child: {
+      bytes: { in: metrics.bytes.labels('in'), out: metrics.bytes.labels('out') },
       maxLineBytes: settings.maxLineBytes,
       stopTimeouts: { eofMs: settings.stopEofMs, termMs: settings.stopTermMs, killMs: settings.stopKillMs },
     },
@@ -98,6 +102,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     maxChildQueueBytes: settings.maxChildQueueBytes,
     trustFlyClientIp: settings.trustFlyClientIp,
   };
+  metrics.observe({ registry, sessions, processes });
   const policyStats = new PolicyStats();
   const factory = new SessionFactory({
     logger,
@@ -105,7 +110,9 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     processes,
     limits: sessionLimits,
     audit,
+    requestSeconds: metrics.requestSeconds,
     guard: {
+      onDecision: (outcome) => metrics.policyDecisions.inc({ outcome }),
       policy: () => policy?.current,
       defaultRedaction: defaultRedaction(),
       toolLimits: new ToolRateLimits(limiterStore),
@@ -127,6 +134,19 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   server.keepAliveTimeout = 65_000;
 
   const sharedRole = clients?.sharedSecretRole ?? settings.defaultRole;
+  const onConnected = (kind: 'sse' | 'streamable', pooled: boolean, seconds: number) =>
+    metrics.connectSeconds.observe({ transport: kind, pooled: String(pooled) }, seconds);
+  const metricsRoute = (_req: IncomingMessage, res: ServerResponse) => {
+    metrics.text().then(
+      ({ contentType, body }) => res.writeHead(200, { 'Content-Type': contentType }).end(body),
+      () => res.writeHead(500).end(),
+    );
+  };
+  // With --metrics-port, a scraper reaches /metrics on its own listener, without the secret.
+  const metricsServer = settings.metricsPort === undefined ? undefined : createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/metrics') metricsRoute(req, res);
+    else res.writeHead(404).end();
+  });
   const buildApp = (port: number) =>
     createApp({
       logger,
@@ -144,11 +164,15 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
         ...(settings.allowedOrigins ? { allowedOrigins: settings.allowedOrigins } : {}),
       },
       bodyLimitBytes: settings.bodyLimitBytes,
-      sse: new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs }),
-      streamable: new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs }),
+      sse: new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, onConnected }),
+      streamable: new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, onConnected }),
+      onRejection: (error) => {
+        if (error.code === 'rate_limited' || error.code === 'limit_reached') metrics.rateLimited.inc({ limit: String(error.data?.limit ?? error.code) });
+      },
       isDraining: () => draining,
       policyActive: () => policy !== undefined,
       extraRoutes: (app) => {
+        if (settings.metricsPort === undefined) app.get('/metrics', metricsRoute);
         app.get(
           '/status',
           statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining: () => draining, policy, policyStats }),
@@ -175,6 +199,12 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           policy?.watch();
           processes.warm(registry.keys().map((key) => registry.get(key)!));
           logger.info('listening', { host: settings.host, port: address.port, commands: registry.size, policy: policy?.current.name });
+          if (metricsServer) {
+            metricsServer.once('error', (error) => logger.error('metrics listener failed', { error: error.message }));
+            metricsServer.listen(settings.metricsPort, settings.host, () =>
+              logger.info('metrics listening', { port: (metricsServer.address() as AddressInfo).port }),
+            );
+          }
           resolve(address);
         });
       }),
@@ -188,6 +218,8 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
         // Streams end (clients reconnect elsewhere) while every child tree stops in parallel.
         await Promise.allSettled([sessions.closeAll('shutdown'), processes.closeAll()]);
         server.closeAllConnections();
+        metricsServer?.close();
+        metricsServer?.closeAllConnections();
         await stopped;
         await Promise.allSettled([audit.close(), limiterStore.close()]);
         logger.info('stopped');

@@ -28,6 +28,8 @@ export interface BridgeOptions {
   readonly maxClientBacklogBytes?: number;
   /** Policy, audit and redaction on the stream; absent: messages pass untouched. */
   readonly guard?: MessageGuard;
+  /** Observes request durations by method. */
+  readonly requestSeconds?: { observe(labels: { method: string }, seconds: number): void };
 }
 
 export class Bridge {
@@ -127,8 +129,9 @@ export class Bridge {
     if ('id' in message && !('method' in message)) {
       // A response (result or error) to one of the client's requests.
       relatedRequestId = message.id ?? undefined;
-      const method = relatedRequestId === undefined ? undefined : this.pending.take(relatedRequestId);
-      if (this.options.guard) message = this.options.guard.outbound(message, method);
+      const request = relatedRequestId === undefined ? undefined : this.pending.take(relatedRequestId);
+      if (request) this.options.requestSeconds?.observe({ method: request.method }, request.elapsedMs / 1000);
+      if (this.options.guard) message = this.options.guard.outbound(message, request?.method);
     } else if (isJSONRPCNotification(message) && message.method === 'notifications/progress') {
       relatedRequestId = this.pending.byProgressToken(message.params?.progressToken as string | number | undefined);
     }

@@ -7,7 +7,8 @@ import type { JSONRPCRequest, RequestId } from '@modelcontextprotocol/sdk/types.
 type ProgressToken = string | number;
 
 export class PendingRequests {
-  private readonly byId = new Map<RequestId, { readonly method: string; readonly token: ProgressToken | undefined }>();
+  private readonly byId = new Map<RequestId, { readonly method: string; readonly token: ProgressToken | undefined; readonly at: number }>();
+
   private readonly byToken = new Map<ProgressToken, RequestId>();
 
   get size(): number {
@@ -17,7 +18,7 @@ export class PendingRequests {
   add(request: JSONRPCRequest): void {
     const token = request.params?._meta?.progressToken;
     const progressToken = typeof token === 'string' || typeof token === 'number' ? token : undefined;
-    this.byId.set(request.id, { method: request.method, token: progressToken });
+    this.byId.set(request.id, { method: request.method, token: progressToken, at: performance.now() });
     if (progressToken !== undefined) this.byToken.set(progressToken, request.id);
   }
 
@@ -25,13 +26,13 @@ export class PendingRequests {
     return this.take(id) !== undefined;
   }
 
-  /** Removes a pending request and returns its method (undefined if it was not pending). */
-  take(id: RequestId): string | undefined {
+  /** Removes a pending request: its method and how long it waited (undefined if not pending). */
+  take(id: RequestId): { readonly method: string; readonly elapsedMs: number } | undefined {
     const entry = this.byId.get(id);
     if (!entry) return undefined;
     this.byId.delete(id);
     if (entry.token !== undefined) this.byToken.delete(entry.token);
-    return entry.method;
+    return { method: entry.method, elapsedMs: performance.now() - entry.at };
   }
 
   byProgressToken(token: ProgressToken | undefined): RequestId | undefined {

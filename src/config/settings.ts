@@ -110,6 +110,8 @@ export const settingsSchema = z.object({
   httpRequestsPerMinute: z.coerce.number().int().min(0).default(1_200),
   /** Failed authentications per source address per 15 minutes before it is throttled. @default 20 */
   authFailuresPerWindow: positiveInt.default(20),
+  /** Serve /metrics without auth on this port (same host); unset: /metrics behind auth. */
+  metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export type Settings = z.output<typeof settingsSchema>;
@@ -148,6 +150,7 @@ const SOURCES = [
   ['audit-stderr', 'WARDEN_AUDIT_STDERR', 'auditStderr'],
   ['http-rate', 'WARDEN_HTTP_RATE', 'httpRequestsPerMinute'],
   ['auth-failures', 'WARDEN_AUTH_FAILURES', 'authFailuresPerWindow'],
+  ['metrics-port', 'WARDEN_METRICS_PORT', 'metricsPort'],
 ] as const;
 
 export const USAGE = `Usage: mcp-warden [options]
@@ -181,6 +184,7 @@ export const USAGE = `Usage: mcp-warden [options]
   --audit-stderr B       also write audit lines to stderr (WARDEN_AUDIT_STDERR)
   --http-rate N          requests per client per minute, 0 = off (WARDEN_HTTP_RATE, default 1200)
   --auth-failures N      failed logins per address per 15 min (WARDEN_AUTH_FAILURES, default 20)
+  --metrics-port P       Prometheus /metrics without auth on this port (WARDEN_METRICS_PORT)
 REDIS_URL shares rate limits between instances.
 Subcommand: mcp-warden audit verify FILEThe shared secret comes from WARDEN_SECRET only (never a flag: argv is visible to others).`;
 

@@ -3,10 +3,14 @@
  * WWW-Authenticate) and a JSON-RPC error body. Never echoes request input.
  */
 import type { Response } from 'express';
-import { errorBody, toWardenError } from '../errors.js';
+import { errorBody, toWardenError, type WardenError } from '../errors.js';
+
+/** Set on `app.locals` to be told of every rejection (metrics). */
+export type RejectionHook = (error: WardenError) => void;
 
 export function sendError(res: Response, error: unknown, id: string | number | null = null): void {
   const warden = toWardenError(error);
+  (res.app?.locals.onRejection as RejectionHook | undefined)?.(warden);
   if (res.headersSent) {
     // A stream is already open: all we can do is end it.
     if (!res.writableEnded) res.end();

@@ -40,6 +40,8 @@ export interface GuardDeps {
   readonly toolLimits: ToolRateLimits | undefined;
   readonly audit: AuditRecorder;
   readonly stats: PolicyStats;
+  /** Told of each decision on a guarded request (allowed, denied, rate-limited, shadow-denied). */
+  readonly onDecision?: (outcome: string) => void;
 }
 
 export interface GuardContext {
@@ -186,14 +188,17 @@ export class PolicyGuard implements MessageGuard {
   private remember(id: RequestId, params: unknown, fields: Record<string, unknown>, policy: CompiledPolicy | undefined): void {
     const p = (params ?? {}) as { name?: unknown; arguments?: unknown };
     const tool = typeof p.name === 'string' ? p.name : '';
+    this.deps.onDecision?.(String(fields.decision));
     this.open.set(id, { tool, started: Date.now(), fields: this.callFields(p, fields, policy) });
   }
 
   private auditCall(params: unknown, fields: Record<string, unknown>, policy: CompiledPolicy): void {
+    this.deps.onDecision?.(String(fields.decision));
     this.deps.audit.record('tool_call', this.callFields((params ?? {}) as { name?: unknown; arguments?: unknown }, fields, policy));
   }
 
   private auditAccess(method: string, verdict: Verdict, fields: Record<string, unknown>): void {
+    this.deps.onDecision?.(String(fields.decision));
     this.deps.audit.record('access', { ...this.baseFields(), method, target: 'target' in verdict ? verdict.target : undefined, ...fields });
   }
 

@@ -79,7 +79,7 @@ export const BUILTIN_DETECTORS: readonly Detector[] = Object.freeze([
   detector('google-api-key', /(?<![A-Za-z0-9_-])AIza[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])/g),
   detector('npm-token', /(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])/g),
   // Header and payload are base64url JSON objects, so both start with `eyJ` (`{"`).
-  detector('jwt', /eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g),
+  detector('jwt', /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g),
   // RFC 6750 b64token, at least 16 characters so prose ("a Bearer token") is left alone;
   // a trailing full stop stays outside. Last: a JWT or known token after Bearer is named.
   detector('bearer', /(?<![A-Za-z0-9_-])(?:Bearer|bearer|BEARER)[ \t]{1,8}(?<secret>[A-Za-z0-9._~+\/-]{15,}[A-Za-z0-9_~+\/-]=*)/g),

@@ -30,6 +30,8 @@ export interface ChildTransportOptions {
   /** Longest line the child may write on stdout, in bytes. @default 16 MiB */
   readonly maxLineBytes?: number;
   readonly stopTimeouts?: StopTimeouts;
+  /** Counts bytes written to stdin (`in`) and read from stdout (`out`). */
+  readonly bytes?: { readonly in: { inc(n: number): void }; readonly out: { inc(n: number): void } };
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
@@ -51,6 +53,8 @@ export class ChildTransport implements Transport {
   readonly exited: Promise<ExitInfo>;
   /** Why the child ended, as the error in-flight requests should receive. */
   closeError: WardenError | undefined;
+  /** True when this child came from the warm pool. */
+  pooled = false;
 
   private readonly readBuffer: ReadBuffer;
   private readonly junkThrottle = new LogThrottle(5, 10_000);
@@ -64,7 +68,7 @@ export class ChildTransport implements Transport {
     private readonly child: SpawnedChild,
     readonly spec: CommandSpec,
     private readonly logger: Logger,
-    options: ChildTransportOptions = {},
+    private readonly options: ChildTransportOptions = {},
   ) {
     this.pid = child.pid;
     this.readBuffer = new ReadBuffer({ maxBufferSize: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES });
@@ -100,7 +104,9 @@ export class ChildTransport implements Transport {
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.isClosed || this.stopping) throw this.closeError ?? new UpstreamExitedError('not running');
     const stdin = this.child.subprocess.stdin;
-    if (stdin.write(serializeMessage(message))) return;
+    const line = serializeMessage(message);
+    this.options.bytes?.in.inc(line.length);
+    if (stdin.write(line)) return;
     await Promise.race([once(stdin, 'drain'), this.exited]);
   }
 
@@ -128,6 +134,7 @@ export class ChildTransport implements Transport {
   }
 
   private onData(chunk: Buffer): void {
+    this.options.bytes?.out.inc(chunk.length);
     try {
       this.readBuffer.append(chunk);
     } catch {

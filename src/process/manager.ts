@@ -81,7 +81,10 @@ export class ProcessManager {
   async lease(spec: CommandSpec, accepted: Readonly<Record<string, string>>): Promise<ChildTransport> {
     if (this.draining) throw new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 });
     const spare = this.pool.take(spec, accepted);
-    if (spare) return this.track(spare);
+    if (spare) {
+      spare.pooled = true;
+      return this.track(spare);
+    }
     this.ensureRoom(spec);
     this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
     try {

@@ -15,6 +15,7 @@ import { spawnChild } from './spawn.js';
 import { newStats, recordExit, type CommandStats } from './stats.js';
 import { within } from './stopTree.js';
 import type { AuditRecorder } from '../policy/guard.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 export interface SupervisorOptions {
   readonly logger: Logger;
@@ -30,6 +31,7 @@ export interface SupervisorOptions {
   readonly circuit?: CircuitOptions;
   /** Receives `spawn` and `exit` events. */
   readonly audit?: AuditRecorder;
+  readonly metrics?: Metrics;
 }
 
 interface CommandState {
@@ -97,13 +99,19 @@ export class Supervisor {
   }
 
   private async startOnce(spec: CommandSpec, env: Record<string, string>, stats: CommandStats): Promise<ChildTransport> {
+    const started = performance.now();
     const spawned = await spawnChild(spec, env, this.options.logger);
     stats.spawns += 1;
+    this.options.metrics?.spawns.inc({ command: spec.key });
     const child = new ChildTransport(spawned, spec, this.options.logger, this.options.child);
     this.options.audit?.record('spawn', { command: spec.key, pid: child.pid });
     void child.exited.then((exit) => this.options.audit?.record('exit', { command: spec.key, pid: child.pid, ...exit }));
     const exitedEarly = await within(child.exited, this.options.startupWindowMs ?? 100);
-    if (!exitedEarly) return child;
+    if (!exitedEarly) {
+      this.options.metrics?.spawnSeconds.observe({ command: spec.key }, (performance.now() - started) / 1000);
+      return child;
+    }
+    this.options.metrics?.exits.inc({ command: spec.key, reason: 'failed_start' });
     const exit = await child.exited;
     recordExit(stats, exit.signal ?? exit.code ?? 'unknown');
     const error = new UpstreamFailedError(exit.signal ? `killed by ${exit.signal} during startup` : `exited with code ${exit.code} during startup`);
@@ -114,6 +122,8 @@ export class Supervisor {
     const { circuit, stats } = state;
     void child.exited.then((exit) => {
       recordExit(stats, exit.signal ?? exit.code ?? 'unknown');
+      const reason = exit.reason !== 'exited' ? 'stopped' : child.answered ? 'crashed' : 'failed_start';
+      this.options.metrics?.exits.inc({ command: child.spec.key, reason });
       if (exit.reason !== 'exited') return;
       if (child.answered) {
         stats.crashes += 1;

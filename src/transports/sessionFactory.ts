@@ -36,6 +36,8 @@ export interface SessionFactoryDeps {
   readonly audit: AuditRecorder;
   /** Policy, rate limits and redaction applied on every session's stream. */
   readonly guard: GuardDeps;
+  /** Observes request durations by method. */
+  readonly requestSeconds?: { observe(labels: { method: string }, seconds: number): void };
 }
 
 /** A child leased for a request, with whom it is counted against. */
@@ -94,6 +96,7 @@ export class SessionFactory {
         onActivity: () => link.session?.touch(),
         maxClientBacklogBytes: this.deps.limits.maxClientBacklogBytes,
         guard,
+        requestSeconds: this.deps.requestSeconds,
       }),
       register(id: string): Session {
         const session = new Session(id, kind, spec.key, principal, lease.clientKey, link.bridge);

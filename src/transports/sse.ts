@@ -14,6 +14,8 @@ import { streamHeaders } from './streamHeaders.js';
 export interface SseOptions {
   /** Interval of `: keepalive` comments on open streams. @default 15000 */
   readonly keepAliveMs: number;
+  /** Told how long each session took to open. */
+  readonly onConnected?: (kind: 'sse' | 'streamable', pooled: boolean, seconds: number) => void;
 }
 
 export class SseHandler {
@@ -24,6 +26,7 @@ export class SseHandler {
   ) {}
 
   readonly open = async (req: Request, res: Response): Promise<void> => {
+    const started = performance.now();
     const spec = commandOf(req);
     const lease = await this.factory.leaseChild(req, spec);
     if (res.destroyed || res.writableEnded) {
@@ -41,6 +44,7 @@ export class SseHandler {
     keepAlive.unref();
     res.once('close', () => clearInterval(keepAlive));
     await link.bridge.start();
+    this.options.onConnected?.('sse', lease.child.pooled, (performance.now() - started) / 1000);
   };
 
   readonly post = async (req: Request, res: Response): Promise<void> => {

@@ -16,6 +16,8 @@ import { streamHeaders } from './streamHeaders.js';
 export interface StreamableOptions {
   /** Interval of keep-alive comments on open event streams. @default 15000 */
   readonly keepAliveMs: number;
+  /** Told how long each session took to open. */
+  readonly onConnected?: (kind: 'sse' | 'streamable', pooled: boolean, seconds: number) => void;
 }
 
 export class StreamableHandler {
@@ -46,6 +48,7 @@ export class StreamableHandler {
   };
 
   private async initialize(req: Request, res: Response): Promise<void> {
+    const started = performance.now();
     const spec = commandOf(req);
     const lease = await this.factory.leaseChild(req, spec);
     const principal = req.principal!;
@@ -62,5 +65,6 @@ export class StreamableHandler {
     await link.bridge.start();
     await transport.handleRequest(req, res, req.body);
     if (!link.session) await link.bridge.close('initialize refused');
+    else this.options.onConnected?.('streamable', lease.child.pooled, (performance.now() - started) / 1000);
   }
 }
