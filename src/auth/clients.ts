@@ -38,11 +38,19 @@ export interface ClientsConfig {
 }
 
 export function loadClientsFile(path: string): ClientsConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ClientsFileError(`${path}: cannot read file: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    json = JSON.parse(text);
   } catch (error) {
-    throw new ClientsFileError(`${path}: ${(error as Error).message}`);
+    // The parser's message quotes the text around the error, which may be a token.
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
+    throw new ClientsFileError(`${path}: invalid JSON${position === undefined ? '' : ` near position ${position}`}`);
   }
   const result = clientsFileSchema.safeParse(json);
   if (!result.success) {

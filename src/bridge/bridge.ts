@@ -13,7 +13,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { errorBody, toWardenError, UpstreamExitedError, type WardenError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { ChildTransport } from '../process/childTransport.js';
+import type { ChildPort } from '../process/childPort.js';
 import type { InboundResult, MessageGuard } from '../policy/guard.js';
 import { OutboundMeter } from './outboundMeter.js';
 import { PendingRequests } from './pending.js';
@@ -45,7 +45,7 @@ export class Bridge {
 
   constructor(
     readonly client: Transport,
-    readonly child: ChildTransport,
+    readonly child: ChildPort,
     private readonly options: BridgeOptions,
   ) {
     this.outbound = new OutboundMeter(options.maxClientBacklogBytes ?? 16 * 1024 * 1024);
@@ -104,6 +104,7 @@ export class Bridge {
   }
 
   private apply(message: JSONRPCMessage, result: InboundResult): void {
+    if ('drop' in result) return;
     if ('reply' in result) {
       const id = 'id' in result.reply ? result.reply.id : undefined;
       this.deliver(result.reply, id ?? undefined);

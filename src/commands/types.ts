@@ -24,4 +24,8 @@ export interface CommandSpec {
   readonly pool?: { readonly min?: number };
   /** Most children this command may run at once. @default the global maxChildren */
   readonly maxChildren?: number;
+  /** `shared`: env-free sessions share a small pool of children (stateless servers). @default isolated */
+  readonly mode?: 'isolated' | 'shared';
+  /** How many children a shared command spreads its sessions over. @default 1 */
+  readonly sharedChildren?: number;
 }

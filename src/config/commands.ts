@@ -87,6 +87,10 @@ export const commandEntrySchema = z.strictObject({
     .optional(),
   /** Most children this command may run at once (sessions). */
   maxChildren: z.number({ error: 'must be a number' }).int().positive().optional(),
+  /** `shared`: sessions without ENV_* headers share children (stateless servers only). */
+  mode: z.enum(['isolated', 'shared'], { error: 'must be "isolated" or "shared"' }).optional(),
+  /** Children a shared command spreads its sessions over. */
+  sharedChildren: z.number({ error: 'must be a number' }).int().min(1).max(16).optional(),
 });
 
 export type CommandEntry = z.infer<typeof commandEntrySchema>;
@@ -214,6 +218,8 @@ function toSpec(
     // Entries that take ENV_* variables get no spares unless asked: a spare has no env.
     pool: entry.pool?.min !== undefined ? { min: entry.pool.min } : entry.allowedEnv?.length ? { min: 0 } : undefined,
     maxChildren: entry.maxChildren,
+    mode: entry.mode,
+    sharedChildren: entry.sharedChildren,
   };
 }
 

@@ -17,6 +17,10 @@ export function keepRawBody(req: IncomingMessage, _res: unknown, buf: Buffer): v
 export function rejectAmbiguousBodies(policyActive: () => boolean): RequestHandler {
   return (req, _res, next) => {
     if (req.method !== 'POST' || !policyActive()) return next();
+    const charset = /charset\s*=\s*"?([^;"\s]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      return next(new WardenError('policy_denied', 'only UTF-8 request bodies are accepted under a policy', { data: { reason: 'malformed_request', rule: 'shape' } }));
+    }
     if (Array.isArray(req.body)) {
       return next(new WardenError('policy_denied', 'batch requests are not accepted under a policy', { data: { reason: 'malformed_request', rule: 'shape' } }));
     }

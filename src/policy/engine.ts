@@ -48,6 +48,37 @@ export function decideName(policy: CompiledPolicy, kind: Kind, name: string, rol
   return { allowed: true, rule: 'implicit default (allow)' };
 }
 
+/** A URI and the spellings a server may resolve it to: percent-decoded, dot segments removed. */
+export function uriSpellings(uri: string): string[] {
+  const spellings = new Set([uri]);
+  let decoded = uri;
+  try {
+    decoded = decodeURIComponent(uri);
+  } catch {
+    // malformed escapes: the raw form only
+  }
+  spellings.add(decoded);
+  for (const form of [uri, decoded]) {
+    try {
+      spellings.add(new URL(form).href);
+    } catch {
+      // not a URL: as written
+    }
+  }
+  return [...spellings];
+}
+
+/** A resource is allowed only when every spelling of its URI is allowed. */
+function decideUri(policy: CompiledPolicy, uri: string, role: string, commandKey: string): NameDecision {
+  let allowed: NameDecision | undefined;
+  for (const spelling of uriSpellings(uri)) {
+    const decision = decideName(policy, 'resources', spelling, role, commandKey);
+    if (!decision.allowed) return decision;
+    allowed ??= decision;
+  }
+  return allowed!;
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
@@ -70,7 +101,8 @@ export function evaluate(message: JSONRPCMessage, role: string, commandKey: stri
   if (typeof target !== 'string' || target.length === 0 || target.length > 2048 || BAD_NAME.test(target)) {
     return malformed(`params.${guard.field} must be a non-empty string without control characters`);
   }
-  const decision = decideName(policy, guard.kind, target, role, commandKey);
+  const decision =
+    guard.kind === 'resources' ? decideUri(policy, target, role, commandKey) : decideName(policy, guard.kind, target, role, commandKey);
   if (!decision.allowed) return { action: 'deny', reason: DENIED_REASON[guard.kind], rule: decision.rule, kind: guard.kind, target };
   if (guard.kind === 'tools') {
     const args: unknown = params.arguments;

@@ -9,16 +9,20 @@ export interface Glob {
   readonly loose: RegExp;
 }
 
-export function compileGlob(source: string): Glob {
-  const body = source
-    .split('')
+function globBody(pattern: string): string {
+  return Array.from(pattern)
     .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
     .join('');
-  return { source, exact: new RegExp(`^${body}$`, 's'), loose: new RegExp(`^${normalizeName(body)}$`, 'is') };
 }
 
+export function compileGlob(source: string): Glob {
+  // The loose form normalises the pattern first, then escapes: a fullwidth `．` stays a literal.
+  return { source, exact: new RegExp(`^${globBody(source)}$`, 'su'), loose: new RegExp(`^${globBody(normalizeName(source))}$`, 'isu') };
+}
+
+/** NFKC, without invisible format characters (zero-width, soft hyphen), trimmed, lower case. */
 export function normalizeName(name: string): string {
-  return name.normalize('NFKC').trim().toLowerCase();
+  return name.normalize('NFKC').replace(/\p{Cf}/gu, '').trim().toLowerCase();
 }
 
 export function matchesExact(globs: readonly Glob[] | undefined, name: string): Glob | undefined {

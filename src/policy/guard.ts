@@ -16,8 +16,9 @@ import { matchesExact } from './glob.js';
 import { redactToolResult, redactValue } from './redact.js';
 import type { PolicyStats } from './stats.js';
 
-export type InboundResult = { readonly forward: true } | { readonly reply: JSONRPCMessage };
+export type InboundResult = { readonly forward: true } | { readonly reply: JSONRPCMessage } | { readonly drop: true };
 export const FORWARD: InboundResult = Object.freeze({ forward: true });
+export const DROP: InboundResult = Object.freeze({ drop: true });
 
 /** What the bridge asks of a guard. */
 export interface MessageGuard {
@@ -82,8 +83,19 @@ export class PolicyGuard implements MessageGuard {
   ) {}
 
   inbound(message: JSONRPCMessage): InboundResult | Promise<InboundResult> {
-    if (!('method' in message) || !('id' in message)) return FORWARD;
+    if (!('method' in message)) return FORWARD;
     const policy = this.deps.policy();
+    if (!('id' in message)) {
+      // A guarded method sent as a notification can't be answered: the engine denies it and
+      // it is dropped (and audited) rather than forwarded.
+      if (!policy) return FORWARD;
+      const verdict = evaluate(message, this.ctx.principal.role, this.ctx.commandKey, policy);
+      if (verdict.action !== 'deny') return FORWARD;
+      const fields = { decision: policy.mode === 'shadow' ? 'shadow-denied' : 'denied', rule: verdict.rule, reason: verdict.reason, detail: verdict.detail };
+      if (message.method === 'tools/call') this.auditCall(message.params, fields, policy);
+      else this.auditAccess(message.method, verdict, fields);
+      return policy.mode === 'shadow' ? FORWARD : DROP;
+    }
     if (!policy) {
       if (message.method === 'tools/call') this.remember(message.id, message.params, { decision: 'allowed', rule: 'no policy' }, undefined);
       return FORWARD;
@@ -121,6 +133,10 @@ export class PolicyGuard implements MessageGuard {
       .then((decision): InboundResult => {
         if (decision.allowed) {
           this.remember(message.id, message.params, { decision: 'allowed', rule: verdict.rule }, policy);
+          return FORWARD;
+        }
+        if (policy.mode === 'shadow') {
+          this.remember(message.id, message.params, { decision: 'shadow-rate-limited', rule: limit.label }, policy);
           return FORWARD;
         }
         this.auditCall(message.params, { decision: 'rate-limited', rule: limit.label, retryAfterMs: decision.retryAfterMs }, policy);
@@ -167,7 +183,14 @@ export class PolicyGuard implements MessageGuard {
     const id = (message as { id: RequestId }).id;
     const call = this.open.get(id);
     this.open.delete(id);
-    const out = this.redactResult(message, call?.tool ?? '');
+    let out: { message: JSONRPCMessage; count: number };
+    try {
+      out = this.redactResult(message, call?.tool ?? '');
+    } catch (error) {
+      // Too deep (or cyclic) to check for secrets: never forwarded unchecked.
+      if (call) this.deps.audit.record('tool_call', { ...call.fields, isError: true, outcome: 'result not checkable', latencyMs: Date.now() - call.started });
+      return denial(id, 'upstream_protocol', 'the tool result could not be checked for secrets', { reason: (error as Error).name });
+    }
     if (call) {
       const isError = 'error' in message || (message as { result?: { isError?: boolean } }).result?.isError === true;
       this.deps.audit.record('tool_call', { ...call.fields, isError, latencyMs: Date.now() - call.started, redactions: out.count });

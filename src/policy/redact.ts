@@ -243,10 +243,10 @@ function walkObject(obj: Record<string, unknown>, state: Walk, depth: number, mo
     const before = state.count;
     const next = walk(obj[key], state, mode, depth + 1);
     if (state.count === before) continue;
+    // The spread copies an own `__proto__` key (JSON.parse makes them) as a plain property,
+    // so this assignment updates that property; it never reaches the prototype setter.
     copy ??= { ...obj };
-    // defineProperty, not assignment: an own `__proto__` key (JSON.parse makes them) must
-    // stay a plain property rather than replace the copy's prototype.
-    Object.defineProperty(copy, key, { value: next, writable: true, enumerable: true, configurable: true });
+    copy[key] = next;
   }
   return copy ?? obj;
 }

@@ -10,8 +10,12 @@ import { policySchema } from './schema.js';
 export function parsePolicy(text: string, source: string): CompiledPolicy {
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(text, (key, value: unknown) => {
+      if (key === '__proto__') throw new PolicyError('"__proto__" is not allowed as a key');
+      return value;
+    });
   } catch (error) {
+    if (error instanceof PolicyError) throw new PolicyError(`${source}: ${error.message}`);
     throw new PolicyError(`${source}: invalid JSON: ${(error as Error).message}`);
   }
   const result = policySchema.safeParse(json);

@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import type { CommandSpec } from '../commands/types.js';
 import { UpstreamExitedError, WardenError } from '../errors.js';
 import { LogThrottle, type Logger } from '../logging/logger.js';
+import type { ChildPort } from './childPort.js';
 import type { SpawnedChild } from './spawn.js';
 import { signalAll, signalGroup, within } from './stopTree.js';
 
@@ -43,7 +44,7 @@ export interface ExitInfo {
   readonly reason: 'stopped' | 'exited';
 }
 
-export class ChildTransport implements Transport {
+export class ChildTransport implements ChildPort {
   onmessage?: (message: JSONRPCMessage) => void;
   onerror?: (error: Error) => void;
   onclose?: () => void;

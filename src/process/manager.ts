@@ -6,9 +6,11 @@
  */
 import PQueue from 'p-queue';
 import type { CommandSpec } from '../commands/types.js';
-import { LimitReachedError, WardenError } from '../errors.js';
+import { LimitReachedError, UpstreamFailedError, WardenError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import type { ChildPort } from './childPort.js';
 import type { ChildTransport } from './childTransport.js';
+import { SharedChild } from './shared.js';
 import { WarmPool } from './pool.js';
 import { Supervisor, type CommandHealth, type SupervisorOptions } from './supervisor.js';
 
@@ -41,6 +43,7 @@ export class ProcessManager {
   private readonly queue: PQueue;
   private readonly live = new Set<ChildTransport>();
   private readonly reserved = new Map<string, number>();
+  private readonly shared = new Map<string, { live: SharedChild[]; starting: Promise<void> | undefined }>();
   private draining = false;
 
   constructor(private readonly options: ProcessManagerOptions) {
@@ -58,7 +61,18 @@ export class ProcessManager {
 
   /** Starts the warm pool for each command (entry `pool.min`, else the global default). */
   warm(specs: readonly CommandSpec[]): void {
-    for (const spec of specs) this.pool.setTarget(spec, spec.pool?.min ?? this.limits.poolMin);
+    for (const spec of specs) {
+      if (spec.mode === 'shared') {
+        // A shared command's "warm pool" is its running shared child.
+        if ((spec.pool?.min ?? this.limits.poolMin) > 0) {
+          this.sharedChild(spec).catch((error: unknown) =>
+            this.options.logger.warn('could not start the shared child', { command: spec.key, error: String(error) }),
+          );
+        }
+        continue;
+      }
+      this.pool.setTarget(spec, spec.pool?.min ?? this.limits.poolMin);
+    }
   }
 
   /** Children serving sessions (spares excluded). */
@@ -78,8 +92,10 @@ export class ProcessManager {
   }
 
   /** A child for one session, with the session's accepted env vars. */
-  async lease(spec: CommandSpec, accepted: Readonly<Record<string, string>>): Promise<ChildTransport> {
+  async lease(spec: CommandSpec, accepted: Readonly<Record<string, string>>): Promise<ChildPort> {
     if (this.draining) throw new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 });
+    // Only sessions without env may share: a shared child runs with the entry's env alone.
+    if (spec.mode === 'shared' && Object.keys(accepted).length === 0) return (await this.sharedChild(spec)).open();
     const spare = this.pool.take(spec, accepted);
     if (spare) {
       spare.pooled = true;
@@ -104,6 +120,42 @@ export class ProcessManager {
     this.draining = true;
     this.queue.clear();
     await Promise.allSettled([this.pool.closeAll(), ...[...this.live].map((child) => child.close())]);
+  }
+
+  /** The least-loaded shared child of `spec`, starting one while fewer than wanted run. */
+  private async sharedChild(spec: CommandSpec): Promise<SharedChild> {
+    let group = this.shared.get(spec.key);
+    if (!group) {
+      group = { live: [], starting: undefined };
+      this.shared.set(spec.key, group);
+    }
+    group.live = group.live.filter((s) => !s.closed);
+    const wanted = spec.sharedChildren ?? 1;
+    if (group.live.length < wanted && !group.starting) {
+      const current = group;
+      current.starting = this.startShared(spec).finally(() => {
+        current.starting = undefined;
+      });
+    }
+    if (group.live.length === 0) await group.starting;
+    group.live = group.live.filter((s) => !s.closed);
+    const least = group.live.reduce<SharedChild | undefined>((a, b) => (a === undefined || b.sessions < a.sessions ? b : a), undefined);
+    if (!least) throw new UpstreamFailedError('the shared server is not running');
+    return least;
+  }
+
+  private async startShared(spec: CommandSpec): Promise<void> {
+    this.ensureRoom(spec);
+    this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
+    try {
+      const child = await this.queue.add(() => this.supervisor.start(spec, {}), { priority: 1 });
+      const shared = new SharedChild(child, this.options.logger);
+      this.track(child);
+      await shared.start();
+      this.shared.get(spec.key)?.live.push(shared);
+    } finally {
+      this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 1) - 1);
+    }
   }
 
   private ensureRoom(spec: CommandSpec): void {

@@ -12,7 +12,7 @@ import type { CommandSpec } from '../commands/types.js';
 import { LimitReachedError, WardenError } from '../errors.js';
 import { clientKey } from '../http/clientAddress.js';
 import type { Logger } from '../logging/logger.js';
-import type { ChildTransport } from '../process/childTransport.js';
+import type { ChildPort } from '../process/childPort.js';
 import { PolicyGuard, type AuditRecorder, type GuardDeps } from '../policy/guard.js';
 import type { ProcessManager } from '../process/manager.js';
 import { Session, type SessionStore, type TransportKind } from './sessions.js';
@@ -42,7 +42,7 @@ export interface SessionFactoryDeps {
 
 /** A child leased for a request, with whom it is counted against. */
 export interface Lease {
-  readonly child: ChildTransport;
+  readonly child: ChildPort;
   readonly clientKey: string;
 }
 
