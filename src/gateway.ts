@@ -68,7 +68,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     : AuditLog.disabled();
   let limiterStore: LimiterStore;
   try {
-    limiterStore = await createLimiterStore({ redisUrl: settings.redisUrl, logger });
+    limiterStore = await createLimiterStore({ redisUrl: settings.redisUrl, keyPrefix: settings.redisPrefix, logger });
   } catch (error) {
     await audit.close();
     throw error;

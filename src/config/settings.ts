@@ -106,6 +106,8 @@ export const settingsSchema = z.object({
   auditHmacKey: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Redis for limits shared by every instance (environment only: it may hold a password). */
   redisUrl: z.string().url().optional(),
+  /** Prefix of every Redis key, so deployments sharing a Redis keep their own budgets. @default warden */
+  redisPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or _.-').default('warden'),
   /** HTTP requests per client per minute; 0: no limit. @default 1200 */
   httpRequestsPerMinute: z.coerce.number().int().min(0).default(1_200),
   /** Failed authentications per source address per 15 minutes before it is throttled. @default 20 */
@@ -151,6 +153,7 @@ const SOURCES = [
   ['http-rate', 'WARDEN_HTTP_RATE', 'httpRequestsPerMinute'],
   ['auth-failures', 'WARDEN_AUTH_FAILURES', 'authFailuresPerWindow'],
   ['metrics-port', 'WARDEN_METRICS_PORT', 'metricsPort'],
+  ['redis-prefix', 'WARDEN_REDIS_PREFIX', 'redisPrefix'],
 ] as const;
 
 export const USAGE = `Usage: mcp-warden [options]
@@ -185,7 +188,7 @@ export const USAGE = `Usage: mcp-warden [options]
   --http-rate N          requests per client per minute, 0 = off (WARDEN_HTTP_RATE, default 1200)
   --auth-failures N      failed logins per address per 15 min (WARDEN_AUTH_FAILURES, default 20)
   --metrics-port P       Prometheus /metrics without auth on this port (WARDEN_METRICS_PORT)
-REDIS_URL shares rate limits between instances.
+REDIS_URL shares rate limits between instances; --redis-prefix P (WARDEN_REDIS_PREFIX) names their keys.
 Subcommand: mcp-warden audit verify FILEThe shared secret comes from WARDEN_SECRET only (never a flag: argv is visible to others).`;
 
 export interface ParsedCli {
