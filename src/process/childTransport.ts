@@ -81,6 +81,11 @@ export class ChildTransport implements ChildPort {
     return this.isClosed;
   }
 
+  /** True once a session started reading from it (a spare that was never leased is not). */
+  get inUse(): boolean {
+    return this.started;
+  }
+
   /** True once the child wrote at least one JSON-RPC message (it got past its startup). */
   get answered(): boolean {
     return this.sawMessage;

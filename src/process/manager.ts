@@ -43,6 +43,7 @@ export class ProcessManager {
   private readonly queue: PQueue;
   private readonly live = new Set<ChildTransport>();
   private readonly reserved = new Map<string, number>();
+  private readonly starts = new Set<Promise<unknown>>();
   private readonly shared = new Map<string, { live: SharedChild[]; starting: Promise<void> | undefined }>();
   private draining = false;
 
@@ -96,21 +97,27 @@ export class ProcessManager {
     if (this.draining) throw new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 });
     // Only sessions without env may share: a shared child runs with the entry's env alone.
     if (spec.mode === 'shared' && Object.keys(accepted).length === 0) return (await this.sharedChild(spec)).open();
+    this.checkCommandLimit(spec);
     const spare = this.pool.take(spec, accepted);
     if (spare) {
       spare.pooled = true;
-      return this.track(spare);
+      this.track(spare);
+      this.pool.refillAll();
+      return spare;
     }
     this.ensureRoom(spec);
     this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
+    const start = this.queue.add(() => this.supervisor.start(spec, accepted), { priority: 1 });
+    this.starts.add(start);
     try {
-      const child = await this.queue.add(() => this.supervisor.start(spec, accepted), { priority: 1 });
+      const child = await start;
       if (this.draining) {
         await child.close();
         throw new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 });
       }
       return this.track(child);
     } finally {
+      this.starts.delete(start);
       this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 1) - 1);
     }
   }
@@ -119,6 +126,8 @@ export class ProcessManager {
   async closeAll(): Promise<void> {
     this.draining = true;
     this.queue.clear();
+    // Starts under way finish first; lease() then stops what they produced.
+    await Promise.allSettled([...this.starts]);
     await Promise.allSettled([this.pool.closeAll(), ...[...this.live].map((child) => child.close())]);
   }
 
@@ -158,11 +167,16 @@ export class ProcessManager {
     }
   }
 
-  private ensureRoom(spec: CommandSpec): void {
-    const max = this.commandMax(spec);
-    if (this.liveFor(spec.key) + (this.reserved.get(spec.key) ?? 0) >= max) {
-      throw new LimitReachedError('maxChildren for this command', max, 5);
+  /** The entry's own maxChildren, when it sets one. */
+  private checkCommandLimit(spec: CommandSpec): void {
+    if (spec.maxChildren === undefined) return;
+    if (this.liveFor(spec.key) + (this.reserved.get(spec.key) ?? 0) >= spec.maxChildren) {
+      throw new LimitReachedError('maxChildren for this command', spec.maxChildren, 5);
     }
+  }
+
+  private ensureRoom(spec: CommandSpec): void {
+    this.checkCommandLimit(spec);
     // A spare of another command may make way for a session that needs a fresh child.
     while (this.total() >= this.limits.maxChildren) {
       if (!this.pool.evictOne()) throw new LimitReachedError('maxChildren', this.limits.maxChildren, 5);
@@ -181,7 +195,11 @@ export class ProcessManager {
 
   private track(child: ChildTransport): ChildTransport {
     this.live.add(child);
-    void child.exited.then(() => this.live.delete(child));
+    void child.exited.then(() => {
+      this.live.delete(child);
+      // A slot came free: pools held back by a limit can fill up again.
+      if (!this.draining) this.pool.refillAll();
+    });
     return child;
   }
 }

@@ -43,6 +43,7 @@ export class WarmPool {
   private readonly targets = new Map<string, Target>();
   private readonly inFlight = new Map<string, number>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private readonly starts = new Set<Promise<void>>();
   private closed = false;
 
   constructor(private readonly options: PoolOptions) {}
@@ -55,15 +56,19 @@ export class WarmPool {
     this.refill(key);
   }
 
-  /** A ready spare for this command and env, or undefined. Triggers a refill. */
+  /** A ready spare for this command and env, or undefined. The caller refills after counting it. */
   take(spec: CommandSpec, accepted: Readonly<Record<string, string>>): ChildTransport | undefined {
     const key = poolKey(spec.key, envFingerprint(accepted));
     const list = this.spares.get(key);
     let spare = list?.shift();
     while (spare && spare.child.closed) spare = list?.shift();
     if (spare) clearTimeout(spare.timer);
-    this.refill(key);
     return spare?.child;
+  }
+
+  /** Starts spares for every command below its minimum (room permitting). */
+  refillAll(): void {
+    for (const key of this.targets.keys()) this.refill(key);
   }
 
   /** Spares of one command, or of all. */
@@ -97,6 +102,8 @@ export class WarmPool {
   async closeAll(): Promise<void> {
     this.closed = true;
     for (const timer of this.retryTimers) clearTimeout(timer);
+    // Starts under way finish first; startSpare then stops what they produced.
+    await Promise.allSettled([...this.starts]);
     const all = [...this.spares.values()].flat();
     this.spares.clear();
     for (const spare of all) clearTimeout(spare.timer);
@@ -110,13 +117,17 @@ export class WarmPool {
     for (let i = 0; i < missing; i += 1) {
       if (!this.options.hasRoom(target.spec)) return;
       this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
-      this.options.queue
+      const start: Promise<void> = this.options.queue
         .add(() => this.startSpare(key, target.spec), { priority: 0 })
         .catch((error: unknown) => {
           this.options.logger.warn('could not start a warm spare', { command: target.spec.key, error: String(error) });
           this.retryLater(key, target.spec);
         })
-        .finally(() => this.inFlight.set(key, (this.inFlight.get(key) ?? 1) - 1));
+        .finally(() => {
+          this.inFlight.set(key, (this.inFlight.get(key) ?? 1) - 1);
+          this.starts.delete(start);
+        });
+      this.starts.add(start);
     }
   }
 
@@ -140,7 +151,9 @@ export class WarmPool {
     list.push(spare);
     this.spares.set(key, list);
     void child.exited.then(() => {
-      if (this.remove(key, spare)) this.refill(key);
+      // A spare that died on its own is replaced after a delay, so a server that keeps
+      // dying idle cannot make the pool spin.
+      if (this.remove(key, spare)) this.retryLater(key, spec);
     });
   }
 

@@ -67,12 +67,14 @@ export class Supervisor {
   async start(spec: CommandSpec, accepted: Readonly<Record<string, string>>): Promise<ChildTransport> {
     const state = this.state(spec.key);
     const { circuit, stats } = state;
+    const halfOpen = circuit.state === 'half-open';
     if (!circuit.tryAcquire()) {
       const last = state.lastFailure ? ` (last: ${state.lastFailure})` : '';
       throw new UpstreamFailedError(`the command is failing${last}; try again later`, this.retryAfterSeconds(spec.key));
     }
     const env = buildChildEnv(spec, { ...accepted }, this.envBase);
-    const attempts = Math.max(1, this.options.startAttempts ?? 3);
+    // A half-open circuit gets one trial start, not a full round of retries.
+    const attempts = halfOpen ? 1 : Math.max(1, this.options.startAttempts ?? 3);
     const base = this.options.retryBaseMs ?? 100;
     let reason = 'unknown';
     let stderr: string[] = [];
@@ -127,6 +129,10 @@ export class Supervisor {
       if (exit.reason !== 'exited') return;
       if (child.answered) {
         stats.crashes += 1;
+      } else if (!child.inUse) {
+        // A spare that ended before any session used it (killed from outside, or crashed
+        // idle): the pool replaces it, with a delay; the command's circuit is not touched.
+        this.options.logger.warn('warm spare exited', { command: child.spec.key, pid: child.pid, code: exit.code, signal: exit.signal });
       } else {
         // Died before saying anything: a start failure, even if it took longer than the window.
         stats.failures += 1;
