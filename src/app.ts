@@ -51,7 +51,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.httpRateLimit) app.use(deps.httpRateLimit);
   deps.extraRoutes?.(app);
   app.use(commandRoute(deps.registry));
-  app.use(express.json({ limit: deps.bodyLimitBytes, type: ['application/json', 'application/*+json'], verify: keepRawBody }));
+  app.use(express.json({ limit: deps.bodyLimitBytes, type: 'application/json', verify: keepRawBody }));
   app.use(rejectAmbiguousBodies(deps.policyActive));
 
   app.use((req, res, next) => {
@@ -59,12 +59,14 @@ export function createApp(deps: AppDeps): Express {
     if (route === 'GET sse') return deps.sse.open(req, res);
     if (route === 'POST messages') return deps.sse.post(req, res);
     if (req.endpoint === 'mcp' && ['GET', 'POST', 'DELETE'].includes(req.method)) return deps.streamable.handle(req, res);
-    next(new WardenError('method_not_allowed', `${req.method} is not supported on /${req.endpoint}`));
+    next(new WardenError('method_not_allowed', `${req.method} is not supported on /${req.endpoint}`, { headers: { Allow: ALLOWED_METHODS[req.endpoint ?? ''] ?? 'GET, POST, DELETE' } }));
   });
 
   app.use(errorHandler(deps.logger, deps.bodyLimitBytes));
   return app;
 }
+
+const ALLOWED_METHODS: Readonly<Record<string, string>> = { sse: 'GET', messages: 'POST', mcp: 'GET, POST, DELETE' };
 
 function drainGuard(isDraining: () => boolean): RequestHandler {
   return (_req, res, next) => {

@@ -26,6 +26,8 @@ export const ERROR_TABLE = {
   parse_error: { status: 400, rpc: ErrorCode.ParseError },
   payload_too_large: { status: 413, rpc: -32015 },
   method_not_allowed: { status: 405, rpc: -32016 },
+  not_acceptable: { status: 406, rpc: -32024 },
+  unsupported_media_type: { status: 415, rpc: -32025 },
   rate_limited: { status: 429, rpc: -32017 },
   limit_reached: { status: 503, rpc: -32018 },
   draining: { status: 503, rpc: -32019 },

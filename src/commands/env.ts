@@ -27,17 +27,30 @@ const HEADER_PREFIX = 'env_';
  * `duplicate`. Node's plain `req.headers` joins most repeated headers with `", "`;
  * pass `req.headersDistinct` to see every repetition as an array.
  */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Node hands header values over as latin1 (one character per byte); the bytes a client
+ * sent are UTF-8. Decoded back here; invalid UTF-8 becomes a NUL, which validation
+ * refuses as an invalid value.
+ */
+function fromHeaderBytes(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\u0000-\u007f]/.test(value)) return value;
+  try {
+    return UTF8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return '\u0000';
+  }
+}
+
 export function extractEnvHeaders(headers: IncomingHttpHeaders): EnvHeaderEntry[] {
   const entries: EnvHeaderEntry[] = [];
   for (const [headerName, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     if (headerName.slice(0, HEADER_PREFIX.length).toLowerCase() !== HEADER_PREFIX) continue;
     const name = headerName.slice(HEADER_PREFIX.length).toUpperCase();
-    if (Array.isArray(value)) {
-      for (const item of value) entries.push({ name, value: item });
-    } else {
-      entries.push({ name, value });
-    }
+    for (const item of Array.isArray(value) ? value : [value]) entries.push({ name, value: fromHeaderBytes(item) });
   }
   return entries;
 }
@@ -159,6 +172,7 @@ export const ENV_REJECT_REASONS = Object.freeze({
   invalidName: 'invalid name',
   blocked: 'blocked',
   notAllowed: 'not allowed for this command',
+  fixed: 'fixed by the whitelist entry',
   invalidValue: 'invalid value',
   valueTooLong: 'value too long',
   duplicate: 'duplicate',
@@ -190,6 +204,8 @@ export function validateEnvHeaders(
     }
     if (accepted.has(name)) throw new EnvRejectedError(name, ENV_REJECT_REASONS.duplicate);
     if (isBlockedEnvName(name)) throw new EnvRejectedError(name, ENV_REJECT_REASONS.blocked);
+    // The admin's fixed value for this command is not the client's to change.
+    if (Object.hasOwn(spec.env, name)) throw new EnvRejectedError(name, ENV_REJECT_REASONS.fixed);
     if (spec.allowedEnv !== undefined && !matchesAllowList(name, spec.allowedEnv)) {
       throw new EnvRejectedError(name, ENV_REJECT_REASONS.notAllowed);
     }

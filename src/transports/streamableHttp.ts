@@ -41,6 +41,14 @@ export class StreamableHandler {
       return;
     }
     if (req.method !== 'POST') throw new WardenError('bad_request', 'Bad Request: Mcp-Session-Id header is required');
+    // What the SDK transport would refuse, refused before a child is started for it.
+    const accept = req.headers.accept ?? '';
+    if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
+      throw new WardenError('not_acceptable', 'Not Acceptable: Accept must include application/json and text/event-stream');
+    }
+    if (!(req.headers['content-type'] ?? '').includes('application/json')) {
+      throw new WardenError('unsupported_media_type', 'Unsupported Media Type: Content-Type must be application/json');
+    }
     if (!isInitializeRequest(req.body)) {
       throw new WardenError('bad_request', 'Bad Request: a session starts with an initialize request');
     }
