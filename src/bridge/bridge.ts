@@ -33,6 +33,8 @@ export interface BridgeOptions {
 }
 
 export class Bridge {
+  /** Fires once, as soon as closing begins (the session is then gone for new requests). */
+  onclosing: (() => void) | undefined;
   /** Fires once, after both sides are closed. */
   onclose: (() => void) | undefined;
 
@@ -70,7 +72,12 @@ export class Bridge {
 
   /** Closes both sides; in-flight requests are answered with an error first. Idempotent. */
   close(why = 'closed'): Promise<void> {
-    this.closing ??= this.shutdown(why);
+    if (!this.closing) {
+      const onclosing = this.onclosing;
+      this.onclosing = undefined;
+      onclosing?.();
+      this.closing = this.shutdown(why);
+    }
     return this.closing;
   }
 

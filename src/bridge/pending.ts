@@ -31,7 +31,7 @@ export class PendingRequests {
     const entry = this.byId.get(id);
     if (!entry) return undefined;
     this.byId.delete(id);
-    if (entry.token !== undefined) this.byToken.delete(entry.token);
+    if (entry.token !== undefined && this.byToken.get(entry.token) === id) this.byToken.delete(entry.token);
     return { method: entry.method, elapsedMs: performance.now() - entry.at };
   }
 

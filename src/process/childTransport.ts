@@ -75,6 +75,13 @@ export class ChildTransport implements ChildPort {
     this.readBuffer = new ReadBuffer({ maxBufferSize: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES });
     this.stopTimeouts = options.stopTimeouts ?? DEFAULT_STOP_TIMEOUTS;
     this.exited = child.subprocess.then((result) => this.onExit(result.exitCode ?? null, result.signal ?? null));
+    // A server that closed its stdin (EPIPE) can't take requests any more: end it, unless it
+    // is exiting anyway (then its exit code is the better reason).
+    child.subprocess.stdin.on('error', () => {
+      void within(this.exited, 200).then((exited) => {
+        if (!exited) this.fail(new UpstreamExitedError('its input was closed'));
+      });
+    });
   }
 
   get closed(): boolean {
@@ -110,10 +117,21 @@ export class ChildTransport implements ChildPort {
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.isClosed || this.stopping) throw this.closeError ?? new UpstreamExitedError('not running');
     const stdin = this.child.subprocess.stdin;
+    if (stdin.destroyed || stdin.writableEnded) {
+      // Most often the server is exiting: give its exit code a moment to become the reason.
+      await within(this.exited, 200);
+      throw this.closeError ?? new UpstreamExitedError('its input was closed');
+    }
     const line = serializeMessage(message);
     this.options.bytes?.in.inc(line.length);
     if (stdin.write(line)) return;
-    await Promise.race([once(stdin, 'drain'), this.exited]);
+    try {
+      await Promise.race([once(stdin, 'drain'), this.exited]);
+    } catch {
+      // EPIPE: the server is gone or stopped reading for good.
+      await within(this.exited, 200);
+      throw this.closeError ?? new UpstreamExitedError('its input was closed');
+    }
   }
 
   /** Stops the whole tree: stdin EOF, SIGTERM, SIGKILL, each stage bounded. Idempotent. */
@@ -124,29 +142,45 @@ export class ChildTransport implements ChildPort {
 
   private async stop(): Promise<void> {
     const { eofMs, termMs, killMs } = this.stopTimeouts;
+    const walks: Promise<void>[] = [];
     if (!this.isClosed) {
       this.child.subprocess.stdin.end();
       if (!(await within(this.exited, eofMs))) {
         this.logger.debug('child did not exit on stdin EOF, sending SIGTERM', this.tags());
-        await signalAll(this.pid, 'SIGTERM');
+        // The grace period runs from the signal, not from the end of the tree walk.
+        walks.push(signalAll(this.pid, 'SIGTERM'));
         if (!(await within(this.exited, termMs))) {
           this.logger.warn('child ignored SIGTERM, sending SIGKILL', this.tags());
-          await signalAll(this.pid, 'SIGKILL');
+          walks.push(signalAll(this.pid, 'SIGKILL'));
           await within(this.exited, killMs);
         }
       }
     }
     await this.exited;
+    // The tree walks (`ps`) finish too, bounded, so nothing of ours outlives close().
+    await within(Promise.allSettled(walks), killMs);
   }
 
   private onData(chunk: Buffer): void {
     this.options.bytes?.out.inc(chunk.length);
-    try {
-      this.readBuffer.append(chunk);
-    } catch {
-      this.fail(new WardenError('upstream_protocol', 'MCP server wrote a line over the size limit'));
-      return;
+    // Append line by line, so the buffer only ever holds one partial line and the size cap
+    // applies to a line, not to a read from the pipe.
+    let start = 0;
+    while (start < chunk.length && !this.closeError) {
+      const newline = chunk.indexOf(0x0a, start);
+      const end = newline === -1 ? chunk.length : newline + 1;
+      try {
+        this.readBuffer.append(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end));
+      } catch {
+        this.fail(new WardenError('upstream_protocol', 'MCP server wrote a line over the size limit'));
+        return;
+      }
+      this.drainMessages();
+      start = end;
     }
+  }
+
+  private drainMessages(): void {
     for (;;) {
       let message: JSONRPCMessage | null;
       try {
@@ -158,7 +192,7 @@ export class ChildTransport implements ChildPort {
         continue;
       }
       if (message === null) return;
-      if (this.isClosed) return;
+      if (this.isClosed || this.closeError) return;
       this.sawMessage = true;
       this.onmessage?.(message);
     }

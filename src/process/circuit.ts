@@ -54,9 +54,10 @@ export class CircuitBreaker {
   }
 
   recordFailure(): void {
-    const wasTrial = this.trialInFlight || this.stateValue === 'half-open';
+    const state = this.state; // moves open -> half-open when the cooldown has passed
+    const wasTrial = this.trialInFlight || state === 'half-open';
     this.trialInFlight = false;
-    if (this.stateValue === 'open') return;
+    if (state === 'open') return;
     if (wasTrial) this.cooldownMs = Math.min(this.cooldownMs * 2, this.options.maxCooldownMs);
     this.stateValue = 'open';
     this.openedAt = this.now();

@@ -107,15 +107,16 @@ export class ProcessManager {
     }
     this.ensureRoom(spec);
     this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
-    const start = this.queue.add(() => this.supervisor.start(spec, accepted), { priority: 1 });
+    // The stop of a child that finished starting during a drain is part of the start, so
+    // closeAll(), which waits for starts, also waits for that stop.
+    const start = this.queue.add(() => this.supervisor.start(spec, accepted), { priority: 1 }).then(async (child) => {
+      if (!this.draining) return child;
+      await child.close();
+      throw new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 });
+    });
     this.starts.add(start);
     try {
-      const child = await start;
-      if (this.draining) {
-        await child.close();
-        throw new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 });
-      }
-      return this.track(child);
+      return this.track(await start);
     } finally {
       this.starts.delete(start);
       this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 1) - 1);

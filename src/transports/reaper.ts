@@ -40,7 +40,10 @@ export class SessionReaper {
     const { idleTimeoutMs, maxSessionMs, logger } = this.options;
     let closed = 0;
     for (const session of this.sessions.all()) {
-      const idle = idleTimeoutMs > 0 && now - session.lastActivity >= idleTimeoutMs;
+      // A session waiting for a reply is not idle, up to twice the timeout (a hung server
+      // still gets reaped).
+      const limit = session.bridge.inFlight > 0 ? idleTimeoutMs * 2 : idleTimeoutMs;
+      const idle = idleTimeoutMs > 0 && now - session.lastActivity >= limit;
       const old = maxSessionMs > 0 && now - session.createdAt >= maxSessionMs;
       if (!idle && !old) continue;
       const why = idle ? 'idle timeout' : 'maximum session lifetime';

@@ -108,10 +108,12 @@ export class SessionFactory {
         return session;
       },
     };
+    link.bridge.onclosing = () => {
+      if (link.session) sessions.delete(link.session);
+    };
     link.bridge.onclose = () => {
       const session = link.session;
       if (!session) return;
-      sessions.delete(session);
       logger.info('session closed', { session: session.idHash, command: spec.key, transport: kind });
       audit.record('session_close', { session: session.idHash, command: spec.key, transport: kind, clientId: principal.clientId, durationMs: Date.now() - session.createdAt });
     };
