@@ -10,7 +10,7 @@ import { LimitReachedError, UpstreamFailedError, WardenError } from '../errors.j
 import type { Logger } from '../logging/logger.js';
 import type { ChildPort } from './childPort.js';
 import type { ChildTransport } from './childTransport.js';
-import { SharedChild } from './shared.js';
+import { SharedChild, type SharedPort } from './shared.js';
 import { WarmPool } from './pool.js';
 import { Supervisor, type CommandHealth, type SupervisorOptions } from './supervisor.js';
 
@@ -36,6 +36,11 @@ export interface CommandProcessStatus extends CommandHealth {
   readonly warm: number;
 }
 
+interface SharedGroup {
+  live: SharedChild[];
+  readonly starting: Set<Promise<void>>;
+}
+
 export class ProcessManager {
   readonly supervisor: Supervisor;
   readonly limits: ProcessLimits;
@@ -44,7 +49,7 @@ export class ProcessManager {
   private readonly live = new Set<ChildTransport>();
   private readonly reserved = new Map<string, number>();
   private readonly starts = new Set<Promise<unknown>>();
-  private readonly shared = new Map<string, { live: SharedChild[]; starting: Promise<void> | undefined }>();
+  private readonly shared = new Map<string, SharedGroup>();
   private draining = false;
 
   constructor(private readonly options: ProcessManagerOptions) {
@@ -66,9 +71,7 @@ export class ProcessManager {
       if (spec.mode === 'shared') {
         // A shared command's "warm pool" is its running shared child.
         if ((spec.pool?.min ?? this.limits.poolMin) > 0) {
-          this.sharedChild(spec).catch((error: unknown) =>
-            this.options.logger.warn('could not start the shared child', { command: spec.key, error: String(error) }),
-          );
+          this.sharedGroup(spec);
         }
         continue;
       }
@@ -96,7 +99,7 @@ export class ProcessManager {
   async lease(spec: CommandSpec, accepted: Readonly<Record<string, string>>): Promise<ChildPort> {
     if (this.draining) throw new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 });
     // Only sessions without env may share: a shared child runs with the entry's env alone.
-    if (spec.mode === 'shared' && Object.keys(accepted).length === 0) return (await this.sharedChild(spec)).open();
+    if (spec.mode === 'shared' && Object.keys(accepted).length === 0) return this.sharedPort(spec);
     this.checkCommandLimit(spec);
     const spare = this.pool.take(spec, accepted);
     if (spare) {
@@ -132,38 +135,74 @@ export class ProcessManager {
     await Promise.allSettled([this.pool.closeAll(), ...[...this.live].map((child) => child.close())]);
   }
 
-  /** The least-loaded shared child of `spec`, starting one while fewer than wanted run. */
-  private async sharedChild(spec: CommandSpec): Promise<SharedChild> {
+  /** The group of shared children of `spec`, with every missing child being started. */
+  private sharedGroup(spec: CommandSpec): SharedGroup {
     let group = this.shared.get(spec.key);
     if (!group) {
-      group = { live: [], starting: undefined };
+      group = { live: [], starting: new Set() };
       this.shared.set(spec.key, group);
     }
-    group.live = group.live.filter((s) => !s.closed);
+    const current = group;
+    current.live = current.live.filter((s) => !s.closed);
     const wanted = spec.sharedChildren ?? 1;
-    if (group.live.length < wanted && !group.starting) {
-      const current = group;
-      current.starting = this.startShared(spec).finally(() => {
-        current.starting = undefined;
-      });
+    for (let missing = wanted - current.live.length - current.starting.size; missing > 0; missing -= 1) {
+      const start: Promise<void> = this.startShared(spec, current)
+        .catch((error: unknown) => {
+          this.options.logger.warn('could not start a shared child', { command: spec.key, error: String(error) });
+          throw error;
+        })
+        .finally(() => current.starting.delete(start));
+      start.catch(() => undefined); // reported above; a waiting lease sees it too
+      current.starting.add(start);
     }
-    if (group.live.length === 0) await group.starting;
-    group.live = group.live.filter((s) => !s.closed);
-    const least = group.live.reduce<SharedChild | undefined>((a, b) => (a === undefined || b.sessions < a.sessions ? b : a), undefined);
-    if (!least) throw new UpstreamFailedError('the shared server is not running');
-    return least;
+    return current;
   }
 
-  private async startShared(spec: CommandSpec): Promise<void> {
+  /**
+   * A port on the least-loaded shared child of `spec`. While children are starting,
+   * sessions wait for them, so a burst spreads instead of piling onto the first child.
+   */
+  private async sharedPort(spec: CommandSpec): Promise<SharedPort> {
+    const group = this.sharedGroup(spec);
+    const wanted = spec.sharedChildren ?? 1;
+    let failure: unknown;
+    while (group.live.length < wanted && group.starting.size > 0) {
+      // A settled start has already left `starting`, so this loop always progresses.
+      const outcome = await Promise.race([...group.starting].map((p) => p.then(() => undefined, (e: unknown) => e)));
+      if (outcome !== undefined) failure = outcome;
+      group.live = group.live.filter((s) => !s.closed);
+    }
+    if (group.live.length === 0 && failure !== undefined) throw failure;
+    const least = group.live.reduce<SharedChild | undefined>((a, b) => (a === undefined || b.sessions < a.sessions ? b : a), undefined);
+    if (!least) throw new UpstreamFailedError('the shared server is not running');
+    // Chosen and opened in one step, so concurrent leases see each other's sessions.
+    return least.open();
+  }
+
+  private async startShared(spec: CommandSpec, group: { live: SharedChild[] }): Promise<void> {
     this.ensureRoom(spec);
     this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
-    try {
-      const child = await this.queue.add(() => this.supervisor.start(spec, {}), { priority: 1 });
+    // Registered with the starts that closeAll() waits for; a child that finishes starting
+    // during a drain is stopped here.
+    const start = this.queue.add(() => this.supervisor.start(spec, {}), { priority: 1 }).then(async (child) => {
+      if (this.draining) {
+        await child.close();
+        throw new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 });
+      }
       const shared = new SharedChild(child, this.options.logger);
       this.track(child);
       await shared.start();
-      this.shared.get(spec.key)?.live.push(shared);
+      if (this.draining) {
+        await shared.close();
+        throw new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 });
+      }
+      group.live.push(shared);
+    });
+    this.starts.add(start);
+    try {
+      await start;
     } finally {
+      this.starts.delete(start);
       this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 1) - 1);
     }
   }
