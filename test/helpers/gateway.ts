@@ -12,7 +12,10 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { validateSettings, type SettingsInput } from '../../src/config/settings.js';
 import { createGateway, type Gateway } from '../../src/gateway.js';
+import { ChildTransport } from '../../src/process/childTransport.js';
+import type { ChildPort } from '../../src/process/childPort.js';
 import { fixturePath } from './fixtures.js';
+import { isAlive } from './procs.js';
 
 export const TEST_SECRET = 'test-secret-0123456789abcdef';
 export const EVERYTHING = 'mcp-server-everything';
@@ -103,3 +106,25 @@ export function initializeBody(id: number | string = 1) {
 }
 
 export const MCP_ACCEPT = { Accept: 'application/json, text/event-stream', 'Content-Type': 'application/json' };
+
+/**
+ * An SSE client transport that connects once. When the gateway ends the stream, the SDK
+ * reconnects by itself (a new session, a new child); here that reconnect gets 204, which
+ * stops it, so a test sees the end of its session instead of a silent replacement.
+ */
+export function sseConnectOnce(url: URL, requestInit: RequestInit): SSEClientTransport {
+  let connections = 0;
+  const fetchOnce = (input: string | URL, init?: RequestInit): Promise<Response> =>
+    connections++ === 0 ? fetch(input, init) : Promise.resolve(new Response(null, { status: 204 }));
+  return new SSEClientTransport(url, { requestInit, eventSourceInit: { fetch: fetchOnce } });
+}
+
+/**
+ * A probe that turns true once the gateway has handled the exit of a session's child
+ * (ChildTransport.exited settled, so the manager no longer counts it) and the process is gone.
+ */
+export function exitHandled(child: ChildPort): () => boolean {
+  let handled = !(child instanceof ChildTransport);
+  if (child instanceof ChildTransport) void child.exited.then(() => (handled = true));
+  return () => handled && !isAlive(child.pid);
+}

@@ -15,7 +15,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, LoggingMessageNotificationSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Session } from '../../src/transports/sessions.js';
-import { fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, type Kind, type TestGateway } from '../helpers/gateway.js';
+import { fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, type Kind, type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 const FLOOD = 'flood-server';
@@ -56,10 +56,7 @@ async function open(gw: TestGateway, key: string, kind: Kind): Promise<Conn> {
   const requestInit = { headers: gw.headers() };
   let transport: SSEClientTransport | StreamableHTTPClientTransport;
   if (kind === 'sse') {
-    let connections = 0;
-    const connectOnce = (url: string | URL, init?: RequestInit): Promise<Response> =>
-      connections++ === 0 ? fetch(url, init) : Promise.resolve(new Response(null, { status: 204 }));
-    transport = new SSEClientTransport(gw.url(key, 'sse'), { requestInit, eventSourceInit: { fetch: connectOnce } });
+    transport = sseConnectOnce(gw.url(key, 'sse'), requestInit);
   } else {
     transport = new StreamableHTTPClientTransport(gw.url(key, 'mcp'), {
       requestInit,

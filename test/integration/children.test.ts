@@ -12,7 +12,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ErrorCode, McpError, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { ERROR_TABLE } from '../../src/errors.js';
 import type { Session } from '../../src/transports/sessions.js';
-import { fixtureEntry, MCP_ACCEPT, startGateway, type Kind, type TestGateway } from '../helpers/gateway.js';
+import { fixtureEntry, MCP_ACCEPT, startGateway, type Kind, type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants, zombiesUnder } from '../helpers/procs.js';
 
 const STUBBORN = 'stubborn server';
@@ -65,10 +65,7 @@ async function open(gw: TestGateway, key: string, kind: Kind, timeout = 10_000):
   const streamEnded = new Promise<void>((resolve) => (endStream = resolve));
   let transport: SSEClientTransport | StreamableHTTPClientTransport;
   if (kind === 'sse') {
-    let connections = 0;
-    const connectOnce = (url: string | URL, init?: RequestInit): Promise<Response> =>
-      connections++ === 0 ? fetch(url, init) : Promise.resolve(new Response(null, { status: 204 }));
-    transport = new SSEClientTransport(gw.url(key, 'sse'), { requestInit, eventSourceInit: { fetch: connectOnce } });
+    transport = sseConnectOnce(gw.url(key, 'sse'), requestInit);
     // Set before connect: the Client chains its own handler after this one.
     transport.onerror = (error) => {
       if (error instanceof SseError) endStream();

@@ -23,7 +23,7 @@ const POOL_MIN = 2;
  * 2-core machine its delay reaches several hundred ms, which made a 1 s timeout reap
  * sessions between two messages of a live client.
  */
-const IDLE_TIMEOUT_MS = 2500;
+const IDLE_TIMEOUT_MS = 6_000;
 
 const SCENARIOS = [
   'sse: connect, echo, close',

@@ -17,7 +17,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { fixturePath } from '../helpers/fixtures.js';
-import { fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, type Kind, type TestGateway } from '../helpers/gateway.js';
+import { fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, type Kind, type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 const MAIN = join(process.cwd(), 'dist/main.js');
@@ -50,10 +50,7 @@ async function open(base: Base, key: string, kind: Kind): Promise<Omit<Conn, 'pi
   const streamEnded = new Promise<number>((resolve) => (endStream = resolve));
   let transport: SSEClientTransport | StreamableHTTPClientTransport;
   if (kind === 'sse') {
-    let connections = 0;
-    const connectOnce = (url: string | URL, init?: RequestInit): Promise<Response> =>
-      connections++ === 0 ? fetch(url, init) : Promise.resolve(new Response(null, { status: 204 }));
-    transport = new SSEClientTransport(base.url(key, 'sse'), { requestInit, eventSourceInit: { fetch: connectOnce } });
+    transport = sseConnectOnce(base.url(key, 'sse'), requestInit);
     transport.onerror = (error) => {
       if (error instanceof SseError) endStream(performance.now());
     };

@@ -16,8 +16,7 @@ import {
   MCP_ACCEPT,
   startGateway,
   type Kind,
-  type TestGateway,
-} from '../helpers/gateway.js';
+  type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 const PROTOCOL_VERSION = '2025-06-18';
@@ -40,10 +39,7 @@ async function connectRecording(gw: TestGateway, kind: Kind): Promise<Recorded> 
   const requestInit = { headers: gw.headers() };
   let transport: SSEClientTransport | StreamableHTTPClientTransport;
   if (kind === 'sse') {
-    let connections = 0;
-    const connectOnce = (url: string | URL, init?: RequestInit): Promise<Response> =>
-      connections++ === 0 ? fetch(url, init) : Promise.resolve(new Response(null, { status: 204 }));
-    transport = new SSEClientTransport(gw.url(EVERYTHING, 'sse'), { requestInit, eventSourceInit: { fetch: connectOnce } });
+    transport = sseConnectOnce(gw.url(EVERYTHING, 'sse'), requestInit);
   } else {
     transport = new StreamableHTTPClientTransport(gw.url(EVERYTHING, 'mcp'), { requestInit });
   }

@@ -22,6 +22,7 @@ import {
   startGateway,
   type Kind,
   type TestGateway,
+  exitHandled,
 } from '../helpers/gateway.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 import type { ChildPort } from '../../src/process/childPort.js';
@@ -73,16 +74,6 @@ interface Attempt {
   close(): Promise<void>;
 }
 
-/**
- * A probe that turns true once the gateway has handled the exit of a session's child
- * (ChildTransport.exited settled, so the manager no longer counts it) and the OS process
- * is gone.
- */
-function exitHandled(child: ChildPort): () => boolean {
-  let handled = !(child instanceof ChildTransport);
-  if (child instanceof ChildTransport) void child.exited.then(() => (handled = true));
-  return () => handled && !isAlive(child.pid);
-}
 
 /**
  * SSE: `GET /<key>/sse`, kept open on success (the session id comes from the endpoint

@@ -23,6 +23,7 @@ import {
   startGateway,
   type Kind,
   type TestGateway,
+  exitHandled,
 } from '../helpers/gateway.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 import type { ChildPort } from '../../src/process/childPort.js';
@@ -138,16 +139,6 @@ interface Conn {
   close(): Promise<void>;
 }
 
-/**
- * A probe that turns true once the gateway has handled the exit of a session's child
- * (ChildTransport.exited settled, so the manager no longer counts it as live) and the OS
- * process is gone.
- */
-function exitHandled(child: ChildPort): () => boolean {
-  let handled = !(child instanceof ChildTransport);
-  if (child instanceof ChildTransport) void child.exited.then(() => (handled = true));
-  return () => handled && !isAlive(child.pid);
-}
 
 /** Connects an SDK client and finds the child of the one session it opened. */
 async function open(gw: TestGateway, key: string, kind: Kind, headers: Record<string, string> = {}): Promise<Conn> {

@@ -12,7 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Session } from '../../src/transports/sessions.js';
-import { fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, type Kind, type TestGateway } from '../helpers/gateway.js';
+import { fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, type Kind, type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
 import { isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 const ENV = 'env-server';
@@ -49,10 +49,7 @@ async function open(gw: TestGateway, kind: Kind): Promise<Conn> {
   const streamEnded = new Promise<void>((resolve) => (endStream = resolve));
   let transport: SSEClientTransport | StreamableHTTPClientTransport;
   if (kind === 'sse') {
-    let connections = 0;
-    const connectOnce = (url: string | URL, init?: RequestInit): Promise<Response> =>
-      connections++ === 0 ? fetch(url, init) : Promise.resolve(new Response(null, { status: 204 }));
-    transport = new SSEClientTransport(gw.url(ENV, 'sse'), { requestInit, eventSourceInit: { fetch: connectOnce } });
+    transport = sseConnectOnce(gw.url(ENV, 'sse'), requestInit);
     transport.onerror = (error) => {
       if (error instanceof SseError) endStream();
     };
@@ -312,7 +309,8 @@ describe('keep-alive comments are not activity', () => {
 describe('maximum session lifetime', () => {
   describe.each<Kind>(['sse', 'mcp'])('over %s', (kind) => {
     it('closes a busy session at maxSessionMs even though it is never idle', async () => {
-      gw = await startGateway(COMMANDS, { idleTimeoutMs: 0, maxSessionMs: 500 });
+      // Long enough for several calls even on a loaded machine.
+      gw = await startGateway(COMMANDS, { idleTimeoutMs: 0, maxSessionMs: 1_500 });
       const conn = await open(gw, kind);
       clients.push(conn.client);
       const createdAt = conn.session.createdAt;
@@ -330,14 +328,14 @@ describe('maximum session lifetime', () => {
           await delay(20);
         }
       })();
-      await waitFor(() => !hasSession(gw!, conn.sessionId), { timeoutMs: 500 + REAP_SLACK_MS + 2000, intervalMs: 5, message: 'session closed' });
+      await waitFor(() => !hasSession(gw!, conn.sessionId), { timeoutMs: 1_500 + REAP_SLACK_MS + 2000, intervalMs: 5, message: 'session closed' });
       const lived = Date.now() - createdAt;
       busy = false;
       await traffic;
       expect(calls).toBeGreaterThanOrEqual(2);
-      expect(conn.session.lastActivity).toBeGreaterThan(createdAt + 250); // it was never idle
-      expect(lived).toBeGreaterThanOrEqual(500);
-      expect(lived).toBeLessThan(500 + REAP_SLACK_MS);
+      expect(conn.session.lastActivity).toBeGreaterThan(createdAt + 750); // it was never idle
+      expect(lived).toBeGreaterThanOrEqual(1_500);
+      expect(lived).toBeLessThan(1_500 + REAP_SLACK_MS);
       await waitFor(() => !hasSession(gw!, conn.sessionId), { message: 'session removed' });
       expect(reasons(gw)).toEqual(['maximum session lifetime']);
       await waitFor(() => !isAlive(conn.pid), { message: 'child stopped' });

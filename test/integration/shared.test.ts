@@ -29,7 +29,7 @@ import {
   type ClientCapabilities,
   type JSONRPCMessage,
 } from '@modelcontextprotocol/sdk/types.js';
-import { fixtureEntry, MCP_ACCEPT, startGateway, type Kind, type TestGateway } from '../helpers/gateway.js';
+import { fixtureEntry, MCP_ACCEPT, startGateway, type Kind, type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
 import { cmdline, descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 const MUX = 'mux';
@@ -110,10 +110,7 @@ async function open(gw: TestGateway, kind: Kind, options: OpenOptions = {}): Pro
   let transport: SSEClientTransport | StreamableHTTPClientTransport;
   let standalone: Promise<void> = Promise.resolve();
   if (kind === 'sse') {
-    let connections = 0;
-    const connectOnce: FetchLike = (url, init) =>
-      connections++ === 0 ? fetch(url, init) : Promise.resolve(new Response(null, { status: 204 }));
-    transport = new SSEClientTransport(gw.url(key, 'sse'), { requestInit, eventSourceInit: { fetch: connectOnce } });
+    transport = sseConnectOnce(gw.url(key, 'sse'), requestInit);
   } else {
     let opened!: () => void;
     standalone = new Promise<void>((resolve) => (opened = resolve));
@@ -387,7 +384,7 @@ describe('one shared child, many sessions', () => {
       });
     }
     expect(await status(gw)).toMatchObject({ live: 1, spawns: 1 });
-  });
+  }, 60_000);
 });
 
 describe('initialize', () => {
