@@ -71,7 +71,7 @@ describe('session churn', () => {
   it(`${TOTAL} sessions, ${PARALLEL} at a time, every way of ending one: only the ${POOL_MIN} warm spares remain`, async () => {
     gw = await startGateway(
       { [ENV]: fixtureEntry('env-server.mjs') },
-      { poolMin: POOL_MIN, spawnConcurrency: 4, maxSessionsPerClient: 1000, idleTimeoutMs: IDLE_TIMEOUT_MS },
+      { poolMin: POOL_MIN, spawnConcurrency: 4, maxSessionsPerClient: 1000, maxChildren: 400, idleTimeoutMs: IDLE_TIMEOUT_MS },
     );
     const g = gw;
     const watch = new RequestWatch(g);
