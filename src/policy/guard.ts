@@ -30,6 +30,8 @@ export interface MessageGuard {
 }
 
 export interface AuditRecorder {
+  /** False when nothing is recorded: callers may skip building the fields. @default true */
+  readonly enabled?: boolean;
   record(event: string, fields: Record<string, unknown>): void;
 }
 
@@ -212,7 +214,9 @@ export class PolicyGuard implements MessageGuard {
     const p = (params ?? {}) as { name?: unknown; arguments?: unknown };
     const tool = typeof p.name === 'string' ? p.name : '';
     this.deps.onDecision?.(String(fields.decision));
-    this.open.set(id, { tool, started: Date.now(), fields: this.callFields(p, fields, policy) });
+    // Hashing the arguments is only worth it when an audit trail is written.
+    const audited = this.deps.audit.enabled !== false;
+    this.open.set(id, { tool, started: Date.now(), fields: audited ? this.callFields(p, fields, policy) : fields });
   }
 
   private auditCall(params: unknown, fields: Record<string, unknown>, policy: CompiledPolicy): void {
