@@ -62,8 +62,11 @@ describe('mcp-warden CLI', () => {
     const file = whitelist({ env: fixtureEntry('env-server.mjs') });
     running = runCli(['--port', '0', '--commands', file]);
     const port = await listeningPort(running);
+    // The banner follows the 'listening' log line (it needs the bound port).
+    const secret = await waitFor(() => /Authorization: Bearer (\S+)\n[\s\S]*Example: /.exec(running!.stderr.join(''))?.[1], {
+      message: 'the banner with the generated secret',
+    });
     const banner = running.stderr.join('');
-    const secret = /Authorization: Bearer (\S+)/.exec(banner)?.[1];
     expect(secret).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect(banner).toContain(`http://127.0.0.1:${port}/env/mcp`);
     expect(banner.split(secret!).length - 1).toBe(2); // the secret line and the header example, once each
