@@ -6,7 +6,7 @@
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import { requireBearer, type BearerOptions } from './auth/bearer.js';
 import type { CommandRegistry } from './commands/registry.js';
-import { PayloadTooLargeError, WardenError } from './errors.js';
+import { DrainingError, PayloadTooLargeError, WardenError } from './errors.js';
 import { commandRoute } from './http/commandRoute.js';
 import { keepRawBody, rejectAmbiguousBodies } from './http/ambiguity.js';
 import { hostGuard, type HostGuardOptions } from './http/hostGuard.js';
@@ -72,7 +72,7 @@ function drainGuard(isDraining: () => boolean): RequestHandler {
   return (_req, res, next) => {
     if (isDraining()) {
       res.setHeader('Connection', 'close');
-      sendError(res, new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 }));
+      sendError(res, new DrainingError());
       return;
     }
     next();

@@ -110,6 +110,12 @@ export class PayloadTooLargeError extends WardenError {
   }
 }
 
+export class DrainingError extends WardenError {
+  constructor() {
+    super('draining', 'gateway is shutting down', { retryAfter: 1 });
+  }
+}
+
 export class UpstreamExitedError extends WardenError {
   constructor(detail: string) {
     super('upstream_exited', `MCP server exited: ${detail}`);

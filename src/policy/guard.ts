@@ -71,6 +71,11 @@ function denial(id: RequestId, code: keyof typeof ERROR_TABLE, message: string, 
   return { jsonrpc: '2.0', id, error: { code: ERROR_TABLE[code].rpc, message, data: { code, ...data } } } as JSONRPCMessage;
 }
 
+/** Audit fields of a denial (shadow mode records it without blocking). */
+function denyFields(verdict: Extract<Verdict, { action: 'deny' }>, policy: CompiledPolicy): Record<string, unknown> {
+  return { decision: policy.mode === 'shadow' ? 'shadow-denied' : 'denied', rule: verdict.rule, reason: verdict.reason, detail: verdict.detail };
+}
+
 function argDigest(args: unknown): { argBytes: number; argHash: string } {
   const text = JSON.stringify(args ?? {});
   return { argBytes: Buffer.byteLength(text), argHash: createHash('sha256').update(text).digest('hex').slice(0, 32) };
@@ -93,7 +98,7 @@ export class PolicyGuard implements MessageGuard {
       if (!policy) return FORWARD;
       const verdict = evaluate(message, this.ctx.principal.role, this.ctx.commandKey, policy);
       if (verdict.action !== 'deny') return FORWARD;
-      const fields = { decision: policy.mode === 'shadow' ? 'shadow-denied' : 'denied', rule: verdict.rule, reason: verdict.reason, detail: verdict.detail };
+      const fields = denyFields(verdict, policy);
       if (message.method === 'tools/call') this.auditCall(message.params, fields, policy);
       else this.auditAccess(message.method, verdict, fields);
       return policy.mode === 'shadow' ? FORWARD : DROP;
@@ -106,9 +111,8 @@ export class PolicyGuard implements MessageGuard {
     if (verdict.action === 'pass') return FORWARD;
     const isTool = message.method === 'tools/call';
     if (verdict.action === 'deny') {
-      const shadow = policy.mode === 'shadow';
-      const fields = { decision: shadow ? 'shadow-denied' : 'denied', rule: verdict.rule, reason: verdict.reason, detail: verdict.detail };
-      if (shadow) {
+      const fields = denyFields(verdict, policy);
+      if (policy.mode === 'shadow') {
         if (isTool) this.remember(message.id, message.params, fields, policy);
         else this.auditAccess(message.method, verdict, fields);
         return FORWARD;

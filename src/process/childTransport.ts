@@ -123,7 +123,7 @@ export class ChildTransport implements ChildPort {
       throw this.closeError ?? new UpstreamExitedError('its input was closed');
     }
     const line = serializeMessage(message);
-    this.options.bytes?.in.inc(line.length);
+    this.options.bytes?.in.inc(Buffer.byteLength(line));
     // Messages written in the same tick leave in one writev instead of one syscall each.
     if (!stdin.writableCorked) {
       stdin.cork();

@@ -6,7 +6,7 @@
  */
 import PQueue from 'p-queue';
 import type { CommandSpec } from '../commands/types.js';
-import { LimitReachedError, UpstreamFailedError, WardenError } from '../errors.js';
+import { DrainingError, LimitReachedError, UpstreamFailedError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { ChildPort } from './childPort.js';
 import type { ChildTransport } from './childTransport.js';
@@ -97,7 +97,7 @@ export class ProcessManager {
 
   /** A child for one session, with the session's accepted env vars. */
   async lease(spec: CommandSpec, accepted: Readonly<Record<string, string>>): Promise<ChildPort> {
-    if (this.draining) throw new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 });
+    if (this.draining) throw new DrainingError();
     // Only sessions without env may share: a shared child runs with the entry's env alone.
     if (spec.mode === 'shared' && Object.keys(accepted).length === 0) return this.sharedPort(spec);
     this.checkCommandLimit(spec);
@@ -115,7 +115,7 @@ export class ProcessManager {
     const start = this.queue.add(() => this.supervisor.start(spec, accepted), { priority: 1 }).then(async (child) => {
       if (!this.draining) return child;
       await child.close();
-      throw new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 });
+      throw new DrainingError();
     });
     this.starts.add(start);
     try {
@@ -187,14 +187,14 @@ export class ProcessManager {
     const start = this.queue.add(() => this.supervisor.start(spec, {}), { priority: 1 }).then(async (child) => {
       if (this.draining) {
         await child.close();
-        throw new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 });
+        throw new DrainingError();
       }
       const shared = new SharedChild(child, this.options.logger);
       this.track(child);
       await shared.start();
       if (this.draining) {
         await shared.close();
-        throw new WardenError('draining', 'gateway is shutting down', { retryAfter: 1 });
+        throw new DrainingError();
       }
       group.live.push(shared);
     });
