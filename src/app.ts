@@ -7,7 +7,7 @@ import express, { type ErrorRequestHandler, type Express, type RequestHandler } 
 import { requireBearer, type BearerOptions } from './auth/bearer.js';
 import type { CommandRegistry } from './commands/registry.js';
 import { DrainingError, PayloadTooLargeError, WardenError } from './errors.js';
-import { commandRoute } from './http/commandRoute.js';
+import { commandOf, commandRoute } from './http/commandRoute.js';
 import { keepRawBody, rejectAmbiguousBodies } from './http/ambiguity.js';
 import { hostGuard, type HostGuardOptions } from './http/hostGuard.js';
 import { sendError, type RejectionHook } from './http/respond.js';
@@ -57,7 +57,10 @@ export function createApp(deps: AppDeps): Express {
   app.use((req, res, next) => {
     const route = `${req.method} ${req.endpoint}`;
     if (route === 'GET sse') return deps.sse.open(req, res);
-    if (route === 'POST messages') return deps.sse.post(req, res);
+    if (route === 'POST messages') {
+      const sessionId = typeof req.query.sessionId === 'string' ? req.query.sessionId : undefined;
+      return deps.sse.post({ spec: commandOf(req), principal: req.principal!, body: req.body, sessionId }, res);
+    }
     if (req.endpoint === 'mcp' && ['GET', 'POST', 'DELETE'].includes(req.method)) return deps.streamable.handle(req, res);
     next(new WardenError('method_not_allowed', `${req.method} is not supported on /${req.endpoint}`, { headers: { Allow: ALLOWED_METHODS[req.endpoint ?? ''] ?? 'GET, POST, DELETE' } }));
   });

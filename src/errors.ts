@@ -28,6 +28,7 @@ export const ERROR_TABLE = {
   method_not_allowed: { status: 405, rpc: -32016 },
   not_acceptable: { status: 406, rpc: -32024 },
   unsupported_media_type: { status: 415, rpc: -32025 },
+  conflict: { status: 409, rpc: -32026 },
   rate_limited: { status: 429, rpc: -32017 },
   limit_reached: { status: 503, rpc: -32018 },
   draining: { status: 503, rpc: -32019 },

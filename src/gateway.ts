@@ -6,20 +6,22 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createApp } from './app.js';
 import { AuditLog } from './audit/auditLog.js';
-import { sharedSecretVerifier } from './auth/bearer.js';
+import { sharedSecretVerifier, type Principal } from './auth/bearer.js';
 import { loadClientsFile, multiTokenVerifier } from './auth/clients.js';
 import { CommandRegistry } from './commands/registry.js';
 import { loadCommandsFile } from './config/commands.js';
 import type { Settings } from './config/settings.js';
 import { clientAddress, clientKey } from './http/clientAddress.js';
-import { defaultHostGuard } from './http/hostGuard.js';
+import { fastLane } from './http/fastLane.js';
+import { defaultHostGuard, hostCheck } from './http/hostGuard.js';
+import type { WardenError } from './errors.js';
 import type { Logger } from './logging/logger.js';
 import { compilePolicy, type CompiledPolicy } from './policy/compile.js';
 import { Metrics } from './metrics/metrics.js';
 import { PolicyStats } from './policy/stats.js';
 import { PolicyStore } from './policy/store.js';
 import { ProcessManager } from './process/manager.js';
-import { AuthThrottle, httpRateLimit } from './ratelimit/httpLimits.js';
+import { AuthThrottle, httpRateLimit, takeRequest } from './ratelimit/httpLimits.js';
 import { createLimiterStore, type LimiterStore } from './ratelimit/limiter.js';
 import { ToolRateLimits } from './ratelimit/toolLimits.js';
 import { statusRoute } from './status/status.js';
@@ -147,38 +149,66 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     if (req.method === 'GET' && req.url === '/metrics') metricsRoute(req, res);
     else res.writeHead(404).end();
   });
-  const buildApp = (port: number) =>
-    createApp({
+  const verify = clients ? multiTokenVerifier(settings.secret!, sharedRole, clients.tokens) : sharedSecretVerifier(settings.secret!, sharedRole);
+  const addressOf = (req: IncomingMessage) => clientAddress(req, settings.trustFlyClientIp);
+  const keyOf = (req: IncomingMessage & { principal?: Principal }) => clientKey(req, settings.trustFlyClientIp);
+  const sse = new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, onConnected });
+  const streamable = new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, jsonReplyWindowMs: settings.jsonReplyWindowMs, onConnected });
+  const onRejection = (error: WardenError) => {
+    if (error.code === 'rate_limited' || error.code === 'limit_reached') metrics.rateLimited.inc({ limit: String(error.data?.limit ?? error.code) });
+  };
+  const policyActive = () => policy !== undefined;
+  const isDraining = () => draining;
+  /** The request listener for the bound port: the fast lane in front of the full stack. */
+  const buildListener = (port: number) => {
+    const hostOptions = {
+      ...defaultHostGuard(settings.host, port),
+      ...(settings.allowedHosts ? { allowedHosts: settings.allowedHosts } : {}),
+      ...(settings.allowedOrigins ? { allowedOrigins: settings.allowedOrigins } : {}),
+    };
+    const app = createApp({
       logger,
       registry,
       auth: {
-        verify: clients ? multiTokenVerifier(settings.secret!, sharedRole, clients.tokens) : sharedSecretVerifier(settings.secret!, sharedRole),
-        addressOf: (req) => clientAddress(req, settings.trustFlyClientIp),
+        verify,
+        addressOf,
         throttle: authThrottle,
-        onFailure: (req, reason) => audit.record('auth_failure', { address: clientAddress(req, settings.trustFlyClientIp), reason, path: req.path }),
+        onFailure: (req, reason) => audit.record('auth_failure', { address: addressOf(req), reason, path: req.path }),
       },
-      httpRateLimit: requestLimiter && httpRateLimit(requestLimiter, (req) => clientKey(req, settings.trustFlyClientIp)),
-      hostGuard: {
-        ...defaultHostGuard(settings.host, port),
-        ...(settings.allowedHosts ? { allowedHosts: settings.allowedHosts } : {}),
-        ...(settings.allowedOrigins ? { allowedOrigins: settings.allowedOrigins } : {}),
-      },
+      httpRateLimit: requestLimiter && httpRateLimit(requestLimiter, keyOf),
+      hostGuard: hostOptions,
       bodyLimitBytes: settings.bodyLimitBytes,
-      sse: new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, onConnected }),
-      streamable: new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, onConnected }),
-      onRejection: (error) => {
-        if (error.code === 'rate_limited' || error.code === 'limit_reached') metrics.rateLimited.inc({ limit: String(error.data?.limit ?? error.code) });
-      },
-      isDraining: () => draining,
-      policyActive: () => policy !== undefined,
+      sse,
+      streamable,
+      onRejection,
+      isDraining,
+      policyActive,
       extraRoutes: (app) => {
         if (settings.metricsPort === undefined) app.get('/metrics', metricsRoute);
         app.get(
           '/status',
-          statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining: () => draining, policy, policyStats }),
+          statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats }),
         );
       },
     });
+    return fastLane({
+      logger,
+      registry,
+      sessions,
+      sse,
+      streamable,
+      fallback: app,
+      isDraining,
+      hostCheck: hostCheck(hostOptions),
+      verify,
+      addressOf,
+      authThrottle,
+      takeRequest: requestLimiter && ((req) => takeRequest(requestLimiter, keyOf(req))),
+      bodyLimitBytes: settings.bodyLimitBytes,
+      policyActive,
+      onRejection,
+    });
+  };
 
   let closing: Promise<void> | undefined;
   return {
@@ -194,7 +224,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           server.off('error', reject);
           const address = server.address() as AddressInfo;
           // The origin allowlist depends on the port actually bound (port 0 picks one).
-          server.on('request', buildApp(address.port));
+          server.on('request', buildListener(address.port));
           reaper.start();
           policy?.watch();
           processes.warm(registry.keys().map((key) => registry.get(key)!));

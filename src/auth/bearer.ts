@@ -3,6 +3,7 @@
  * timingSafeEqual, so neither content nor length leaks through timing. Only the
  * Authorization header counts: a token in the query string is refused, never used.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Request, RequestHandler } from 'express';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { UnauthorizedError } from '../errors.js';
@@ -39,7 +40,7 @@ export function sharedSecretVerifier(secret: string, role = 'default'): TokenVer
 
 const QUERY_CREDENTIAL = /^(token|access_token|auth|authorization|secret|key|api_key|apikey|bearer)$/i;
 
-export function bearerToken(req: Request): string | undefined {
+export function bearerToken(req: IncomingMessage): string | undefined {
   const header = req.headers.authorization;
   if (typeof header !== 'string') return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

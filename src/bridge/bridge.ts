@@ -5,16 +5,12 @@
  * closes, the other is closed; requests still in flight get a JSON-RPC error at once.
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import {
-  isJSONRPCNotification,
-  isJSONRPCRequest,
-  type JSONRPCMessage,
-  type RequestId,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { errorBody, toWardenError, UpstreamExitedError, type WardenError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { ChildPort } from '../process/childPort.js';
 import type { InboundResult, MessageGuard } from '../policy/guard.js';
+import { isNotification, isRequest } from './jsonrpc.js';
 import { OutboundMeter } from './outboundMeter.js';
 import { PendingRequests } from './pending.js';
 
@@ -101,7 +97,7 @@ export class Bridge {
         (result) => this.apply(message, result),
         (error: unknown) => {
           this.options.logger.error('policy check failed', { ...this.options.tags, error: String(error) });
-          if (isJSONRPCRequest(message)) this.deliver(errorBody(toWardenError(error), message.id) as JSONRPCMessage, message.id);
+          if (isRequest(message)) this.deliver(errorBody(toWardenError(error), message.id) as JSONRPCMessage, message.id);
         },
       )
       .finally(() => {
@@ -121,13 +117,13 @@ export class Bridge {
   }
 
   private forward(message: JSONRPCMessage): void {
-    if (isJSONRPCRequest(message)) this.pending.add(message);
-    else if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
+    if (isRequest(message)) this.pending.add(message);
+    else if (isNotification(message) && message.method === 'notifications/cancelled') {
       const id = message.params?.requestId;
       if (typeof id === 'string' || typeof id === 'number') this.pending.delete(id);
     }
     this.child.send(message).catch((error: unknown) => {
-      if (isJSONRPCRequest(message)) this.failRequest(message.id, toWardenError(error));
+      if (isRequest(message)) this.failRequest(message.id, toWardenError(error));
     });
   }
 
@@ -140,7 +136,7 @@ export class Bridge {
       const request = relatedRequestId === undefined ? undefined : this.pending.take(relatedRequestId);
       if (request) this.options.requestSeconds?.observe({ method: request.method }, request.elapsedMs / 1000);
       if (this.options.guard) message = this.options.guard.outbound(message, request?.method);
-    } else if (isJSONRPCNotification(message) && message.method === 'notifications/progress') {
+    } else if (isNotification(message) && message.method === 'notifications/progress') {
       relatedRequestId = this.pending.byProgressToken(message.params?.progressToken as string | number | undefined);
     }
     this.deliver(message, relatedRequestId);

@@ -54,6 +54,11 @@ export const settingsSchema = z.object({
   maxLineBytes: byteSize.pipe(z.number().int().positive()).default(16 * MiB),
   /** Keep-alive comment interval on open event streams, ms. @default 15000 */
   keepAliveMs: positiveInt.default(15_000),
+  /**
+   * How long a Streamable HTTP POST waits for its reply to answer it as one JSON body before
+   * its response becomes an event stream, ms; 0: always an event stream. @default 250
+   */
+  jsonReplyWindowMs: z.coerce.number().int().min(0).max(60_000).default(250),
   /** Stop stages for a child tree, ms: after stdin EOF, after SIGTERM, after SIGKILL. */
   stopEofMs: positiveInt.default(1_000),
   stopTermMs: positiveInt.default(2_000),
@@ -130,6 +135,7 @@ const SOURCES = [
   ['allowed-origins', 'WARDEN_ALLOWED_ORIGINS', 'allowedOrigins'],
   ['max-line', 'WARDEN_MAX_LINE', 'maxLineBytes'],
   ['keepalive-ms', 'WARDEN_KEEPALIVE_MS', 'keepAliveMs'],
+  ['json-reply-window-ms', 'WARDEN_JSON_REPLY_WINDOW_MS', 'jsonReplyWindowMs'],
   ['shutdown-grace-ms', 'WARDEN_SHUTDOWN_GRACE_MS', 'shutdownGraceMs'],
   ['pool-min', 'WARDEN_POOL_MIN', 'poolMin'],
   ['spare-ttl-ms', 'WARDEN_SPARE_TTL_MS', 'spareTtlMs'],

@@ -4,9 +4,10 @@
  * `Fly-Client-IP` header is used instead; a raw X-Forwarded-For (which a client can
  * forge) never is.
  */
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
+import type { Principal } from '../auth/bearer.js';
 
-export function clientAddress(req: Request, trustFlyClientIp: boolean): string {
+export function clientAddress(req: IncomingMessage, trustFlyClientIp: boolean): string {
   if (trustFlyClientIp) {
     const fly = req.headers['fly-client-ip'];
     if (typeof fly === 'string' && fly.length > 0 && fly.length <= 64) return fly;
@@ -15,7 +16,7 @@ export function clientAddress(req: Request, trustFlyClientIp: boolean): string {
 }
 
 /** Shared-secret callers are told apart by address; named clients by their id. */
-export function clientKey(req: Request, trustFlyClientIp: boolean): string {
+export function clientKey(req: IncomingMessage & { principal?: Principal }, trustFlyClientIp: boolean): string {
   const principal = req.principal;
   if (principal && principal.clientId !== 'shared-secret') return `client:${principal.clientId}`;
   return `addr:${clientAddress(req, trustFlyClientIp)}`;

@@ -2,6 +2,7 @@
  * DNS-rebinding protection: the Host header must name this gateway and a browser's Origin
  * must be one the operator allowed. Non-browser clients send no Origin and pass that check.
  */
+import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
 import { WardenError } from '../errors.js';
 import { sendError } from './respond.js';
@@ -40,23 +41,27 @@ function hostnameOf(hostHeader: string): string {
   return colon === -1 ? hostHeader : hostHeader.slice(0, colon);
 }
 
-export function hostGuard(options: HostGuardOptions): RequestHandler {
+/** The check alone: the error a request's Host or Origin earns, or undefined when it passes. */
+export function hostCheck(options: HostGuardOptions): (req: IncomingMessage) => WardenError | undefined {
   const hosts = new Set(options.allowedHosts.map((h) => h.toLowerCase()));
   const origins = new Set(options.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
   const anyOrigin = origins.has('*');
-  return (req, res, next) => {
+  return (req) => {
     if (hosts.size > 0) {
       const host = (req.headers.host ?? '').toLowerCase();
-      if (!hosts.has(host) && !hosts.has(hostnameOf(host))) {
-        sendError(res, new WardenError('forbidden_host', 'Host header is not allowed'));
-        return;
-      }
+      if (!hosts.has(host) && !hosts.has(hostnameOf(host))) return new WardenError('forbidden_host', 'Host header is not allowed');
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && !anyOrigin && !origins.has(origin.toLowerCase())) {
-      sendError(res, new WardenError('forbidden_origin', 'Origin is not allowed'));
-      return;
-    }
-    next();
+    if (origin !== undefined && !anyOrigin && !origins.has(origin.toLowerCase())) return new WardenError('forbidden_origin', 'Origin is not allowed');
+    return undefined;
+  };
+}
+
+export function hostGuard(options: HostGuardOptions): RequestHandler {
+  const check = hostCheck(options);
+  return (req, res, next) => {
+    const error = check(req);
+    if (error) sendError(res, error);
+    else next();
   };
 }

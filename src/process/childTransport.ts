@@ -1,17 +1,18 @@
 /**
  * The child side of a session as an SDK Transport: JSON-RPC lines over a spawned server's
- * stdin/stdout. Framing is the SDK's ReadBuffer with a size cap; lines that are not
+ * stdin/stdout. Framing is a newline splitter with a size cap; lines that are not
  * JSON-RPC are dropped (and logged, throttled); a line over the cap ends the child.
  * close() stops the whole tree in bounded stages and is idempotent; onclose fires once.
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { once } from 'node:events';
+import { asMessage } from '../bridge/jsonrpc.js';
 import type { CommandSpec } from '../commands/types.js';
 import { UpstreamExitedError, WardenError } from '../errors.js';
 import { LogThrottle, type Logger } from '../logging/logger.js';
 import type { ChildPort } from './childPort.js';
+import { LineSplitter } from './lineSplitter.js';
 import type { SpawnedChild } from './spawn.js';
 import { signalAll, signalGroup, within } from './stopTree.js';
 
@@ -57,7 +58,7 @@ export class ChildTransport implements ChildPort {
   /** True when this child came from the warm pool. */
   pooled = false;
 
-  private readonly readBuffer: ReadBuffer;
+  private readonly lines: LineSplitter;
   private readonly junkThrottle = new LogThrottle(5, 10_000);
   private readonly stopTimeouts: StopTimeouts;
   private stopping: Promise<void> | undefined;
@@ -72,7 +73,7 @@ export class ChildTransport implements ChildPort {
     private readonly options: ChildTransportOptions = {},
   ) {
     this.pid = child.pid;
-    this.readBuffer = new ReadBuffer({ maxBufferSize: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES });
+    this.lines = new LineSplitter(options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
     this.stopTimeouts = options.stopTimeouts ?? DEFAULT_STOP_TIMEOUTS;
     this.exited = child.subprocess.then((result) => this.onExit(result.exitCode ?? null, result.signal ?? null));
     // A server that closed its stdin (EPIPE) can't take requests any more: end it, unless it
@@ -122,12 +123,13 @@ export class ChildTransport implements ChildPort {
       await within(this.exited, 200);
       throw this.closeError ?? new UpstreamExitedError('its input was closed');
     }
-    const line = serializeMessage(message);
+    const line = JSON.stringify(message) + '\n';
     this.options.bytes?.in.inc(Buffer.byteLength(line));
-    // Messages written in the same tick leave in one writev instead of one syscall each.
+    // Messages written in the same turn of the event loop (e.g. requests read from several
+    // sockets in one poll) leave in one writev instead of one syscall each.
     if (!stdin.writableCorked) {
       stdin.cork();
-      process.nextTick(() => stdin.uncork());
+      setImmediate(() => stdin.uncork());
     }
     if (stdin.write(line)) return;
     try {
@@ -168,40 +170,30 @@ export class ChildTransport implements ChildPort {
 
   private onData(chunk: Buffer): void {
     this.options.bytes?.out.inc(chunk.length);
-    // Append line by line, so the buffer only ever holds one partial line and the size cap
-    // applies to a line, not to a read from the pipe.
-    let start = 0;
-    while (start < chunk.length && !this.closeError) {
-      const newline = chunk.indexOf(0x0a, start);
-      const end = newline === -1 ? chunk.length : newline + 1;
-      try {
-        this.readBuffer.append(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end));
-      } catch {
-        this.fail(new WardenError('upstream_protocol', 'MCP server wrote a line over the size limit'));
-        return;
-      }
-      this.drainMessages();
-      start = end;
+    if (this.closeError) return;
+    if (!this.lines.push(chunk, this.onLine)) {
+      this.fail(new WardenError('upstream_protocol', 'MCP server wrote a line over the size limit'));
     }
   }
 
-  private drainMessages(): void {
-    for (;;) {
-      let message: JSONRPCMessage | null;
-      try {
-        message = this.readBuffer.readMessage();
-      } catch {
-        if (this.junkThrottle.allow((n) => this.logger.warn('non-JSON-RPC stdout lines suppressed', { ...this.tags(), lines: n }))) {
-          this.logger.warn('dropped a stdout line that is not JSON-RPC', this.tags());
-        }
-        continue;
-      }
-      if (message === null) return;
-      if (this.isClosed || this.closeError) return;
-      this.sawMessage = true;
-      this.onmessage?.(message);
+  private readonly onLine = (line: string): void => {
+    if (this.isClosed || this.closeError) return;
+    let message;
+    try {
+      message = asMessage(JSON.parse(line));
+    } catch {
+      message = undefined;
     }
-  }
+    if (message === undefined) {
+      if (line.trim() === '') return;
+      if (this.junkThrottle.allow((n) => this.logger.warn('non-JSON-RPC stdout lines suppressed', { ...this.tags(), lines: n }))) {
+        this.logger.warn('dropped a stdout line that is not JSON-RPC', this.tags());
+      }
+      return;
+    }
+    this.sawMessage = true;
+    this.onmessage?.(message);
+  };
 
   private fail(error: WardenError): void {
     if (this.closeError) return;
@@ -219,7 +211,7 @@ export class ChildTransport implements ChildPort {
       this.closeError = new UpstreamExitedError(signal ? `signal ${signal}` : `code ${code}`);
     }
     this.isClosed = true;
-    this.readBuffer.clear();
+    this.lines.clear();
     const level = reason === 'stopped' ? 'debug' : 'warn';
     this.logger.log(level, 'child exited', { ...this.tags(), code, signal, reason });
     const onclose = this.onclose;

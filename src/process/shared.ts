@@ -8,8 +8,6 @@
  * on it ends (their in-flight requests fail at once).
  */
 import {
-  isJSONRPCNotification,
-  isJSONRPCRequest,
   LATEST_PROTOCOL_VERSION,
   SUPPORTED_PROTOCOL_VERSIONS,
   type InitializeResult,
@@ -17,6 +15,7 @@ import {
   type JSONRPCRequest,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
+import { isNotification, isRequest } from '../bridge/jsonrpc.js';
 import type { CommandSpec } from '../commands/types.js';
 import { UpstreamExitedError, UpstreamFailedError, type WardenError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -158,7 +157,7 @@ export class SharedChild {
       entry.port.deliver({ ...message, id: entry.id } as JSONRPCMessage);
       return;
     }
-    if (isJSONRPCRequest(message)) {
+    if (isRequest(message)) {
       // Server-to-client requests (sampling, elicitation, roots) can't be attributed to one
       // session of a shared server; ping is answered here.
       const reply: JSONRPCMessage =
@@ -168,13 +167,13 @@ export class SharedChild {
       this.child.send(reply).catch(() => undefined);
       return;
     }
-    if (isJSONRPCNotification(message) && message.method === 'notifications/progress') {
+    if (isNotification(message) && message.method === 'notifications/progress') {
       const token = message.params?.progressToken;
       const entry = token === undefined ? undefined : this.tokens.get(String(token));
       if (entry && entry.token !== undefined) entry.port.deliver({ ...message, params: { ...message.params, progressToken: entry.token } } as JSONRPCMessage);
       return;
     }
-    if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
+    if (isNotification(message) && message.method === 'notifications/cancelled') {
       const requestId = message.params?.requestId;
       const entry = requestId === undefined ? undefined : this.inFlight.get(String(requestId));
       if (!entry) return;
@@ -226,7 +225,7 @@ export class SharedPort implements ChildPort {
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) throw this.closeError ?? new UpstreamExitedError('session closed');
-    if (isJSONRPCRequest(message)) {
+    if (isRequest(message)) {
       if (message.method === 'initialize') {
         const reply = this.shared.initializeFor(message);
         queueMicrotask(() => this.deliver(reply));
@@ -235,7 +234,7 @@ export class SharedPort implements ChildPort {
       await this.shared.forward(this, message);
       return;
     }
-    if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
+    if (isNotification(message) && message.method === 'notifications/cancelled') {
       const requestId = message.params?.requestId;
       if (typeof requestId === 'string' || typeof requestId === 'number') await this.shared.cancel(this, requestId, message.params?.reason);
     }

@@ -18,6 +18,13 @@ export function retryAfterSeconds(retryAfterMs: number): number {
   return Math.max(1, Math.ceil(retryAfterMs / 1000));
 }
 
+/** Takes one point from `key`'s request budget: the 429 to answer with, or undefined. */
+export async function takeRequest(limiter: Limiter, key: string): Promise<LimitReachedError | undefined> {
+  const decision = await limiter.consume(key);
+  if (decision.allowed) return undefined;
+  return new LimitReachedError('httpRequestsPerClient', limiter.rule.points, retryAfterSeconds(decision.retryAfterMs), 'rate_limited');
+}
+
 /** Takes one point per request from `keyOf(req)`'s budget (e.g. `clientKey(req, trustFly)`). */
 export function httpRateLimit(limiter: Limiter, keyOf: (req: Request) => string): RequestHandler {
   return (req, res, next) => {
@@ -28,20 +35,8 @@ export function httpRateLimit(limiter: Limiter, keyOf: (req: Request) => string)
       next(error);
       return;
     }
-    limiter.consume(key).then(
-      (decision) => {
-        if (decision.allowed) {
-          next();
-          return;
-        }
-        const limit = new LimitReachedError(
-          'httpRequestsPerClient',
-          limiter.rule.points,
-          retryAfterSeconds(decision.retryAfterMs),
-          'rate_limited',
-        );
-        sendError(res, limit);
-      },
+    takeRequest(limiter, key).then(
+      (refusal) => (refusal ? sendError(res, refusal) : next()),
       (error: unknown) => next(error),
     );
   };

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Principal } from '../auth/bearer.js';
 import type { Bridge } from '../bridge/bridge.js';
+import type { CommandSpec } from '../commands/types.js';
 
 export type TransportKind = 'sse' | 'streamable';
 
@@ -14,6 +15,14 @@ export interface SessionInfo {
   readonly kind: TransportKind;
   readonly commandKey: string;
   readonly principal: Principal;
+}
+
+/** A per-message request once authenticated and routed: who, for which command, what. */
+export interface MessageRequest {
+  readonly spec: CommandSpec;
+  readonly principal: Principal;
+  /** The parsed JSON body (undefined when there was none). */
+  readonly body: unknown;
 }
 
 export class Session implements SessionInfo {

@@ -221,7 +221,9 @@ let other: Conn;
 const cleanups: (() => unknown)[] = [];
 
 beforeAll(async () => {
-  gw = await startGateway(COMMANDS, { maxClientBacklogBytes: MAX_CLIENT_BACKLOG, maxChildQueueBytes: MAX_CHILD_QUEUE });
+  // jsonReplyWindowMs 0: a Streamable POST's response headers leave at once, so a request a
+  // deaf server never answers still shows "accepted" (200) without waiting out the window.
+  gw = await startGateway(COMMANDS, { maxClientBacklogBytes: MAX_CLIENT_BACKLOG, maxChildQueueBytes: MAX_CHILD_QUEUE, jsonReplyWindowMs: 0 });
 });
 afterAll(async () => {
   await gw.close();

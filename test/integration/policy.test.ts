@@ -337,9 +337,10 @@ describe.each(KINDS)('bypass encodings under a policy, over %s', (kind) => {
   it('params as an array is refused and is not forwarded', async () => {
     const { gw, user, post } = await withUserSession();
     const res = await post(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: ['post_sms_2_send', { to: TO }] }));
-    // SSE: the gateway's bad_request; Streamable: the SDK transport's parse error. Both 400.
+    // Not a JSON-RPC message: the gateway's bad_request on both transports.
     expect(res.status).toBe(400);
-    expect(res.json?.error.code).toBe(kind === 'sse' ? ERROR_TABLE.bad_request.rpc : ERROR_TABLE.parse_error.rpc);
+    expect(res.json?.error.code).toBe(ERROR_TABLE.bad_request.rpc);
+    expect(res.json?.error.data?.code).toBe('bad_request');
     await fence(gw, user);
     expect(tapped(gw).filter((line) => / id=7$/.test(line))).toEqual([]);
     expect(tappedTool(gw, 'post_sms_2_send')).toBe(0);

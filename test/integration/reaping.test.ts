@@ -367,8 +367,8 @@ describe('event stream headers', () => {
     await waitFor(() => gw!.gateway.sessions.size === 0, { message: 'session closed after abort' });
   });
 
-  it('Streamable GET stream and POST response stream: same headers', async () => {
-    gw = await startGateway(COMMANDS);
+  it('Streamable GET stream and POST response stream (jsonReplyWindowMs 0): same headers', async () => {
+    gw = await startGateway(COMMANDS, { jsonReplyWindowMs: 0 });
     const sessionId = await rawStreamableSession(gw);
     const headers = gw.headers({ 'Mcp-Session-Id': sessionId, 'mcp-protocol-version': '2025-06-18', 'Accept-Encoding': 'gzip, deflate, br' });
     const controller = new AbortController();
@@ -384,6 +384,24 @@ describe('event stream headers', () => {
     controller.abort();
     const del = await fetch(gw.url(ENV, 'mcp'), { method: 'DELETE', headers });
     expect(del.status).toBe(200);
+    await waitFor(() => gw!.gateway.sessions.size === 0, { message: 'session deleted' });
+  });
+
+  it('Streamable POST answered within the JSON window: one application/json body, never compressed', async () => {
+    gw = await startGateway(COMMANDS, { jsonReplyWindowMs: 10_000 });
+    const sessionId = await rawStreamableSession(gw);
+    const headers = gw.headers({ 'Mcp-Session-Id': sessionId, 'mcp-protocol-version': '2025-06-18', 'Accept-Encoding': 'gzip, deflate, br' });
+    const post = await fetch(gw.url(ENV, 'mcp'), {
+      method: 'POST',
+      headers: { ...headers, ...MCP_ACCEPT },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { message: 'hi' } } }),
+    });
+    expect(post.status).toBe(200);
+    expect(post.headers.get('content-type')).toBe('application/json');
+    expect(post.headers.get('mcp-session-id')).toBe(sessionId);
+    expect(post.headers.get('content-encoding')).toBeNull();
+    expect(await post.json()).toEqual({ jsonrpc: '2.0', id: 2, result: { content: [{ type: 'text', text: 'hi' }] } });
+    expect((await fetch(gw.url(ENV, 'mcp'), { method: 'DELETE', headers })).status).toBe(200);
     await waitFor(() => gw!.gateway.sessions.size === 0, { message: 'session deleted' });
   });
 });

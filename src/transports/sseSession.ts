@@ -1,0 +1,60 @@
+/**
+ * The client side of a legacy HTTP+SSE session as an SDK Transport: `start()` opens the
+ * event stream and announces the endpoint to POST to; messages from those POSTs arrive
+ * through `receive()` (already validated); `send()` writes `message` events. `close()` is
+ * idempotent and `onclose` fires once, whether the gateway or the client ended the stream.
+ */
+import type { ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { EventStream, messageEvent } from './eventStream.js';
+
+export class SseSessionTransport implements Transport {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onerror?: (error: Error) => void;
+  onclose?: () => void;
+
+  readonly sessionId = randomUUID();
+  private stream: EventStream | undefined;
+  private ended = false;
+
+  /**
+   * @param endpoint path the client POSTs to (the session id is added as `?sessionId=`)
+   * @param keepAliveMs interval of keep-alive comments
+   */
+  constructor(
+    private readonly endpoint: string,
+    private readonly res: ServerResponse,
+    private readonly keepAliveMs: number,
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.stream) throw new Error('SseSessionTransport already started');
+    this.stream = new EventStream(this.res, this.keepAliveMs);
+    this.res.once('close', () => this.finish());
+    this.stream.write(`event: endpoint\ndata: ${this.endpoint}?sessionId=${this.sessionId}\n\n`);
+  }
+
+  /** A message the client POSTed. */
+  receive(message: JSONRPCMessage): void {
+    if (!this.ended) this.onmessage?.(message);
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    if (!this.stream?.write(messageEvent(message))) throw new Error('Not connected');
+  }
+
+  async close(): Promise<void> {
+    this.stream?.end();
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const onclose = this.onclose;
+    this.onclose = undefined;
+    onclose?.();
+  }
+}
