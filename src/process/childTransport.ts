@@ -38,6 +38,9 @@ export interface ChildTransportOptions {
 
 export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
 
+/** The id of the gateway's own warm-up ping; its answer is never forwarded to a session. */
+export const WARMUP_ID = 'mcp-warden-warmup';
+
 export interface ExitInfo {
   readonly code: number | null;
   readonly signal: string | null;
@@ -65,6 +68,7 @@ export class ChildTransport implements ChildPort {
   private isClosed = false;
   private started = false;
   private sawMessage = false;
+  private warmUpAnswered: (() => void) | undefined;
 
   constructor(
     private readonly child: SpawnedChild,
@@ -112,7 +116,35 @@ export class ChildTransport implements ChildPort {
   async start(): Promise<void> {
     if (this.started) throw new Error('ChildTransport already started');
     this.started = true;
-    this.child.subprocess.stdout.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.child.subprocess.stdout.on('data', this.onData);
+  }
+
+  /**
+   * Before any session uses it: sends a `ping` (which MCP allows before `initialize`) and
+   * waits up to `timeoutMs` for the answer. A spare that answered has finished starting
+   * and has run its request path once, so the first session's `initialize` is quicker.
+   * Resolves false when no answer came in time (the child may still be fine).
+   */
+  async warmUp(timeoutMs: number): Promise<boolean> {
+    if (this.started) return false;
+    const stdout = this.child.subprocess.stdout;
+    let answered!: () => void;
+    const answer = new Promise<void>((resolve) => (answered = resolve));
+    this.warmUpAnswered = answered;
+    stdout.on('data', this.onData);
+    try {
+      await this.send({ jsonrpc: '2.0', id: WARMUP_ID, method: 'ping' });
+      let ok = false;
+      const outcome = Promise.race([answer.then(() => true), this.exited.then(() => false)]).then((value) => {
+        ok = value;
+      });
+      return (await within(outcome, timeoutMs)) && ok;
+    } catch {
+      return false;
+    } finally {
+      this.warmUpAnswered = undefined;
+      if (!this.started) stdout.off('data', this.onData);
+    }
   }
 
   async send(message: JSONRPCMessage): Promise<void> {
@@ -168,13 +200,13 @@ export class ChildTransport implements ChildPort {
     await within(Promise.allSettled(walks), killMs);
   }
 
-  private onData(chunk: Buffer): void {
+  private readonly onData = (chunk: Buffer): void => {
     this.options.bytes?.out.inc(chunk.length);
     if (this.closeError) return;
     if (!this.lines.push(chunk, this.onLine)) {
       this.fail(new WardenError('upstream_protocol', 'MCP server wrote a line over the size limit'));
     }
-  }
+  };
 
   private readonly onLine = (line: string): void => {
     if (this.isClosed || this.closeError) return;
@@ -192,6 +224,10 @@ export class ChildTransport implements ChildPort {
       return;
     }
     this.sawMessage = true;
+    if ('id' in message && message.id === WARMUP_ID && !('method' in message)) {
+      this.warmUpAnswered?.();
+      return;
+    }
     this.onmessage?.(message);
   };
 

@@ -41,6 +41,9 @@ interface SharedGroup {
   readonly starting: Set<Promise<void>>;
 }
 
+/** How long after a spare was leased its replacement is started. */
+const REFILL_DELAY_MS = 50;
+
 export class ProcessManager {
   readonly supervisor: Supervisor;
   readonly limits: ProcessLimits;
@@ -51,6 +54,7 @@ export class ProcessManager {
   private readonly starts = new Set<Promise<unknown>>();
   private readonly shared = new Map<string, SharedGroup>();
   private draining = false;
+  private refillTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ProcessManagerOptions) {
     this.limits = { ...DEFAULT_PROCESS_LIMITS, ...options.limits };
@@ -105,7 +109,7 @@ export class ProcessManager {
     if (spare) {
       spare.pooled = true;
       this.track(spare);
-      this.pool.refillAll();
+      this.refillSoon();
       return spare;
     }
     this.ensureRoom(spec);
@@ -129,6 +133,7 @@ export class ProcessManager {
   /** Refuses new leases, then stops spares and every session child in parallel. */
   async closeAll(): Promise<void> {
     this.draining = true;
+    clearTimeout(this.refillTimer);
     this.queue.clear();
     // Starts under way finish first; lease() then stops what they produced.
     await Promise.allSettled([...this.starts]);
@@ -231,6 +236,19 @@ export class ProcessManager {
     let n = 0;
     for (const child of this.live) if (child.spec.key === key) n += 1;
     return n;
+  }
+
+  /**
+   * Replaces a leased spare a little later: a spawn blocks the event loop for a few ms,
+   * which should not land on the session that just took the spare while it initializes.
+   */
+  private refillSoon(): void {
+    if (this.refillTimer) return;
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = undefined;
+      if (!this.draining) this.pool.refillAll();
+    }, REFILL_DELAY_MS);
+    this.refillTimer.unref();
   }
 
   private track(child: ChildTransport): ChildTransport {

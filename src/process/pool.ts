@@ -34,6 +34,9 @@ interface Target {
   readonly min: number;
 }
 
+/** Longest wait for a new spare's warm-up ping before it is offered anyway. */
+const WARMUP_TIMEOUT_MS = 2_000;
+
 export function poolKey(commandKey: string, fingerprint: string): string {
   return `${commandKey}\u0000${fingerprint}`;
 }
@@ -131,13 +134,22 @@ export class WarmPool {
     }
   }
 
+  /**
+   * Starts a spare and offers it once it answered a ping (or the wait ran out). The wait is
+   * part of the start, inside its queue slot: it is the server's own startup, and
+   * spawnConcurrency bounds how many of those run at once.
+   */
   private async startSpare(key: string, spec: CommandSpec): Promise<void> {
     if (this.closed) return;
     const child = await this.options.supervisor.start(spec, {});
+    if (!this.closed && !(await child.warmUp(WARMUP_TIMEOUT_MS))) {
+      this.options.logger.debug('warm spare did not answer a ping; offering it anyway', { command: spec.key, pid: child.pid });
+    }
     if (this.closed) {
       await child.close();
       return;
     }
+    if (child.closed) throw new Error('the spare exited while warming up');
     const spare: Spare = {
       child,
       since: Date.now(),

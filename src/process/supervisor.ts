@@ -127,12 +127,12 @@ export class Supervisor {
       const reason = exit.reason !== 'exited' ? 'stopped' : child.answered ? 'crashed' : 'failed_start';
       this.options.metrics?.exits.inc({ command: child.spec.key, reason });
       if (exit.reason !== 'exited') return;
-      if (child.answered) {
-        stats.crashes += 1;
-      } else if (!child.inUse) {
+      if (!child.inUse) {
         // A spare that ended before any session used it (killed from outside, or crashed
         // idle): the pool replaces it, with a delay; the command's circuit is not touched.
         this.options.logger.warn('warm spare exited', { command: child.spec.key, pid: child.pid, code: exit.code, signal: exit.signal });
+      } else if (child.answered) {
+        stats.crashes += 1;
       } else {
         // Died before saying anything: a start failure, even if it took longer than the window.
         stats.failures += 1;

@@ -298,6 +298,30 @@ describe.each<Kind>(['mcp', 'sse'])('over %s', (kind) => {
 // Replacement
 // ---------------------------------------------------------------------------------------
 
+describe('warm-up ping', () => {
+  it.each(['sse', 'mcp'] as Kind[])('a spare answered a ping before it was offered; the session starts with initialize (%s)', async (kind) => {
+    const MUX = 'mux-server';
+    const gw = await start({ [MUX]: fixtureEntry('mux-server.mjs') }, { poolMin: 1 });
+    const [spare] = [...(await settledSpares(gw, MUX, 1))];
+    // mux-server logs every message it receives on stderr; the gateway logs those lines.
+    const received = () =>
+      gw.logs
+        .map((l) => JSON.parse(l) as { message: string; pid?: number; line?: string })
+        .filter((e) => e.message === 'child stderr' && e.pid === spare && e.line?.startsWith(`[${spare}] recv `))
+        .map((e) => e.line!.slice(`[${spare}] `.length));
+    // stderr and stdout are separate pipes: the log line may trail the answer a little.
+    await waitFor(() => received().length > 0, { message: 'the warm-up ping logged by the spare' });
+    expect(received()).toEqual(['recv ping id="mcp-warden-warmup"']);
+    const conn = await open(gw, MUX, kind);
+    expect(conn.pid).toBe(spare);
+    const result = await conn.client.callTool({ name: 'whoami', arguments: {} });
+    expect(result.content).toEqual([{ type: 'text', text: String(spare) }]);
+    await waitFor(() => received().length >= 3, { message: 'initialize and initialized logged' });
+    expect(received().slice(0, 3)).toEqual(['recv ping id="mcp-warden-warmup"', 'recv initialize id=0', 'recv notifications/initialized id=undefined']);
+    await conn.close();
+  });
+});
+
 describe('replacing spares', () => {
   it('a spare killed with SIGKILL is replaced; the exit is recorded but the circuit stays closed', async () => {
     // A spare that dies before any session used it is not a failed start (src/process/
