@@ -1,7 +1,7 @@
 // 1,000 concurrent idle sessions: mcp-warden over Streamable HTTP with the tiny idle
 // fixture (so the children fit in memory and the figure is the gateway's own cost), a
-// capped number with the real server-everything, and the peers' Streamable transports
-// with the same fixture.
+// capped number with the real server-everything, 1,000 multiplexed sessions on one shared
+// server-everything child, and the peers' Streamable transports with the idle fixture.
 import { readFileSync } from 'node:fs';
 import { idleSessionsPhase } from './phases.mjs';
 import { SERVERS, TARGETS, startTarget } from '../servers/targets.mjs';
@@ -29,6 +29,8 @@ export async function idlePhases(settings, sampler, log) {
       n: realN,
       cap: `${realN} (BENCH_IDLE_REAL_N=${settings.idleRealN}; memory cap ${realCap} = half of MemAvailable / 90 MB)`,
     },
+    // Multiplexed: every session on one shared server-everything child (the mode meant for this).
+    { id: 'warden-shared-idle', label: 'mcp-warden multiplexed Streamable', target: byId('warden-shared-mcp'), server: 'everything', n: settings.idleN },
     { id: 'sg-idle', label: 'supergateway Streamable', target: byId('sg-mcp'), server: 'idle', n: settings.idlePeerN },
     { id: 'proxy-idle', label: 'mcp-proxy Streamable', target: byId('proxy-mcp'), server: 'idle', n: settings.idlePeerN },
   ].filter((r) => !settings.targets || settings.targets.includes(r.target.id));

@@ -155,16 +155,16 @@ export function targetChecks(results) {
     const ok = c ? c.callsMs <= 1000 && corrBad(c) === 0 : undefined;
     add(`multiplexed 50×20 (${t[id]?.label ?? id})`, '≤ 1 s, 0 bad', c ? `${f(c.callsMs, 0)} ms, ${corrBad(c)} bad` : `n/a${t[id]?.reason ? ` (${t[id].reason})` : ''}`, ok);
   }
-  const idle = results.idle?.find((r) => r.id === 'warden-idle');
-  if (idle) {
+  const idleTargets = [
+    ['warden-idle', '1,000 idle sessions, gateway RSS (isolated children, Streamable, raw)'],
+    ['warden-shared-idle', '1,000 idle sessions, gateway RSS (multiplexed, Streamable, raw)'],
+  ];
+  for (const [id, label] of idleTargets) {
+    const idle = results.idle?.find((r) => r.id === id);
+    if (!idle) continue;
     const full = idle.opened >= 1000;
     const own = idle.after?.own;
-    add(
-      `1,000 idle sessions, gateway RSS (Streamable, raw)`,
-      '≤ 150 MB',
-      idle.error ? `n/a (${idle.error})` : `${mb(own)} MB at ${idle.opened} sessions`,
-      idle.error || !full ? undefined : own <= 150 * 1024 * 1024,
-    );
+    add(label, '≤ 150 MB', idle.error ? `n/a (${idle.error})` : `${mb(own)} MB at ${idle.opened} sessions`, idle.error || !full ? undefined : own <= 150 * 1024 * 1024);
   }
   const p = results.policy?.allowed;
   add('policy decision p50 (allowed tools/call, argument rules)', '≤ 5 µs', p ? `${f(p.p50Us, 2)} µs` : NA, p ? p.p50Us <= 5 : undefined);
