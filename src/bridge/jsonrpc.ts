@@ -20,8 +20,13 @@ function isObject(value: unknown): value is Bag {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** An integer JSON can carry exactly (zod's `.int()` accepts safe integers only). */
+function isInt(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value);
+}
+
 function isRequestId(value: unknown): value is RequestId {
-  return typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value));
+  return typeof value === 'string' || isInt(value);
 }
 
 /** Only `allowed` keys present (the SDK's schemas are strict objects). */
@@ -35,31 +40,38 @@ const NOTIFICATION_KEYS = ['jsonrpc', 'method', 'params'];
 const RESULT_KEYS = ['jsonrpc', 'id', 'result'];
 const ERROR_KEYS = ['jsonrpc', 'id', 'error'];
 
-function validParams(params: unknown): boolean {
-  if (params === undefined) return true;
-  if (!isObject(params)) return false;
-  const meta = params._meta;
+const RELATED_TASK = 'io.modelcontextprotocol/related-task';
+
+/** `_meta` of params or of a result: an object; a progress token and a related task, if present, well-formed. */
+function validMeta(meta: unknown): boolean {
   if (meta === undefined) return true;
   if (!isObject(meta)) return false;
   const token = meta.progressToken;
-  return token === undefined || typeof token === 'string' || (typeof token === 'number' && Number.isInteger(token));
+  if (token !== undefined && !isRequestId(token)) return false;
+  const task = meta[RELATED_TASK];
+  return task === undefined || (isObject(task) && typeof task.taskId === 'string');
 }
 
+/** Params and results: objects whose `_meta` is well-formed. */
+function validBag(value: unknown): boolean {
+  return isObject(value) && validMeta(value._meta);
+}
+
+/** The SDK's error object is not strict: extra keys (a stack, say) are allowed through. */
 function validError(error: unknown): boolean {
-  if (!isObject(error) || typeof error.code !== 'number' || !Number.isInteger(error.code) || typeof error.message !== 'string') return false;
-  return onlyKeys(error, ['code', 'message', 'data']);
+  return isObject(error) && isInt(error.code) && typeof error.message === 'string';
 }
 
 /** The message's kind, or undefined when `value` is not a valid JSON-RPC 2.0 message. */
 export function kindOf(value: unknown): MessageKind | undefined {
   if (!isObject(value) || value.jsonrpc !== '2.0') return undefined;
   if (typeof value.method === 'string') {
-    if (!validParams(value.params)) return undefined;
+    if (value.params !== undefined && !validBag(value.params)) return undefined;
     if ('id' in value) return isRequestId(value.id) && onlyKeys(value, REQUEST_KEYS) ? 'request' : undefined;
     return onlyKeys(value, NOTIFICATION_KEYS) ? 'notification' : undefined;
   }
   if ('method' in value) return undefined;
-  if ('result' in value) return isObject(value.result) && isRequestId(value.id) && onlyKeys(value, RESULT_KEYS) ? 'result' : undefined;
+  if ('result' in value) return validBag(value.result) && isRequestId(value.id) && onlyKeys(value, RESULT_KEYS) ? 'result' : undefined;
   if ('error' in value) {
     if (value.id !== undefined && !isRequestId(value.id)) return undefined;
     return validError(value.error) && onlyKeys(value, ERROR_KEYS) ? 'error' : undefined;

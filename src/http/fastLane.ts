@@ -111,7 +111,8 @@ export function fastLane(deps: FastLaneDeps): (req: IncomingMessage, res: Server
     if (raw === undefined) return; // the client went away mid-body
     let body: unknown;
     try {
-      body = JSON.parse(raw);
+      // A leading byte order mark is dropped, as the full stack's body parser does.
+      body = JSON.parse(raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw);
     } catch {
       body = undefined;
     }
