@@ -92,8 +92,8 @@ function peerRows(results, client) {
   const rows = [];
   const t = results.targets;
   const pairs = [
-    ['sse', 'warden-sse', ['sg-sse', 'proxy-sse']],
-    ['mcp', 'warden-mcp', ['sg-mcp', 'proxy-mcp']],
+    ['sse', 'warden-sse', ['sg-sse', 'proxy-sse', 'bare-sse']],
+    ['mcp', 'warden-mcp', ['sg-mcp', 'proxy-mcp', 'bare-mcp']],
   ];
   for (const [, ours, peers] of pairs) {
     const a = t[ours]?.clients?.[client];
@@ -266,6 +266,7 @@ const METHOD = [
   '- Each target is started fresh for each repetition and stopped (SIGTERM to the gateway, then SIGKILL to any process of its tree still alive) after its phases; repetitions alternate the target order.',
   '- The raw client keeps one POST keep-alive agent; SSE replies arrive on the GET stream, Streamable replies are parsed from the POST\'s SSE or JSON body. The raw Streamable client opens no standalone GET stream.',
   '- mcp-warden runs with `--http-rate 0 --max-sessions-per-client 2000 --max-children 1100 --idle-timeout-ms 0 --pool-min 2` and bearer auth on every request; supergateway and mcp-proxy run with their defaults and no auth (neither has bearer auth on by default). supergateway has no host flag: it and mcp-proxy run under `bench/servers/loopback.mjs`, a preload that binds every listen to 127.0.0.1 and reports the port (`--port 0`).',
+  '- "bare relay (reference)" is `bench/servers/bareRelay.mjs`: node:http with one child per session and lines relayed untouched (no auth, validation, policy, limits, logging or process hygiene). It is not a product; it shows what HTTP and the extra hops cost on this machine, so that mcp-warden can be read against the most any Node gateway could do here.',
   '- supergateway SSE spawns one child for all sessions and sends every child message to every session; mcp-proxy starts one child and multiplexes sessions over one SDK client; supergateway Streamable (`--stateful`) and mcp-warden (isolated) start one child per session. "mcp-warden multiplexed" is a whitelist entry with `"mode": "shared"` (gateway defaults otherwise); it is reported n/a when the gateway refuses that entry at start.',
   '- The CPU profile runs after everything else on a fresh gateway, with the profiler attached; its calls/s show the machine load at that moment as much as the profiler\'s cost, so compare its rows with each other, not with the main table.',
   '- Latency is client-observed wall time per call (process.hrtime.bigint). Percentiles are nearest-rank over all repetitions pooled.',

@@ -22,6 +22,7 @@ const LOOPBACK = resolve(ROOT, 'bench/servers/loopback.mjs');
 const WARDEN = resolve(ROOT, 'dist/main.js');
 const SUPERGATEWAY = resolve(ROOT, 'node_modules/supergateway/dist/index.js');
 const MCP_PROXY = resolve(ROOT, 'node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs');
+const BARE_RELAY = resolve(ROOT, 'bench/servers/bareRelay.mjs');
 const START_TIMEOUT_MS = 30_000;
 
 /** The server each target fronts: the reference server, or the tiny idle fixture. */
@@ -39,6 +40,9 @@ export const TARGETS = [
   { id: 'sg-mcp', label: 'supergateway Streamable', family: 'supergateway', transport: 'mcp' },
   { id: 'proxy-sse', label: 'mcp-proxy SSE', family: 'mcp-proxy', transport: 'sse' },
   { id: 'proxy-mcp', label: 'mcp-proxy Streamable', family: 'mcp-proxy', transport: 'mcp' },
+  // A reference, not a peer: bench/servers/bareRelay.mjs, the least a Node gateway can do.
+  { id: 'bare-sse', label: 'bare relay SSE (reference)', family: 'bare', transport: 'sse' },
+  { id: 'bare-mcp', label: 'bare relay Streamable (reference)', family: 'bare', transport: 'mcp' },
   // ---- HOOK: mcp-warden multiplexed ("mode": "shared" whitelist entry) ----------------
   // Support is detected by trying: the bench starts a gateway whose only entry has
   // "mode": "shared"; if the gateway rejects the file at start (exit code 2), every
@@ -249,6 +253,17 @@ export async function startTarget(target, options = {}) {
   if (target.family === 'mcp-proxy') {
     const args = ['--host', '127.0.0.1', '--port', '0', '--server', target.transport === 'sse' ? 'sse' : 'stream', '--', server.command, ...server.args];
     const p = await startPeer('mcp-proxy', MCP_PROXY, args);
+    const path = target.transport === 'sse' ? '/sse' : '/mcp';
+    return {
+      monitor: p.service,
+      service: p.service,
+      port: p.port,
+      session: (client) => sessionFor(client, target.transport, `http://127.0.0.1:${p.port}${path}`, {}, timeoutMs),
+      stop: () => p.service.stop(),
+    };
+  }
+  if (target.family === 'bare') {
+    const p = await startPeer('bare relay', BARE_RELAY, ['--port', '0', '--', server.command, ...server.args]);
     const path = target.transport === 'sse' ? '/sse' : '/mcp';
     return {
       monitor: p.service,
