@@ -108,7 +108,11 @@ export function fastLane(deps: FastLaneDeps): (req: IncomingMessage, res: Server
     const refusal = await deps.takeRequest?.(req);
     if (refusal) return reject(res, refusal);
     const raw = await readBody(req, taken.length);
-    if (raw === undefined) return; // the client went away mid-body
+    if (raw === undefined) {
+      // The client went away mid-body; should the connection still be there, say so.
+      if (!res.destroyed) reject(res, new WardenError('bad_request', 'the request body ended early'));
+      return;
+    }
     let body: unknown;
     try {
       // A leading byte order mark is dropped, as the full stack's body parser does.

@@ -29,7 +29,7 @@ export class EventStream {
     headers: OutgoingHttpHeaders = {},
   ) {
     res.writeHead(200, { ...EVENT_STREAM_HEADERS, ...headers });
-    if (keepAliveMs > 0) {
+    if (keepAliveMs > 0 && this.open) {
       this.keepAlive = setInterval(() => this.write(': keepalive\n\n'), keepAliveMs);
       this.keepAlive.unref();
     }

@@ -40,9 +40,12 @@ class Exchange {
 
   /** Writes `message`; `last` when it is the final reply of this exchange. */
   write(message: JSONRPCMessage, last: boolean): void {
+    if (this.res.writableEnded || this.res.destroyed) {
+      this.stopTimer(); // the client left: the reply has nowhere to go
+      return;
+    }
     if (last && !this.stream) {
       this.stopTimer();
-      if (this.res.writableEnded || this.res.destroyed) return;
       this.res.writeHead(200, { 'Content-Type': 'application/json', 'mcp-session-id': this.session.sessionId });
       this.res.end(JSON.stringify(message));
       return;
