@@ -194,7 +194,6 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     return fastLane({
       logger,
       registry,
-      sessions,
       sse,
       streamable,
       fallback: app,

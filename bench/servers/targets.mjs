@@ -145,6 +145,18 @@ async function startPeer(name, script, args) {
   }
 }
 
+/** A started peer (or the bare relay) as a target instance: sessions on /sse or /mcp. */
+function peerInstance(p, transport, timeoutMs) {
+  const path = transport === 'sse' ? '/sse' : '/mcp';
+  return {
+    monitor: p.service,
+    service: p.service,
+    port: p.port,
+    session: (client) => sessionFor(client, transport, `http://127.0.0.1:${p.port}${path}`, {}, timeoutMs),
+    stop: () => p.service.stop(),
+  };
+}
+
 /** Waits until a peer answers HTTP at all (its child may still be starting). */
 async function settle(port, path) {
   await waitFor(
@@ -239,39 +251,18 @@ export async function startTarget(target, options = {}) {
     const args = ['--stdio', shellLine(server), '--port', '0', '--logLevel', 'none'];
     if (target.transport === 'mcp') args.push('--outputTransport', 'streamableHttp', '--stateful');
     const p = await startPeer('supergateway', SUPERGATEWAY, args);
-    const path = target.transport === 'sse' ? '/sse' : '/mcp';
     await settle(p.port, '/');
-    return {
-      monitor: p.service,
-      service: p.service,
-      port: p.port,
-      session: (client) => sessionFor(client, target.transport, `http://127.0.0.1:${p.port}${path}`, {}, timeoutMs),
-      stop: () => p.service.stop(),
-    };
+    return peerInstance(p, target.transport, timeoutMs);
   }
 
   if (target.family === 'mcp-proxy') {
     const args = ['--host', '127.0.0.1', '--port', '0', '--server', target.transport === 'sse' ? 'sse' : 'stream', '--', server.command, ...server.args];
     const p = await startPeer('mcp-proxy', MCP_PROXY, args);
-    const path = target.transport === 'sse' ? '/sse' : '/mcp';
-    return {
-      monitor: p.service,
-      service: p.service,
-      port: p.port,
-      session: (client) => sessionFor(client, target.transport, `http://127.0.0.1:${p.port}${path}`, {}, timeoutMs),
-      stop: () => p.service.stop(),
-    };
+    return peerInstance(p, target.transport, timeoutMs);
   }
   if (target.family === 'bare') {
     const p = await startPeer('bare relay', BARE_RELAY, ['--port', '0', '--', server.command, ...server.args]);
-    const path = target.transport === 'sse' ? '/sse' : '/mcp';
-    return {
-      monitor: p.service,
-      service: p.service,
-      port: p.port,
-      session: (client) => sessionFor(client, target.transport, `http://127.0.0.1:${p.port}${path}`, {}, timeoutMs),
-      stop: () => p.service.stop(),
-    };
+    return peerInstance(p, target.transport, timeoutMs);
   }
   throw new TypeError(`unknown target family ${target.family}`);
 }

@@ -2,8 +2,8 @@
  * The per-message path without the Express stack. A POST to an existing session
  * (`/<cmd>/messages?sessionId=<id>` or `/<cmd>/mcp` with `Mcp-Session-Id`) runs the same
  * checks in the same order as the full stack (drain, Host/Origin, failed-auth throttle,
- * bearer token, command, session, request rate limit, body limit, policy ambiguity), then
- * reads and parses its body once and hands it to the transport.
+ * bearer token, command, request rate limit, body limit, policy ambiguity), then reads and
+ * parses its body once and hands it to the transport handler, which finds the session.
  *
  * Every case that is not plainly well-formed (another route, a check that fails before
  * anything is consumed, a chunked or compressed body, an unusual Content-Type) goes to the
@@ -19,7 +19,6 @@ import { toWardenError, WardenError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { SseHandler } from '../transports/sse.js';
 import type { TransportKind } from '../transports/sessions.js';
-import type { SessionStore } from '../transports/sessions.js';
 import type { StreamableHandler } from '../transports/streamableHttp.js';
 import { ambiguityError } from './ambiguity.js';
 import { writeError, type RejectionHook } from './respond.js';
@@ -27,7 +26,6 @@ import { writeError, type RejectionHook } from './respond.js';
 export interface FastLaneDeps {
   readonly logger: Logger;
   readonly registry: CommandRegistry;
-  readonly sessions: SessionStore;
   readonly sse: SseHandler;
   readonly streamable: StreamableHandler;
   /** The full stack, for everything the lane does not take. */
@@ -103,7 +101,7 @@ export function fastLane(deps: FastLaneDeps): (req: IncomingMessage, res: Server
     }
     const token = bearerToken(req);
     const principal = token === undefined ? undefined : deps.verify(token);
-    if (!principal || !deps.sessions.find(taken.sessionId, taken.kind, taken.spec.key, principal)) return deps.fallback(req, res);
+    if (!principal) return deps.fallback(req, res);
     req.principal = principal;
     const refusal = await deps.takeRequest?.(req);
     if (refusal) return reject(res, refusal);

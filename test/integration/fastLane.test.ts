@@ -394,7 +394,8 @@ describe('the lane answers what the full stack answers', () => {
         kind === 'sse'
           ? { path: `/${ENV}/messages?sessionId=${unknown}` }
           : { headers: session(kind).headers({ 'Mcp-Session-Id': unknown }) };
-      const { sized } = await both(kind, 'stack', (id) => ping(id), options);
+      // The lane takes it (the transport handler finds no session) and answers as the stack does.
+      const { sized } = await both(kind, 'lane', (id) => ping(id), options);
       expect(expectRejection(sized, 404, 'session_not_found').error.code).toBe(-32001);
     });
 
@@ -404,7 +405,7 @@ describe('the lane answers what the full stack answers', () => {
         kind === 'sse'
           ? { path: `/${ENV}/messages?sessionId=${other}` }
           : { headers: session(kind).headers({ 'Mcp-Session-Id': other }) };
-      const { sized } = await both(kind, 'stack', (id) => ping(id), options);
+      const { sized } = await both(kind, 'lane', (id) => ping(id), options);
       expectRejection(sized, 404, 'session_not_found');
     });
 
