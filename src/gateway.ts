@@ -83,7 +83,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     audit,
     metrics,
     child: {
-      bytes: { in: metrics.bytes.labels('in'), out: metrics.bytes.labels('out') },
+      bytes: metrics.bytes,
       maxLineBytes: settings.maxLineBytes,
       stopTimeouts: { eofMs: settings.stopEofMs, termMs: settings.stopTermMs, killMs: settings.stopKillMs },
     },

@@ -58,15 +58,26 @@ export class Metrics {
     labelNames: ['limit'] as const,
     registers: [this.register],
   });
-  readonly bytes = new client.Counter({
-    name: 'warden_bytes_total',
-    help: 'Bytes crossing the bridge: in = client to server (child stdin), out = server to client (child stdout)',
-    labelNames: ['direction'] as const,
-    registers: [this.register],
-  });
+  /**
+   * Bytes crossing the bridge, counted on every write and read: plain sums (no label
+   * hashing on the message path), handed to the counter below at scrape time.
+   */
+  readonly bytes = { in: new ByteSum(), out: new ByteSum() };
 
   constructor() {
     client.collectDefaultMetrics({ register: this.register, prefix: 'warden_process_' });
+    const bytes = this.bytes;
+    new client.Counter({
+      name: 'warden_bytes_total',
+      help: 'Bytes crossing the bridge: in = client to server (child stdin), out = server to client (child stdout)',
+      labelNames: ['direction'] as const,
+      registers: [this.register],
+      collect() {
+        this.reset();
+        this.inc({ direction: 'in' }, bytes.in.total);
+        this.inc({ direction: 'out' }, bytes.out.total);
+      },
+    });
   }
 
   /** Adds the gauges read at scrape time. */
@@ -100,5 +111,14 @@ export class Metrics {
 
   async text(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.register.contentType, body: await this.register.metrics() };
+  }
+}
+
+/** A running byte total. */
+class ByteSum {
+  total = 0;
+
+  inc(n: number): void {
+    this.total += n;
   }
 }

@@ -172,6 +172,15 @@ describe('redactText with the builtins', () => {
     expect(redactText('', BUILTIN_DETECTORS)).toEqual({ text: '', count: 0, names: [] });
   });
 
+  it('a list with a custom detector is scanned in full, even where no builtin could match', () => {
+    const detectors = compileDetectors([{ name: 'ticket', regex: 'TCK-\\d{3}' }]);
+    expect(redactText('see TCK-123 today', detectors)).toEqual({ text: `see ${marker('ticket')} today`, count: 1, names: ['ticket'] });
+    // The same builtins compiled without customs find what the frozen list finds.
+    const builtinsOnly = compileDetectors([]);
+    expect(redactText(`id ${AWS_KEY_ID}`, builtinsOnly)).toEqual(redactText(`id ${AWS_KEY_ID}`, BUILTIN_DETECTORS));
+    expect(redactText('plain tool output', builtinsOnly)).toEqual({ text: 'plain tool output', count: 0, names: [] });
+  });
+
   it('neither uses nor changes the lastIndex of the caller’s regexes', () => {
     const pattern = /secret\d/g;
     pattern.lastIndex = 7;
