@@ -457,6 +457,30 @@ describe('the lane answers what the full stack answers', () => {
       expectAccepted(sized, 'mcp', ids[0]);
     });
   });
+
+  describe('a body that starts with a UTF-8 byte order mark', () => {
+    // express.json decodes the body with iconv-lite, which strips a leading UTF-8 BOM, so the
+    // full stack serves a BOM-prefixed message; the lane drops the BOM too.
+    const bom = (id: number) => Buffer.from(`\ufeff${ping(id)}`, 'utf8');
+
+    it.each(KINDS)('%s: control: the full stack serves a message that starts with a UTF-8 BOM', async (kind) => {
+      const s = session(kind);
+      const id = nextId++;
+      expectAccepted(await send(gw, s.path, { headers: s.headers(), body: bom(id), chunked: true }), kind, id);
+    });
+
+    it.each(KINDS)('%s: control: the same message with a Content-Length takes the lane', async (kind) => {
+      const s = session(kind);
+      expect(servedBy(gw, await send(gw, s.path, { headers: s.headers(), body: bom(nextId++) }))).toBe('lane');
+    });
+
+    it.each(KINDS)('%s: the lane serves it too', async (kind) => {
+      const s = session(kind);
+      const id = nextId++;
+      expectAccepted(await send(gw, s.path, { headers: s.headers(), body: bom(id) }), kind, id);
+    });
+  });
+
 });
 
 // ---------------------------------------------------------------------------------------
@@ -643,46 +667,5 @@ describe('while the gateway drains', () => {
     expect(gw.gateway.sessions.size).toBe(0);
     await Promise.all([sse, mcp, stubborn].map((s) => sessionGone(gw, s.id)));
     await waitForNoDescendants(process.pid, { timeoutMs: 5_000 });
-  });
-});
-
-// ---------------------------------------------------------------------------------------
-// A UTF-8 byte order mark
-// ---------------------------------------------------------------------------------------
-
-describe('a body that starts with a UTF-8 byte order mark', () => {
-  let gw: TestGateway;
-  const live: Partial<Record<Kind, RawSession>> = {};
-
-  beforeAll(async () => {
-    gw = track(await startGateway(COMMANDS));
-    [live.sse, live.mcp] = await Promise.all([openSse(gw), openMcp(gw)]);
-    for (const k of KINDS) sharedPids.add(live[k]!.pid);
-  });
-  afterAll(async () => {
-    await Promise.allSettled(KINDS.map((k) => live[k]?.close()));
-    await gw?.close();
-    sharedPids.clear();
-  });
-
-  // express.json decodes the body with iconv-lite, which strips a leading UTF-8 BOM, so the
-  // full stack serves a BOM-prefixed message; the lane drops the BOM too.
-  const bom = (id: number) => Buffer.from(`\ufeff${ping(id)}`, 'utf8');
-
-  it.each(KINDS)('%s: control: the full stack serves a message that starts with a UTF-8 BOM', async (kind) => {
-    const s = live[kind]!;
-    const id = nextId++;
-    expectAccepted(await send(gw, s.path, { headers: s.headers(), body: bom(id), chunked: true }), kind, id);
-  });
-
-  it.each(KINDS)('%s: control: the same message with a Content-Length takes the lane', async (kind) => {
-    const s = live[kind]!;
-    expect(servedBy(gw, await send(gw, s.path, { headers: s.headers(), body: bom(nextId++) }))).toBe('lane');
-  });
-
-  it.each(KINDS)('%s: the lane serves it too', async (kind) => {
-    const s = live[kind]!;
-    const id = nextId++;
-    expectAccepted(await send(gw, s.path, { headers: s.headers(), body: bom(id) }), kind, id);
   });
 });
