@@ -248,21 +248,34 @@ describe('AuditLog line hygiene', () => {
 
   it('replaces secret-like keys with "[omitted]", also nested', async () => {
     const { line, entry } = await recordOne({
-      token: 'T1',
-      apiToken: 'T2',
-      clientSecret: 'S',
-      PASSWORD: 'P',
-      authorization: 'Bearer B',
-      Cookie: 'C',
-      env: { HOME: '/root' },
-      ENV_API_KEY: 'E',
-      env_path: 'E2',
+      token: 'tok-value-one',
+      apiToken: 'tok-value-two',
+      clientSecret: 'sec-value',
+      PASSWORD: 'pass-value',
+      authorization: 'Bearer bearer-value',
+      Cookie: 'cookie-value',
+      env: { HOME: '/home-value' },
+      ENV_API_KEY: 'env-key-value',
+      env_path: 'env-path-value',
       environment: 'production',
       envelope: 'kept',
-      headers: { 'set-cookie': 'C2', accept: 'json' },
-      list: [{ refresh_token: 'R' }],
+      headers: { 'set-cookie': 'set-cookie-value', accept: 'json' },
+      list: [{ refresh_token: 'refresh-value' }],
     });
-    for (const secret of ['T1', 'T2', '"S"', '"P"', 'Bearer', '"C"', '/root', '"E"', 'E2', 'C2', '"R"']) {
+    // Values that cannot occur in the line's own fields (an ISO timestamp holds T10..T23, digits, Z).
+    for (const secret of [
+      'tok-value-one',
+      'tok-value-two',
+      'sec-value',
+      'pass-value',
+      'bearer-value',
+      'cookie-value',
+      'home-value',
+      'env-key-value',
+      'env-path-value',
+      'set-cookie-value',
+      'refresh-value',
+    ]) {
       expect(line).not.toContain(secret);
     }
     expect(entry).toMatchObject({
