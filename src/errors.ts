@@ -23,6 +23,7 @@ export const ERROR_TABLE = {
   session_not_found: { status: 404, rpc: -32001 },
   env_rejected: { status: 400, rpc: -32014 },
   bad_request: { status: 400, rpc: ErrorCode.InvalidRequest },
+  duplicate_request_id: { status: 400, rpc: ErrorCode.InvalidRequest },
   parse_error: { status: 400, rpc: ErrorCode.ParseError },
   payload_too_large: { status: 413, rpc: -32015 },
   method_not_allowed: { status: 405, rpc: -32016 },
@@ -91,6 +92,13 @@ export class UnknownCommandError extends WardenError {
 export class SessionNotFoundError extends WardenError {
   constructor() {
     super('session_not_found', 'Session not found');
+  }
+}
+
+export class DuplicateRequestIdError extends WardenError {
+  /** The id itself is not repeated back: it is client input. */
+  constructor() {
+    super('duplicate_request_id', 'Invalid Request: a request with this id is already in flight in this session; use a new id');
   }
 }
 

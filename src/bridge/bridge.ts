@@ -1,16 +1,20 @@
 /**
  * The one place where messages cross between a client session and its child.
- * Client -> child: requests are remembered until answered. Child -> client: responses
- * and progress go back on the stream of the request they belong to. When either side
+ * Client -> child: requests are remembered until answered; an id already in flight is
+ * refused (it would take over the other request's reply). Child -> client: responses and
+ * progress go back on the stream of the request they belong to. Fail closed: a response
+ * that matches no request in flight (a repeated id, a late reply after a cancel) and
+ * progress for no known request are dropped and logged, never forwarded unchecked; the
+ * same holds for client responses to requests the child never sent. When either side
  * closes, the other is closed; requests still in flight get a JSON-RPC error at once.
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
-import { errorBody, toWardenError, UpstreamExitedError, type WardenError } from '../errors.js';
-import type { Logger } from '../logging/logger.js';
+import { DuplicateRequestIdError, errorBody, toWardenError, UpstreamExitedError, type WardenError } from '../errors.js';
+import { LogThrottle, type Logger } from '../logging/logger.js';
 import type { ChildPort } from '../process/childPort.js';
 import type { InboundResult, MessageGuard } from '../policy/guard.js';
-import { isNotification, isRequest } from './jsonrpc.js';
+import { isNotification, isRequest, isResponse } from './jsonrpc.js';
 import { OutboundMeter } from './outboundMeter.js';
 import { PendingRequests } from './pending.js';
 
@@ -28,6 +32,9 @@ export interface BridgeOptions {
   readonly requestSeconds?: { observe(labels: { method: string }, seconds: number): void };
 }
 
+/** Server-to-client requests awaiting the client's answer, per session at most. */
+const MAX_CHILD_REQUESTS = 1024;
+
 export class Bridge {
   /** Fires once, as soon as closing begins (the session is then gone for new requests). */
   onclosing: (() => void) | undefined;
@@ -37,6 +44,9 @@ export class Bridge {
   /** The client's response streams, to see when it stops reading. */
   readonly outbound: OutboundMeter;
   private readonly pending = new PendingRequests();
+  /** Ids of the child's own requests to the client that await the client's answer. */
+  private readonly childRequests = new Set<RequestId>();
+  private readonly dropThrottle = new LogThrottle(5, 10_000);
   private closing: Promise<void> | undefined;
   /** Set while a guard decision is asynchronous: later messages queue behind it, in order. */
   private inboundTail: Promise<void> | undefined;
@@ -66,6 +76,20 @@ export class Bridge {
     return this.pending.size;
   }
 
+  /**
+   * Throws DuplicateRequestIdError when one of `messages` is a request whose id is already
+   * in flight in this session (or repeated among them). Transports call it before they
+   * accept a POST, so the refusal is the POST's own answer.
+   */
+  admit(messages: readonly JSONRPCMessage[]): void {
+    let seen: Set<RequestId> | undefined;
+    for (const message of messages) {
+      if (!isRequest(message)) continue;
+      if (this.pending.has(message.id) || seen?.has(message.id)) throw new DuplicateRequestIdError();
+      if (messages.length > 1) (seen ??= new Set()).add(message.id);
+    }
+  }
+
   /** Closes both sides; in-flight requests are answered with an error first. Idempotent. */
   close(why = 'closed'): Promise<void> {
     if (!this.closing) {
@@ -79,6 +103,16 @@ export class Bridge {
 
   private fromClient(message: JSONRPCMessage): void {
     this.options.onActivity?.();
+    if (isRequest(message)) {
+      // Transports refuse a repeated id before this point; should one get here, it is
+      // answered on the stream and never reaches the guard or the child.
+      if (this.pending.has(message.id)) return this.deliver(errorBody(new DuplicateRequestIdError(), message.id) as JSONRPCMessage);
+      // The id is taken from now on, while the policy decides too.
+      this.pending.add(message);
+    } else if (isResponse(message)) {
+      const id = (message as { id?: RequestId }).id;
+      if (id === undefined || !this.childRequests.delete(id)) return this.dropped('a client response that matches no request of the server', message);
+    }
     const guard = this.options.guard;
     if (!guard) return this.forward(message);
     if (this.inboundTail) {
@@ -97,7 +131,7 @@ export class Bridge {
         (result) => this.apply(message, result),
         (error: unknown) => {
           this.options.logger.error('policy check failed', { ...this.options.tags, error: String(error) });
-          if (isRequest(message)) this.deliver(errorBody(toWardenError(error), message.id) as JSONRPCMessage, message.id);
+          if (isRequest(message)) this.failRequest(message.id, toWardenError(error));
         },
       )
       .finally(() => {
@@ -110,6 +144,7 @@ export class Bridge {
     if ('drop' in result) return;
     if ('reply' in result) {
       const id = 'id' in result.reply ? result.reply.id : undefined;
+      if (id !== undefined && id !== null) this.pending.delete(id);
       this.deliver(result.reply, id ?? undefined);
       return;
     }
@@ -117,10 +152,10 @@ export class Bridge {
   }
 
   private forward(message: JSONRPCMessage): void {
-    if (isRequest(message)) this.pending.add(message);
-    else if (isNotification(message) && message.method === 'notifications/cancelled') {
+    if (isNotification(message) && message.method === 'notifications/cancelled') {
+      // Its id stays taken until the child answers; that late answer is then dropped.
       const id = message.params?.requestId;
-      if (typeof id === 'string' || typeof id === 'number') this.pending.delete(id);
+      if (typeof id === 'string' || typeof id === 'number') this.pending.cancel(id);
     }
     this.child.send(message).catch((error: unknown) => {
       if (isRequest(message)) this.failRequest(message.id, toWardenError(error));
@@ -130,16 +165,31 @@ export class Bridge {
   private fromChild(message: JSONRPCMessage): void {
     this.options.onActivity?.();
     let relatedRequestId: RequestId | undefined;
-    if ('id' in message && !('method' in message)) {
-      // A response (result or error) to one of the client's requests.
-      relatedRequestId = message.id ?? undefined;
-      const request = relatedRequestId === undefined ? undefined : this.pending.take(relatedRequestId);
-      if (request) this.options.requestSeconds?.observe({ method: request.method }, request.elapsedMs / 1000);
-      if (this.options.guard) message = this.options.guard.outbound(message, request?.method);
+    if (isResponse(message)) {
+      // A response (result or error) to one of the client's requests, or nothing we know.
+      const id = (message as { id?: RequestId }).id;
+      const request = id === undefined ? undefined : this.pending.take(id);
+      if (!request) return this.dropped('a reply that matches no request in flight', message);
+      if (request.cancelled) return this.dropped('a late reply to a cancelled request', message);
+      relatedRequestId = id;
+      this.options.requestSeconds?.observe({ method: request.method }, request.elapsedMs / 1000);
+      if (this.options.guard) message = this.options.guard.outbound(message, request.method);
     } else if (isNotification(message) && message.method === 'notifications/progress') {
       relatedRequestId = this.pending.byProgressToken(message.params?.progressToken as string | number | undefined);
+      if (relatedRequestId === undefined) return this.dropped('progress for no request in flight', message);
+    } else if (isRequest(message)) {
+      this.childRequests.add(message.id);
+      // Bounded: a child that sends requests nobody answers forgets the oldest.
+      if (this.childRequests.size > MAX_CHILD_REQUESTS) this.childRequests.delete(this.childRequests.values().next().value!);
     }
     this.deliver(message, relatedRequestId);
+  }
+
+  /** Logs (throttled) a message that could not be attributed; it goes nowhere. */
+  private dropped(why: string, message: JSONRPCMessage): void {
+    if (this.dropThrottle.allow((n) => this.options.logger.warn('unattributable messages dropped', { ...this.options.tags, count: n }))) {
+      this.options.logger.warn(`dropped ${why}`, { ...this.options.tags, kind: 'method' in message ? 'notification' : 'response' });
+    }
   }
 
   private deliver(message: JSONRPCMessage, relatedRequestId?: RequestId): void {

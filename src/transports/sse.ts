@@ -50,6 +50,7 @@ export class SseHandler {
     if (request.body === undefined) throw new WardenError('bad_request', 'Content-Type must be application/json');
     const message = asMessage(request.body);
     if (!message) throw new WardenError('bad_request', 'Invalid Request: not a JSON-RPC message');
+    session.bridge.admit([message]);
     (session.bridge.client as SseSessionTransport).receive(message);
     res.statusCode = 202;
     res.end('Accepted');

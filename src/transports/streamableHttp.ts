@@ -68,6 +68,7 @@ export class StreamableHandler {
     this.factory.assertChildAccepting(session);
     const messages = toMessages(request.body);
     if (messages.some(isInitialize)) throw new WardenError('bad_request', 'Invalid Request: Server already initialized');
+    session.bridge.admit(messages);
     session.bridge.outbound.track(res);
     transport.post(res, messages);
   };

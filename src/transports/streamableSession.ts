@@ -10,7 +10,7 @@ import type { ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
-import { isRequest, isResponse } from '../bridge/jsonrpc.js';
+import { isNotification, isRequest, isResponse } from '../bridge/jsonrpc.js';
 import { SessionNotFoundError, WardenError } from '../errors.js';
 import { EventStream, messageEvent } from './eventStream.js';
 
@@ -92,6 +92,7 @@ export class StreamableSessionTransport implements Transport {
    */
   post(res: ServerResponse, messages: readonly JSONRPCMessage[]): void {
     if (this.ended) throw new SessionNotFoundError();
+    for (const message of messages) if (isNotification(message) && message.method === 'notifications/cancelled') this.cancelled(message.params?.requestId);
     const requests = messages.filter(isRequest);
     if (requests.length === 0) {
       res.writeHead(202).end();
@@ -100,6 +101,16 @@ export class StreamableSessionTransport implements Transport {
       for (const request of requests) this.exchanges.set(request.id, exchange);
     }
     for (const message of messages) this.onmessage?.(message);
+  }
+
+  /** The client cancelled `id`: no reply will come for it, so its part of the exchange ends. */
+  private cancelled(id: unknown): void {
+    if (typeof id !== 'string' && typeof id !== 'number') return;
+    const exchange = this.exchanges.get(id);
+    if (!exchange) return;
+    this.exchanges.delete(id);
+    exchange.remaining -= 1;
+    if (exchange.remaining === 0) exchange.end();
   }
 
   /** The GET stream for messages that belong to no request; only one at a time. */

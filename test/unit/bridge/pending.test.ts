@@ -101,4 +101,35 @@ describe('PendingRequests', () => {
     pending.delete(1);
     expect(pending.byProgressToken('shared')).toBe(2);
   });
+
+  it('keeps a cancelled id taken until its late reply, which is then marked cancelled', () => {
+    const pending = new PendingRequests();
+    pending.add(request(7, 'tok'));
+    expect(pending.cancel(7)).toBe(true);
+    expect(pending.cancel(7)).toBe(false);
+    expect(pending.has(7)).toBe(true);
+    expect(pending.size).toBe(0);
+    expect(pending.byProgressToken('tok')).toBeUndefined();
+    expect(pending.take(7)).toMatchObject({ method: 'tools/call', cancelled: true });
+    expect(pending.has(7)).toBe(false);
+  });
+
+  it('tells 1 and "1" apart', () => {
+    const pending = new PendingRequests();
+    pending.add(request(1, undefined));
+    expect(pending.has(1)).toBe(true);
+    expect(pending.has('1')).toBe(false);
+  });
+
+  it('remembers at most 1024 cancelled requests, forgetting the oldest', () => {
+    const pending = new PendingRequests();
+    for (let id = 0; id < 1025; id += 1) {
+      pending.add(request(id, undefined));
+      pending.cancel(id);
+    }
+    expect(pending.has(0)).toBe(false);
+    expect(pending.has(1)).toBe(true);
+    expect(pending.has(1024)).toBe(true);
+    expect(pending.drain()).toEqual([]);
+  });
 });
