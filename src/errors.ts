@@ -35,6 +35,7 @@ export const ERROR_TABLE = {
   draining: { status: 503, rpc: -32019 },
   backpressure: { status: 503, rpc: -32020 },
   upstream_failed: { status: 502, rpc: -32021 },
+  upstream_timeout: { status: 504, rpc: -32027 },
   upstream_exited: { status: 502, rpc: ErrorCode.ConnectionClosed },
   upstream_protocol: { status: 502, rpc: -32022 },
   policy_denied: { status: 403, rpc: -32023 },

@@ -102,6 +102,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     maxSessionsPerClient: settings.maxSessionsPerClient,
     maxClientBacklogBytes: settings.maxClientBacklogBytes,
     maxChildQueueBytes: settings.maxChildQueueBytes,
+    initializeTimeoutMs: settings.initializeTimeoutMs,
     trustFlyClientIp: settings.trustFlyClientIp,
   };
   metrics.observe({ registry, sessions, processes });

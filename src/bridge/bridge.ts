@@ -10,7 +10,7 @@
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
-import { DuplicateRequestIdError, errorBody, toWardenError, UpstreamExitedError, type WardenError } from '../errors.js';
+import { DuplicateRequestIdError, errorBody, toWardenError, UpstreamExitedError, WardenError } from '../errors.js';
 import { LogThrottle, type Logger } from '../logging/logger.js';
 import type { ChildPort } from '../process/childPort.js';
 import type { InboundResult, MessageGuard } from '../policy/guard.js';
@@ -30,6 +30,8 @@ export interface BridgeOptions {
   readonly guard?: MessageGuard;
   /** Observes request durations by method. */
   readonly requestSeconds?: { observe(labels: { method: string }, seconds: number): void };
+  /** How long the child may take to answer `initialize` before the session ends, ms. @default 30000 */
+  readonly initializeTimeoutMs?: number;
 }
 
 /** Server-to-client requests awaiting the client's answer, per session at most. */
@@ -47,6 +49,7 @@ export class Bridge {
   /** Ids of the child's own requests to the client that await the client's answer. */
   private readonly childRequests = new Set<RequestId>();
   private readonly dropThrottle = new LogThrottle(5, 10_000);
+  private initializeTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   /** Set while a guard decision is asynchronous: later messages queue behind it, in order. */
   private inboundTail: Promise<void> | undefined;
@@ -109,6 +112,7 @@ export class Bridge {
       if (this.pending.has(message.id)) return this.deliver(errorBody(new DuplicateRequestIdError(), message.id) as JSONRPCMessage);
       // The id is taken from now on, while the policy decides too.
       this.pending.add(message);
+      if (message.method === 'initialize') this.boundInitialize(message.id);
     } else if (isResponse(message)) {
       const id = (message as { id?: RequestId }).id;
       if (id === undefined || !this.childRequests.delete(id)) return this.dropped('a client response that matches no request of the server', message);
@@ -185,6 +189,25 @@ export class Bridge {
     this.deliver(message, relatedRequestId);
   }
 
+  /**
+   * A child that never answers `initialize` would hang the client and then linger (the
+   * client never learned a session id): past the bound, the client gets an error and the
+   * session (and so the child) ends.
+   */
+  private boundInitialize(id: RequestId): void {
+    const ms = this.options.initializeTimeoutMs ?? 30_000;
+    clearTimeout(this.initializeTimer);
+    this.initializeTimer = setTimeout(() => {
+      if (!this.pending.has(id)) return;
+      this.failRequest(
+        id,
+        new WardenError('upstream_timeout', `the MCP server did not answer initialize within ${ms} ms; an admin can raise --initialize-timeout-ms`),
+      );
+      void this.close('initialize timeout');
+    }, ms);
+    this.initializeTimer.unref();
+  }
+
   /** Logs (throttled) a message that could not be attributed; it goes nowhere. */
   private dropped(why: string, message: JSONRPCMessage): void {
     if (this.dropThrottle.allow((n) => this.options.logger.warn('unattributable messages dropped', { ...this.options.tags, count: n }))) {
@@ -218,6 +241,7 @@ export class Bridge {
   }
 
   private async shutdown(why: string): Promise<void> {
+    clearTimeout(this.initializeTimer);
     this.options.logger.debug('closing session', { ...this.options.tags, why, inFlight: this.pending.size });
     const error = this.child.closeError ?? new UpstreamExitedError(why === 'child exited' ? 'exited' : 'session closed');
     const sends = this.pending.drain().map((id) =>

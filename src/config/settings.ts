@@ -59,6 +59,11 @@ export const settingsSchema = z.object({
    * its response becomes an event stream, ms; 0: always an event stream. @default 250
    */
   jsonReplyWindowMs: z.coerce.number().int().min(0).max(60_000).default(250),
+  /**
+   * How long a child may take to answer a session's `initialize`, ms; past it the client
+   * gets an error and the child is stopped. @default 30000
+   */
+  initializeTimeoutMs: positiveInt.default(30_000),
   /** Stop stages for a child tree, ms: after stdin EOF, after SIGTERM, after SIGKILL. */
   stopEofMs: positiveInt.default(1_000),
   stopTermMs: positiveInt.default(2_000),
@@ -137,6 +142,7 @@ const SOURCES = [
   ['keepalive-ms', 'WARDEN_KEEPALIVE_MS', 'keepAliveMs'],
   ['json-reply-window-ms', 'WARDEN_JSON_REPLY_WINDOW_MS', 'jsonReplyWindowMs'],
   ['shutdown-grace-ms', 'WARDEN_SHUTDOWN_GRACE_MS', 'shutdownGraceMs'],
+  ['initialize-timeout-ms', 'WARDEN_INITIALIZE_TIMEOUT_MS', 'initializeTimeoutMs'],
   ['pool-min', 'WARDEN_POOL_MIN', 'poolMin'],
   ['spare-ttl-ms', 'WARDEN_SPARE_TTL_MS', 'spareTtlMs'],
   ['spawn-concurrency', 'WARDEN_SPAWN_CONCURRENCY', 'spawnConcurrency'],
@@ -173,6 +179,7 @@ export const USAGE = `Usage: mcp-warden [options]
   --max-line N           longest stdout line from a child (WARDEN_MAX_LINE, default 16mb)
   --keepalive-ms N       SSE keep-alive interval (WARDEN_KEEPALIVE_MS, default 15000)
   --shutdown-grace-ms N  shutdown deadline (WARDEN_SHUTDOWN_GRACE_MS, default 10000)
+  --initialize-timeout-ms N  a server's time to answer initialize (WARDEN_INITIALIZE_TIMEOUT_MS, default 30000)
   --pool-min N           warm spares per command (WARDEN_POOL_MIN, default 1)
   --spare-ttl-ms N       replace spares older than this (WARDEN_SPARE_TTL_MS, default 600000)
   --spawn-concurrency N  spawns at once (WARDEN_SPAWN_CONCURRENCY, default 4)

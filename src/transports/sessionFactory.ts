@@ -24,6 +24,8 @@ export interface SessionLimits {
   readonly maxClientBacklogBytes: number;
   /** Bytes queued to a child's stdin past which new requests get 503. @default 4 MiB */
   readonly maxChildQueueBytes: number;
+  /** How long a child may take to answer `initialize`, ms. @default 30000 */
+  readonly initializeTimeoutMs: number;
   /** Use Fly.io's Fly-Client-IP header as the client address. @default false */
   readonly trustFlyClientIp: boolean;
 }
@@ -97,6 +99,7 @@ export class SessionFactory {
         maxClientBacklogBytes: this.deps.limits.maxClientBacklogBytes,
         guard,
         requestSeconds: this.deps.requestSeconds,
+        initializeTimeoutMs: this.deps.limits.initializeTimeoutMs,
       }),
       register(id: string): Session {
         const session = new Session(id, kind, spec.key, principal, lease.clientKey, link.bridge);
