@@ -12,6 +12,7 @@ import { CommandRegistry } from './commands/registry.js';
 import { loadCommandsFile } from './config/commands.js';
 import type { Settings } from './config/settings.js';
 import { clientAddress, clientKey } from './http/clientAddress.js';
+import { defaultMaxConnections, fileDescriptorLimit } from './http/connectionLimits.js';
 import { fastLane } from './http/fastLane.js';
 import { defaultHostGuard, hostCheck } from './http/hostGuard.js';
 import type { WardenError } from './errors.js';
@@ -130,10 +131,14 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const requestLimiter =
     settings.httpRequestsPerMinute > 0 ? limiterStore.create('http', { points: settings.httpRequestsPerMinute, durationSeconds: 60 }) : undefined;
   let draining = false;
-  const server = createServer();
-  // Event streams stay open for hours; the request timeout must not cut them.
-  server.requestTimeout = 0;
-  server.headersTimeout = 30_000;
+  // Node checks the request timeout of open connections every connectionsCheckingInterval.
+  const server = createServer({ connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(settings.requestTimeoutMs / 4))) });
+  // The request timeout bounds receiving a request (a trickling body); event streams are
+  // responses and stay open for hours.
+  server.requestTimeout = settings.requestTimeoutMs;
+  server.headersTimeout = Math.min(30_000, settings.requestTimeoutMs);
+  const fdLimit = fileDescriptorLimit();
+  server.maxConnections = settings.maxConnections ?? defaultMaxConnections(fdLimit, settings.maxChildren);
   server.keepAliveTimeout = 65_000;
 
   const sharedRole = clients?.sharedSecretRole ?? settings.defaultRole;
@@ -228,7 +233,14 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           reaper.start();
           policy?.watch();
           processes.warm(registry.keys().map((key) => registry.get(key)!));
-          logger.info('listening', { host: settings.host, port: address.port, commands: registry.size, policy: policy?.current.name });
+          logger.info('listening', {
+            host: settings.host,
+            port: address.port,
+            commands: registry.size,
+            policy: policy?.current.name,
+            fdLimit: fdLimit ?? 'unknown',
+            maxConnections: server.maxConnections,
+          });
           if (metricsServer) {
             metricsServer.once('error', (error) => logger.error('metrics listener failed', { error: error.message }));
             metricsServer.listen(settings.metricsPort, settings.host, () =>

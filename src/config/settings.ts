@@ -64,6 +64,13 @@ export const settingsSchema = z.object({
    * gets an error and the child is stopped. @default 30000
    */
   initializeTimeoutMs: positiveInt.default(30_000),
+  /**
+   * Longest a client may take to send a whole request (headers and body), ms; event streams
+   * are responses and are not cut by it. @default 60000
+   */
+  requestTimeoutMs: positiveInt.default(60_000),
+  /** Connections held at once; unset: derived from the open-files limit (logged at start). */
+  maxConnections: positiveInt.optional(),
   /** Stop stages for a child tree, ms: after stdin EOF, after SIGTERM, after SIGKILL. */
   stopEofMs: positiveInt.default(1_000),
   stopTermMs: positiveInt.default(2_000),
@@ -143,6 +150,8 @@ const SOURCES = [
   ['json-reply-window-ms', 'WARDEN_JSON_REPLY_WINDOW_MS', 'jsonReplyWindowMs'],
   ['shutdown-grace-ms', 'WARDEN_SHUTDOWN_GRACE_MS', 'shutdownGraceMs'],
   ['initialize-timeout-ms', 'WARDEN_INITIALIZE_TIMEOUT_MS', 'initializeTimeoutMs'],
+  ['request-timeout-ms', 'WARDEN_REQUEST_TIMEOUT_MS', 'requestTimeoutMs'],
+  ['max-connections', 'WARDEN_MAX_CONNECTIONS', 'maxConnections'],
   ['pool-min', 'WARDEN_POOL_MIN', 'poolMin'],
   ['spare-ttl-ms', 'WARDEN_SPARE_TTL_MS', 'spareTtlMs'],
   ['spawn-concurrency', 'WARDEN_SPAWN_CONCURRENCY', 'spawnConcurrency'],
@@ -180,6 +189,8 @@ export const USAGE = `Usage: mcp-warden [options]
   --keepalive-ms N       SSE keep-alive interval (WARDEN_KEEPALIVE_MS, default 15000)
   --shutdown-grace-ms N  shutdown deadline (WARDEN_SHUTDOWN_GRACE_MS, default 10000)
   --initialize-timeout-ms N  a server's time to answer initialize (WARDEN_INITIALIZE_TIMEOUT_MS, default 30000)
+  --request-timeout-ms N a client's time to send a whole request (WARDEN_REQUEST_TIMEOUT_MS, default 60000)
+  --max-connections N    connections at once (WARDEN_MAX_CONNECTIONS, default from the open-files limit)
   --pool-min N           warm spares per command (WARDEN_POOL_MIN, default 1)
   --spare-ttl-ms N       replace spares older than this (WARDEN_SPARE_TTL_MS, default 600000)
   --spawn-concurrency N  spawns at once (WARDEN_SPAWN_CONCURRENCY, default 4)

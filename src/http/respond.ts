@@ -25,6 +25,9 @@ export function writeError(res: ServerResponse, error: unknown, id: string | num
     return;
   }
   for (const [name, value] of Object.entries(warden.headers)) res.setHeader(name, value);
+  // A body that was not read (a 401 before a huge upload, say) is not read afterwards either:
+  // the connection closes instead of draining whatever the client still sends.
+  if (res.req && !res.req.complete) res.setHeader('Connection', 'close');
   if (warden.retryAfter !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(warden.retryAfter))));
   res.statusCode = warden.status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
