@@ -4,10 +4,12 @@
  * is answered from that result. Request ids and progress tokens are rewritten on the way
  * in and restored on the way out, so sessions with colliding ids only see their own
  * replies. Notifications from the server go to every session; server-to-client requests
- * cannot be attributed to a session and are refused. If the child dies, every session
- * on it ends (their in-flight requests fail at once).
+ * cannot be attributed to a session and are refused. Tasks are not offered: the child's
+ * task store is one for all sessions, so one session would see another's tasks. If the
+ * child dies, every session on it ends (their in-flight requests fail at once).
  */
 import {
+  ErrorCode,
   LATEST_PROTOCOL_VERSION,
   SUPPORTED_PROTOCOL_VERSIONS,
   type InitializeResult,
@@ -88,7 +90,8 @@ export class SharedChild {
     const result = this.result!;
     const protocolVersion =
       typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : result.protocolVersion;
-    return { jsonrpc: '2.0', id: request.id, result: { ...result, protocolVersion } };
+    const { tasks: _sharedTaskStore, ...capabilities } = result.capabilities as Record<string, unknown>;
+    return { jsonrpc: '2.0', id: request.id, result: { ...result, protocolVersion, capabilities } } as JSONRPCMessage;
   }
 
   /** Forwards one session request with a gateway-unique id (and progress token). */
@@ -173,6 +176,7 @@ export class SharedChild {
       if (entry && entry.token !== undefined) entry.port.deliver({ ...message, params: { ...message.params, progressToken: entry.token } } as JSONRPCMessage);
       return;
     }
+    if (isNotification(message) && message.method === 'notifications/tasks/status') return; // no session's own
     if (isNotification(message) && message.method === 'notifications/cancelled') {
       const requestId = message.params?.requestId;
       const entry = requestId === undefined ? undefined : this.inFlight.get(String(requestId));
@@ -196,6 +200,17 @@ export class SharedChild {
     this.tokens.clear();
     for (const port of ports) port.end(error);
   }
+}
+
+/** Why a session's request can't go to a shared child (one task store for all sessions). */
+function sharedRefusal(request: JSONRPCRequest): { code: number; message: string } | undefined {
+  if (request.method.startsWith('tasks/')) {
+    return { code: ErrorCode.MethodNotFound, message: `${request.method} is not available through a shared server: its tasks would be visible to every session` };
+  }
+  if (request.method === 'tools/call' && request.params?.task !== undefined) {
+    return { code: ErrorCode.InvalidParams, message: 'task-augmented tools/call is not available through a shared server; call the tool without "task"' };
+  }
+  return undefined;
 }
 
 /** One session's view of a shared child. */
@@ -229,6 +244,11 @@ export class SharedPort implements ChildPort {
       if (message.method === 'initialize') {
         const reply = this.shared.initializeFor(message);
         queueMicrotask(() => this.deliver(reply));
+        return;
+      }
+      const refusal = sharedRefusal(message);
+      if (refusal) {
+        queueMicrotask(() => this.deliver({ jsonrpc: '2.0', id: message.id, error: refusal }));
         return;
       }
       await this.shared.forward(this, message);

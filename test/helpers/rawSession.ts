@@ -102,9 +102,9 @@ async function openSse(gw: TestGateway, key: string): Promise<RawSession> {
 
 async function openMcp(gw: TestGateway, key: string): Promise<RawSession> {
   const path = `/${encodeURIComponent(key)}/mcp`;
-  const posts: RawPost[] = [];
   const init = await rawRequest(gw, path, { headers: gw.headers(MCP_ACCEPT), body: JSON.stringify(initializeBody('init')) });
   await init.ended;
+  const posts: RawPost[] = [init];
   if (init.status !== 200) throw new Error(`initialize answered ${init.status}: ${init.body()}`);
   const id = String(init.headers['mcp-session-id']);
   const headers = (extra: Record<string, string> = {}) => gw.headers({ ...MCP_ACCEPT, 'Mcp-Session-Id': id, ...extra });
