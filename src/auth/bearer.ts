@@ -9,10 +9,33 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { UnauthorizedError } from '../errors.js';
 import { sendError } from '../http/respond.js';
 
+/**
+ * What kind of credential a principal presented: the shared WARDEN_SECRET, or a token
+ * from the clients file. More kinds will join ('oauth' grants, an 'admin' principal);
+ * ids are only unique within a kind, so principals are compared by kind and id together
+ * (`samePrincipal`).
+ */
+export type PrincipalKind = 'shared-secret' | 'client';
+
 /** Who is calling, attached to the request as `req.principal` once authenticated. */
 export interface Principal {
+  readonly kind: PrincipalKind;
+  /** Unique within `kind`; the shared-secret principal's id is `SHARED_SECRET_ID`. */
   readonly clientId: string;
   readonly role: string;
+}
+
+/** The id of the principal of callers that present the shared secret. */
+export const SHARED_SECRET_ID = 'shared-secret';
+
+/** True when `a` and `b` are the same caller: the same kind and the same id. */
+export function samePrincipal(a: Principal, b: Principal): boolean {
+  return a.kind === b.kind && a.clientId === b.clientId;
+}
+
+/** The frozen principal of callers that present the shared secret. */
+export function sharedSecretPrincipal(role: string): Principal {
+  return Object.freeze<Principal>({ kind: 'shared-secret', clientId: SHARED_SECRET_ID, role });
 }
 
 declare module 'express-serve-static-core' {
@@ -34,7 +57,7 @@ export type TokenVerifier = (token: string) => Principal | undefined;
 
 export function sharedSecretVerifier(secret: string, role = 'default'): TokenVerifier {
   const expected = digest(secret);
-  const principal: Principal = Object.freeze({ clientId: 'shared-secret', role });
+  const principal = sharedSecretPrincipal(role);
   return (token) => (sameDigest(digest(token), expected) ? principal : undefined);
 }
 

@@ -2,15 +2,44 @@
  * The clients file: tokens mapped to a client id and a role. Tokens may be stored in
  * clear or as SHA-256 hex digests. A presented token is hashed once and compared with
  * every known digest in constant time (no early exit), the shared secret included.
+ *
+ * Ids the gateway gives its own principals are reserved: `shared-secret` (callers that
+ * present WARDEN_SECRET) and any id beginning with `warden:`, `oauth:` or `admin:`
+ * (compared without regard to case). A clients file that uses one is refused at load.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { digest, type Principal, type TokenVerifier } from './bearer.js';
+import { SHARED_SECRET_ID, digest, sharedSecretPrincipal, type Principal, type TokenVerifier } from './bearer.js';
 import { timingSafeEqual } from 'node:crypto';
+
+/** Client ids that name the gateway's own principals (compared in lower case). */
+export const RESERVED_CLIENT_IDS: readonly string[] = [SHARED_SECRET_ID];
+/** Prefixes of ids kept for principals the gateway makes itself (compared in lower case). */
+export const RESERVED_CLIENT_ID_PREFIXES: readonly string[] = ['warden:', 'oauth:', 'admin:'];
+
+/** Ids that are safe to quote in a message: the id syntax, plus the reserved prefixes' colon. */
+const QUOTABLE_ID = /^[A-Za-z0-9_.@:-]{1,64}$/;
+
+/** Why `id` is reserved, or undefined. Quotes the id only when it is short and plain. */
+export function reservedIdProblem(id: string): string | undefined {
+  const lower = id.toLowerCase();
+  const exact = RESERVED_CLIENT_IDS.find((reserved) => lower === reserved);
+  if (exact !== undefined) return `${JSON.stringify(id)} is reserved for the gateway's own principal; choose another id`;
+  const prefix = RESERVED_CLIENT_ID_PREFIXES.find((reserved) => lower.startsWith(reserved));
+  if (prefix === undefined) return undefined;
+  const quoted = QUOTABLE_ID.test(id) ? `${JSON.stringify(id)}: ` : '';
+  return `${quoted}ids beginning with ${JSON.stringify(prefix)} are reserved for the gateway's own principals; choose another id`;
+}
 
 const clientSchema = z
   .strictObject({
-    id: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must be 1-64 letters, digits or _.@-'),
+    id: z
+      .string()
+      .superRefine((id, ctx) => {
+        const problem = reservedIdProblem(id);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must be 1-64 letters, digits or _.@-'),
     role: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or _.-'),
     token: z.string().min(16, 'must be at least 16 characters').optional(),
     tokenSha256: z.string().regex(/^[0-9a-f]{64}$/i, 'must be 64 hex characters').optional(),
@@ -64,7 +93,7 @@ export function loadClientsFile(path: string): ClientsConfig {
     ids.add(c.id);
     return {
       digest: c.token !== undefined ? digest(c.token) : Buffer.from(c.tokenSha256!, 'hex'),
-      principal: Object.freeze({ clientId: c.id, role: c.role }),
+      principal: Object.freeze<Principal>({ kind: 'client', clientId: c.id, role: c.role }),
     };
   });
   return { sharedSecretRole: result.data.sharedSecretRole, tokens };
@@ -72,7 +101,7 @@ export function loadClientsFile(path: string): ClientsConfig {
 
 /** Verifies a token against the shared secret and every client token, in constant time. */
 export function multiTokenVerifier(sharedSecret: string, sharedRole: string, clients: readonly KnownToken[]): TokenVerifier {
-  const known: KnownToken[] = [{ digest: digest(sharedSecret), principal: Object.freeze({ clientId: 'shared-secret', role: sharedRole }) }, ...clients];
+  const known: KnownToken[] = [{ digest: digest(sharedSecret), principal: sharedSecretPrincipal(sharedRole) }, ...clients];
   return (token) => {
     const presented = digest(token);
     let match: Principal | undefined;

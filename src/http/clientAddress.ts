@@ -18,6 +18,6 @@ export function clientAddress(req: IncomingMessage, trustFlyClientIp: boolean): 
 /** Shared-secret callers are told apart by address; named clients by their id. */
 export function clientKey(req: IncomingMessage & { principal?: Principal }, trustFlyClientIp: boolean): string {
   const principal = req.principal;
-  if (principal && principal.clientId !== 'shared-secret') return `client:${principal.clientId}`;
+  if (principal && principal.kind !== 'shared-secret') return `${principal.kind}:${principal.clientId}`;
   return `addr:${clientAddress(req, trustFlyClientIp)}`;
 }

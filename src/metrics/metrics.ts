@@ -2,8 +2,13 @@
  * Prometheus metrics (prom-client) on a registry of the gateway's own. Gauges for
  * sessions and children are read at scrape time; counters and histograms are fed by the
  * parts that see the events. Nothing here is on the per-message path except counters.
+ *
+ * Labels whose values a client or a child can choose (the JSON-RPC method) are mapped onto
+ * a known set by the wrappers below (./labels.ts), so the number of series stays bounded
+ * whatever is sent; the raw prom-client metrics are not handed out.
  */
 import client from 'prom-client';
+import { knownLimit, knownMethod, knownOutcome } from './labels.js';
 import type { CommandRegistry } from '../commands/registry.js';
 import type { ProcessManager } from '../process/manager.js';
 import type { SessionStore } from '../transports/sessions.js';
@@ -39,25 +44,38 @@ export class Metrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.register],
   });
-  readonly requestSeconds = new client.Histogram({
+  readonly #requestSeconds = new client.Histogram({
     name: 'warden_request_seconds',
-    help: 'Time from a client request to the server reply, by JSON-RPC method',
+    help: 'Time from a client request to the server reply, by JSON-RPC method (methods outside the MCP specifications count as "other")',
     labelNames: ['method'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.register],
   });
-  readonly policyDecisions = new client.Counter({
+  readonly #policyDecisions = new client.Counter({
     name: 'warden_policy_decisions_total',
-    help: 'Tool policy decisions by outcome (allowed, denied, rate-limited, shadow-denied)',
+    help: 'Tool policy decisions by outcome (allowed, denied, rate-limited, shadow-denied, shadow-rate-limited)',
     labelNames: ['outcome'] as const,
     registers: [this.register],
   });
-  readonly rateLimited = new client.Counter({
+  readonly #rateLimited = new client.Counter({
     name: 'warden_rate_limited_total',
     help: 'Requests refused by a rate or session limit, by limit',
     labelNames: ['limit'] as const,
     registers: [this.register],
   });
+  /** Request latency; `method` is labelled only when the MCP specifications define it. */
+  readonly requestSeconds = {
+    observe: (labels: { readonly method: string }, seconds: number): void =>
+      this.#requestSeconds.observe({ method: knownMethod(labels.method) }, seconds),
+  };
+  /** Policy decisions; an outcome outside the guard's set counts as `other`. */
+  readonly policyDecisions = {
+    inc: (labels: { readonly outcome: string }): void => this.#policyDecisions.inc({ outcome: knownOutcome(labels.outcome) }),
+  };
+  /** Refusals by limit; a limit name outside the known set counts as `other`. */
+  readonly rateLimited = {
+    inc: (labels: { readonly limit: string }): void => this.#rateLimited.inc({ limit: knownLimit(labels.limit) }),
+  };
   /**
    * Bytes crossing the bridge, counted on every write and read: plain sums (no label
    * hashing on the message path), handed to the counter below at scrape time.

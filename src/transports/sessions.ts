@@ -4,7 +4,7 @@
  * the command and the principal, so a session id is useless to anyone else.
  */
 import { createHash } from 'node:crypto';
-import type { Principal } from '../auth/bearer.js';
+import { samePrincipal, type Principal } from '../auth/bearer.js';
 import type { Bridge } from '../bridge/bridge.js';
 import type { CommandSpec } from '../commands/types.js';
 
@@ -76,7 +76,7 @@ export class SessionStore {
     if (id === undefined) return undefined;
     const session = this.sessions.get(id);
     if (!session || session.kind !== kind || session.commandKey !== commandKey) return undefined;
-    if (!principal || session.principal.clientId !== principal.clientId) return undefined;
+    if (!principal || !samePrincipal(session.principal, principal)) return undefined;
     return session;
   }
 

@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { connectClient, EVERYTHING, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { waitForNoDescendants } from '../helpers/procs.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { EmptyResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 
 let gw: TestGateway | undefined;
 afterEach(async () => {
@@ -48,6 +49,24 @@ describe('metrics', () => {
     expect(value(text, 'warden_bytes_total{direction="in"}')).toBeGreaterThan(100);
     expect(value(text, 'warden_bytes_total{direction="out"}')).toBeGreaterThan(100);
     expect(text).toMatch(/warden_process_nodejs_eventloop_lag_seconds \d/);
+    await (transport as StreamableHTTPClientTransport).terminateSession();
+    await client.close();
+  });
+
+  it('counts a method outside the MCP specifications as "other", never under its own name', async () => {
+    gw = await startGateway();
+    const { client, transport } = await connectClient(gw, EVERYTHING, 'mcp');
+    const junk = ['junk/method-one', 'junk/method-two', 'x'.repeat(2000)];
+    for (const method of junk) {
+      // The server answers "method not found"; the reply still closes a timed request.
+      await expect(client.request({ method }, EmptyResultSchema)).rejects.toBeInstanceOf(McpError);
+    }
+    await client.ping();
+    const text = await (await fetch(`${gw.base}/metrics`, { headers: gw.headers() })).text();
+    expect(value(text, 'warden_request_seconds_count{method="other"}')).toBe(junk.length);
+    expect(value(text, 'warden_request_seconds_count{method="ping"}')).toBe(1);
+    expect(text).not.toContain('junk/method');
+    expect(text).not.toContain('x'.repeat(100));
     await (transport as StreamableHTTPClientTransport).terminateSession();
     await client.close();
   });

@@ -23,7 +23,7 @@ beforeAll(async () => {
   const app = express();
   app.use(
     requireBearer({
-      verify: multiTokenVerifier(SECRET, 'admin', [{ digest: digest(CLIENT_TOKEN), principal: { clientId: 'app', role: 'user' } }]),
+      verify: multiTokenVerifier(SECRET, 'admin', [{ digest: digest(CLIENT_TOKEN), principal: { kind: 'client', clientId: 'app', role: 'user' } }]),
       addressOf: (req: Request) => String(req.headers['x-test-address'] ?? 'peer'),
       throttle: {
         check: async (address) => {
@@ -56,8 +56,8 @@ async function get(path: string, headers: Record<string, string> = {}) {
 
 describe('requireBearer', () => {
   it('sets the principal for the shared secret and for a client token', async () => {
-    expect((await get('/who', { authorization: `Bearer ${SECRET}` })).json).toEqual({ clientId: 'shared-secret', role: 'admin' });
-    expect((await get('/who', { authorization: `bearer   ${CLIENT_TOKEN}  ` })).json).toEqual({ clientId: 'app', role: 'user' });
+    expect((await get('/who', { authorization: `Bearer ${SECRET}` })).json).toEqual({ kind: 'shared-secret', clientId: 'shared-secret', role: 'admin' });
+    expect((await get('/who', { authorization: `bearer   ${CLIENT_TOKEN}  ` })).json).toEqual({ kind: 'client', clientId: 'app', role: 'user' });
   });
 
   it('answers 401 with WWW-Authenticate and the JSON-RPC body, never echoing the token', async () => {
@@ -114,8 +114,8 @@ describe('bearerToken and sharedSecretVerifier', () => {
   });
 
   it('sharedSecretVerifier uses the given role, default "default"', () => {
-    expect(sharedSecretVerifier(SECRET)(SECRET)).toEqual({ clientId: 'shared-secret', role: 'default' });
-    expect(sharedSecretVerifier(SECRET, 'ops')(SECRET)).toEqual({ clientId: 'shared-secret', role: 'ops' });
+    expect(sharedSecretVerifier(SECRET)(SECRET)).toEqual({ kind: 'shared-secret', clientId: 'shared-secret', role: 'default' });
+    expect(sharedSecretVerifier(SECRET, 'ops')(SECRET)).toEqual({ kind: 'shared-secret', clientId: 'shared-secret', role: 'ops' });
     expect(sharedSecretVerifier(SECRET)(`${SECRET}x`)).toBeUndefined();
   });
 });

@@ -52,7 +52,7 @@ describe('loadClientsFile', () => {
     expect(config.tokens).toHaveLength(1);
     const [entry] = config.tokens;
     expect(entry?.digest.toString('hex')).toBe(sha256(CI_TOKEN));
-    expect(entry?.principal).toEqual({ clientId: 'ci', role: 'user' });
+    expect(entry?.principal).toEqual({ kind: 'client', clientId: 'ci', role: 'user' });
     expect(Object.isFrozen(entry?.principal)).toBe(true);
   });
 
@@ -69,8 +69,8 @@ describe('loadClientsFile', () => {
     expect(config.sharedSecretRole).toBe('admin');
     expect(config.tokens.map((t) => t.digest.toString('hex'))).toEqual([sha256(ALICE_TOKEN), sha256(BOB_TOKEN)]);
     expect(config.tokens.map((t) => t.principal)).toEqual([
-      { clientId: 'alice@example.com', role: 'admin' },
-      { clientId: 'bob', role: 'user' },
+      { kind: 'client', clientId: 'alice@example.com', role: 'admin' },
+      { kind: 'client', clientId: 'bob', role: 'user' },
     ]);
   });
 
@@ -82,8 +82,8 @@ describe('loadClientsFile', () => {
     const config = loadClientsFile(fileURLToPath(new URL('../../../examples/clients.json', import.meta.url)));
     expect(config.sharedSecretRole).toBe('admin');
     expect(config.tokens.map((t) => t.principal)).toEqual([
-      { clientId: 'alice', role: 'admin' },
-      { clientId: 'sms-app', role: 'user' },
+      { kind: 'client', clientId: 'alice', role: 'admin' },
+      { kind: 'client', clientId: 'sms-app', role: 'user' },
     ]);
   });
 
@@ -158,6 +158,46 @@ describe('loadClientsFile', () => {
     expect(() => loadClientsFile(missing)).toThrow(new RegExp(`^${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot read file: ENOENT`));
   });
 
+  it.each(['shared-secret', 'Shared-Secret', 'SHARED-SECRET'])('refuses the reserved id %s, naming the entry and the id, never the token', (id) => {
+    const { path, error } = loadError({
+      clients: [
+        { id: 'ok', role: 'user', token: CI_TOKEN },
+        { id, role: 'admin', token: ALICE_TOKEN },
+      ],
+    });
+    expect(error.message).toBe(`${path}: clients[1].id: ${JSON.stringify(id)} is reserved for the gateway's own principal; choose another id`);
+    expect(error.message).not.toContain(ALICE_TOKEN);
+    expect(error.message).not.toContain(CI_TOKEN);
+  });
+
+  it('refuses a reserved id given with a digest, without quoting the digest', () => {
+    const { path, error } = loadError({ clients: [{ id: 'shared-secret', role: 'admin', tokenSha256: sha256(ALICE_TOKEN) }] });
+    expect(error.message).toBe(`${path}: clients[0].id: "shared-secret" is reserved for the gateway's own principal; choose another id`);
+    expect(error.message).not.toContain(sha256(ALICE_TOKEN));
+  });
+
+  it.each(['warden:gateway', 'oauth:alice', 'admin:root', 'OAuth:alice', 'Warden:x'])('refuses the reserved prefix of %s', (id) => {
+    const { path, error } = loadError({ clients: [{ id, role: 'user', token: BOB_TOKEN }] });
+    const prefix = `${id.slice(0, id.indexOf(':') + 1).toLowerCase()}`;
+    expect(error.message).toBe(
+      `${path}: clients[0].id: ${JSON.stringify(id)}: ids beginning with ${JSON.stringify(prefix)} are reserved for the gateway's own principals; choose another id`,
+    );
+    expect(error.message).not.toContain(BOB_TOKEN);
+  });
+
+  it('does not quote a long id with a reserved prefix', () => {
+    const id = `oauth:${'q'.repeat(200)}`;
+    const { path, error } = loadError({ clients: [{ id, role: 'user', token: BOB_TOKEN }] });
+    expect(error.message).toBe(`${path}: clients[0].id: ids beginning with "oauth:" are reserved for the gateway's own principals; choose another id`);
+  });
+
+  it('accepts ids that only resemble a reserved one', () => {
+    const ids = ['shared-secret2', 'my-shared-secret', 'admin', 'sms-admin', 'administrator', 'warden', 'oauth-proxy', 'wardenbot'];
+    const config = loadClientsFile(file({ clients: ids.map((id, i) => ({ id, role: 'user', token: `${CI_TOKEN}-${i}` })) }));
+    expect(config.tokens.map((t) => t.principal.clientId)).toEqual(ids);
+    expect(config.tokens.every((t) => t.principal.kind === 'client')).toBe(true);
+  });
+
   it('never puts a token in an error message', () => {
     const { error } = loadError({ clients: [{ id: 'x', role: 'bad role', token: ALICE_TOKEN }] });
     expect(error.message).not.toContain(ALICE_TOKEN);
@@ -186,18 +226,18 @@ describe('multiTokenVerifier', () => {
   });
 
   it('returns the principal of each token, clear or digest', () => {
-    expect(verify(ALICE_TOKEN)).toEqual({ clientId: 'alice', role: 'admin' });
-    expect(verify(BOB_TOKEN)).toEqual({ clientId: 'bob', role: 'user' });
-    expect(verify(CI_TOKEN)).toEqual({ clientId: 'ci', role: 'user' });
-    expect(verify('pässwörd-ümlaut-🔑-0001')).toEqual({ clientId: 'intl', role: 'user' });
+    expect(verify(ALICE_TOKEN)).toEqual({ kind: 'client', clientId: 'alice', role: 'admin' });
+    expect(verify(BOB_TOKEN)).toEqual({ kind: 'client', clientId: 'bob', role: 'user' });
+    expect(verify(CI_TOKEN)).toEqual({ kind: 'client', clientId: 'ci', role: 'user' });
+    expect(verify('pässwörd-ümlaut-🔑-0001')).toEqual({ kind: 'client', clientId: 'intl', role: 'user' });
   });
 
   it('the shared secret maps to the shared-secret principal with sharedSecretRole', () => {
-    expect(verify(SHARED)).toEqual({ clientId: 'shared-secret', role: 'admin' });
+    expect(verify(SHARED)).toEqual({ kind: 'shared-secret', clientId: 'shared-secret', role: 'admin' });
     expect(Object.isFrozen(verify(SHARED))).toBe(true);
     const other = multiTokenVerifier(SHARED, 'reader', config.tokens);
-    expect(other(SHARED)).toEqual({ clientId: 'shared-secret', role: 'reader' });
-    expect(other(BOB_TOKEN)).toEqual({ clientId: 'bob', role: 'user' });
+    expect(other(SHARED)).toEqual({ kind: 'shared-secret', clientId: 'shared-secret', role: 'reader' });
+    expect(other(BOB_TOKEN)).toEqual({ kind: 'client', clientId: 'bob', role: 'user' });
   });
 
   it('returns the same frozen principal object each time', () => {
@@ -220,7 +260,7 @@ describe('multiTokenVerifier', () => {
 
   it('with no clients, only the shared secret verifies', () => {
     const only = multiTokenVerifier(SHARED, 'default', []);
-    expect(only(SHARED)).toEqual({ clientId: 'shared-secret', role: 'default' });
+    expect(only(SHARED)).toEqual({ kind: 'shared-secret', clientId: 'shared-secret', role: 'default' });
     expect(only(ALICE_TOKEN)).toBeUndefined();
   });
 

@@ -41,7 +41,7 @@ interface Setup {
   readonly policy?: CompiledPolicy | undefined;
   readonly getPolicy?: () => CompiledPolicy | undefined;
   readonly toolLimits?: ToolRateLimits;
-  readonly principal?: Principal;
+  readonly principal?: Omit<Principal, 'kind'>;
   readonly commandKey?: string;
   readonly clientKey?: string;
   readonly audit?: RecordingAudit;
@@ -51,7 +51,7 @@ interface Setup {
 function makeGuard(setup: Setup = {}) {
   const audit = setup.audit ?? new RecordingAudit();
   const stats = setup.stats ?? new PolicyStats();
-  const principal = setup.principal ?? { clientId: 'app-1', role: 'user' };
+  const principal: Principal = { kind: 'client', ...(setup.principal ?? { clientId: 'app-1', role: 'user' }) };
   const guard = new PolicyGuard(
     {
       policy: setup.getPolicy ?? (() => setup.policy),
