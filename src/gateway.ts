@@ -11,7 +11,7 @@ import { loadClientsFile, multiTokenVerifier } from './auth/clients.js';
 import { CommandRegistry } from './commands/registry.js';
 import { loadCommandsFile } from './config/commands.js';
 import type { Settings } from './config/settings.js';
-import { clientAddress, clientKey } from './http/clientAddress.js';
+import { addressResolver, clientKey } from './http/clientAddress.js';
 import { defaultMaxConnections, fileDescriptorLimit } from './http/connectionLimits.js';
 import { fastLane } from './http/fastLane.js';
 import { defaultHostGuard, hostCheck } from './http/hostGuard.js';
@@ -104,7 +104,6 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     maxClientBacklogBytes: settings.maxClientBacklogBytes,
     maxChildQueueBytes: settings.maxChildQueueBytes,
     initializeTimeoutMs: settings.initializeTimeoutMs,
-    trustFlyClientIp: settings.trustFlyClientIp,
   };
   metrics.observe({ registry, sessions, processes });
   const policyStats = new PolicyStats();
@@ -156,8 +155,8 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     else res.writeHead(404).end();
   });
   const verify = clients ? multiTokenVerifier(settings.secret!, sharedRole, clients.tokens) : sharedSecretVerifier(settings.secret!, sharedRole);
-  const addressOf = (req: IncomingMessage) => clientAddress(req, settings.trustFlyClientIp);
-  const keyOf = (req: IncomingMessage & { principal?: Principal }) => clientKey(req, settings.trustFlyClientIp);
+  const addressOf = addressResolver(settings.trustedProxy ?? []);
+  const keyOf = (req: IncomingMessage & { principal?: Principal }) => clientKey(req.principal!);
   const sse = new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, onConnected });
   const streamable = new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, jsonReplyWindowMs: settings.jsonReplyWindowMs, onConnected });
   const onRejection = (error: WardenError) => {
@@ -206,8 +205,6 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       isDraining,
       hostCheck: hostCheck(hostOptions),
       verify,
-      addressOf,
-      authThrottle,
       takeRequest: requestLimiter && ((req) => takeRequest(requestLimiter, keyOf(req))),
       bodyLimitBytes: settings.bodyLimitBytes,
       policyActive,

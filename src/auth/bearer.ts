@@ -74,14 +74,35 @@ export interface BearerOptions {
   readonly verify: TokenVerifier;
   /** The caller's address, for throttling failed attempts. */
   readonly addressOf: (req: Request) => string;
-  /** Failed-authentication budget per address, checked before any token comparison. */
+  /**
+   * Failed-authentication budget per address. Only failures count and only failures are
+   * refused: a valid credential is never turned away, so nobody sharing an address (a NAT,
+   * a reverse proxy) can lock its owner out.
+   */
   readonly throttle?: { check(address: string): Promise<void>; fail(address: string): Promise<void> };
   /** Told of each failure (never given the token). */
   readonly onFailure?: (req: Request, reason: string) => void;
 }
 
+/** Why a request without a valid credential is refused, in words that say what to send. */
+export function unauthorizedReason(req: IncomingMessage, token: string | undefined, query: Record<string, unknown>): string {
+  if (Object.keys(query).some((k) => QUERY_CREDENTIAL.test(k))) {
+    return 'credentials in the query string are not accepted; send Authorization: Bearer <token>';
+  }
+  if (token !== undefined) return 'invalid bearer token';
+  if (req.headers.authorization !== undefined) return 'the Authorization header must be "Bearer <token>"';
+  return 'missing bearer token: send Authorization: Bearer <token>';
+}
+
 export function requireBearer(options: BearerOptions): RequestHandler {
   return async (req, res, next) => {
+    const token = bearerToken(req);
+    const principal = token === undefined ? undefined : options.verify(token);
+    if (principal !== undefined) {
+      req.principal = principal;
+      next();
+      return;
+    }
     const address = options.addressOf(req);
     if (options.throttle) {
       try {
@@ -91,21 +112,9 @@ export function requireBearer(options: BearerOptions): RequestHandler {
         return;
       }
     }
-    const token = bearerToken(req);
-    const principal = token === undefined ? undefined : options.verify(token);
-    if (principal === undefined) {
-      const queryHasCredential = Object.keys(req.query).some((k) => QUERY_CREDENTIAL.test(k));
-      const message = queryHasCredential
-        ? 'credentials in the query string are not accepted; send Authorization: Bearer <token>'
-        : token === undefined
-          ? 'missing bearer token'
-          : 'invalid bearer token';
-      options.onFailure?.(req, message);
-      if (options.throttle) await options.throttle.fail(address).catch(() => undefined);
-      sendError(res, new UnauthorizedError(message));
-      return;
-    }
-    req.principal = principal;
-    next();
+    const message = unauthorizedReason(req, token, req.query);
+    options.onFailure?.(req, message);
+    if (options.throttle) await options.throttle.fail(address).catch(() => undefined);
+    sendError(res, new UnauthorizedError(message));
   };
 }

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { parseTrustedProxies } from '../http/clientAddress.js';
 import { LOG_LEVELS } from '../logging/logger.js';
 
 export class SettingsError extends Error {
@@ -104,8 +105,20 @@ export const settingsSchema = z.object({
   maxClientBacklogBytes: byteSize.pipe(z.number().int().positive()).default(16 * MiB),
   /** Bytes queued to a child's stdin past which requests get 503. @default 4 MiB */
   maxChildQueueBytes: byteSize.pipe(z.number().int().positive()).default(4 * MiB),
-  /** Take the client address from Fly-Client-IP. @default true when FLY_APP_NAME is set */
-  trustFlyClientIp: flag.default(false),
+  /**
+   * Proxies whose forwarded client address is believed: `fly` (Fly's `Fly-Client-IP`) and/or
+   * CIDRs whose peers' `X-Forwarded-For` is read. Empty: the socket's peer, always.
+   * @default fly when FLY_APP_NAME is set, else none
+   */
+  trustedProxy: list
+    .superRefine((entries, ctx) => {
+      try {
+        parseTrustedProxies(entries);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      }
+    })
+    .optional(),
 
   /** Tool policy file (JSON, hot-reloaded). Unset: every tool allowed, built-in redaction on. */
   policyFile: z.string().min(1).optional(),
@@ -164,7 +177,7 @@ const SOURCES = [
   ['circuit-cooldown-ms', 'WARDEN_CIRCUIT_COOLDOWN_MS', 'circuitCooldownMs'],
   ['max-client-backlog', 'WARDEN_MAX_CLIENT_BACKLOG', 'maxClientBacklogBytes'],
   ['max-child-queue', 'WARDEN_MAX_CHILD_QUEUE', 'maxChildQueueBytes'],
-  ['trust-fly-client-ip', 'WARDEN_TRUST_FLY_CLIENT_IP', 'trustFlyClientIp'],
+  ['trusted-proxy', 'WARDEN_TRUSTED_PROXY', 'trustedProxy'],
   ['policy', 'WARDEN_POLICY', 'policyFile'],
   ['policy-poll-ms', 'WARDEN_POLICY_POLL_MS', 'policyPollMs'],
   ['clients', 'WARDEN_CLIENTS', 'clientsFile'],
@@ -203,7 +216,7 @@ export const USAGE = `Usage: mcp-warden [options]
   --circuit-cooldown-ms N  refuse a failing command this long (WARDEN_CIRCUIT_COOLDOWN_MS, default 5000)
   --max-client-backlog N drop a session whose client fell this far behind (WARDEN_MAX_CLIENT_BACKLOG, 16mb)
   --max-child-queue N    503 when a child's stdin queue is over this (WARDEN_MAX_CHILD_QUEUE, 4mb)
-  --trust-fly-client-ip B  true/false (WARDEN_TRUST_FLY_CLIENT_IP, default true on Fly.io)
+  --trusted-proxy LIST   fly and/or CIDRs whose forwarded client address is used (WARDEN_TRUSTED_PROXY, default fly on Fly.io)
   --policy FILE          tool policy, hot-reloaded (WARDEN_POLICY)
   --clients FILE         client tokens and roles (WARDEN_CLIENTS)
   --default-role R       role of the shared secret (WARDEN_DEFAULT_ROLE, default "default")
@@ -221,6 +234,9 @@ export interface ParsedCli {
 }
 
 export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedCli {
+  if (env.WARDEN_TRUST_FLY_CLIENT_IP !== undefined || argv.some((a) => a.startsWith('--trust-fly-client-ip'))) {
+    throw new SettingsError('--trust-fly-client-ip (WARDEN_TRUST_FLY_CLIENT_IP) was replaced by --trusted-proxy fly (WARDEN_TRUSTED_PROXY=fly)');
+  }
   let values: Record<string, string | boolean | undefined>;
   try {
     const options = Object.fromEntries(SOURCES.map(([flag]) => [flag, { type: 'string' as const }]));
@@ -244,7 +260,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   if (env.WARDEN_SECRET) input.secret = env.WARDEN_SECRET;
   if (env.WARDEN_AUDIT_HMAC_KEY) input.auditHmacKey = env.WARDEN_AUDIT_HMAC_KEY;
   if (env.REDIS_URL) input.redisUrl = env.REDIS_URL;
-  if (input.trustFlyClientIp === undefined && env.FLY_APP_NAME) input.trustFlyClientIp = true;
+  if (input.trustedProxy === undefined && env.FLY_APP_NAME) input.trustedProxy = 'fly';
   return { help: values.help === true, settings: validateSettings(input, origin) };
 }
 

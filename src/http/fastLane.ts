@@ -33,9 +33,6 @@ export interface FastLaneDeps {
   readonly isDraining: () => boolean;
   readonly hostCheck: (req: IncomingMessage) => WardenError | undefined;
   readonly verify: TokenVerifier;
-  readonly addressOf: (req: IncomingMessage) => string;
-  /** Failed-authentication budget: rejects when the address has none left. */
-  readonly authThrottle?: { check(address: string): Promise<void> };
   /** Charges one request to the caller's budget: the 429 to answer, or undefined. */
   readonly takeRequest?: (req: IncomingMessage & { principal?: Principal }) => Promise<WardenError | undefined>;
   readonly bodyLimitBytes: number;
@@ -92,13 +89,7 @@ export function fastLane(deps: FastLaneDeps): (req: IncomingMessage, res: Server
   };
 
   const handle = async (req: IncomingMessage & { principal?: Principal }, res: ServerResponse, taken: Taken): Promise<void> => {
-    if (deps.authThrottle) {
-      try {
-        await deps.authThrottle.check(deps.addressOf(req));
-      } catch {
-        return deps.fallback(req, res);
-      }
-    }
+    // A valid credential is never throttled; everything else goes to the full stack.
     const token = bearerToken(req);
     const principal = token === undefined ? undefined : deps.verify(token);
     if (!principal) return deps.fallback(req, res);

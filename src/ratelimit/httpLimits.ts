@@ -25,7 +25,7 @@ export async function takeRequest(limiter: Limiter, key: string): Promise<LimitR
   return new LimitReachedError('httpRequestsPerClient', limiter.rule.points, retryAfterSeconds(decision.retryAfterMs), 'rate_limited');
 }
 
-/** Takes one point per request from `keyOf(req)`'s budget (e.g. `clientKey(req, trustFly)`). */
+/** Takes one point per request from `keyOf(req)`'s budget (the principal's `clientKey`). */
 export function httpRateLimit(limiter: Limiter, keyOf: (req: Request) => string): RequestHandler {
   return (req, res, next) => {
     let key: string;

@@ -18,7 +18,7 @@ import type { ProcessManager } from '../process/manager.js';
 import { Session, type SessionStore, type TransportKind } from './sessions.js';
 
 export interface SessionLimits {
-  /** Concurrent sessions per client (token, or address for the shared secret). @default 16 */
+  /** Concurrent sessions per client: per principal (all holders of the shared secret are one). @default 16 */
   readonly maxSessionsPerClient: number;
   /** Bytes a client may fall behind on its streams before the session is dropped. @default 16 MiB */
   readonly maxClientBacklogBytes: number;
@@ -26,8 +26,6 @@ export interface SessionLimits {
   readonly maxChildQueueBytes: number;
   /** How long a child may take to answer `initialize`, ms. @default 30000 */
   readonly initializeTimeoutMs: number;
-  /** Use Fly.io's Fly-Client-IP header as the client address. @default false */
-  readonly trustFlyClientIp: boolean;
 }
 
 export interface SessionFactoryDeps {
@@ -60,7 +58,7 @@ export class SessionFactory {
 
   /** Checks limits and env headers (429/400), then starts a child (502/503 on failure). */
   async leaseChild(req: Request, spec: CommandSpec): Promise<Lease> {
-    const key = clientKey(req, this.deps.limits.trustFlyClientIp);
+    const key = clientKey(req.principal!);
     const max = this.deps.limits.maxSessionsPerClient;
     const opening = this.opening.get(key) ?? 0;
     if (this.deps.sessions.countByClient(key) + opening >= max) {

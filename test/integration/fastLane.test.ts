@@ -488,7 +488,7 @@ describe('the lane answers what the full stack answers', () => {
 // ---------------------------------------------------------------------------------------
 
 describe('failed authentications on the lane are throttled like everywhere else', () => {
-  it.each(KINDS)('%s: 3 wrong tokens are recorded; the 4th request, with the right token, gets 429', async (kind) => {
+  it.each(KINDS)('%s: 3 wrong tokens are recorded; the 4th wrong one gets 429, the right token is still served', async (kind) => {
     const gw = await ownGateway({ authFailuresPerWindow: 3 });
     const s = await open(gw, kind);
     // control: the right token is served before any failure
@@ -500,15 +500,19 @@ describe('failed authentications on the lane are throttled like everywhere else'
       expect(reply.headers['www-authenticate']).toMatch(/^Bearer /);
       expect(servedBy(gw, reply)).toBe('stack'); // the lane handed it over after the token check
     }
-    const refused = await send(gw, s.path, { headers: s.headers(), body: ping() });
+    const refused = await send(gw, s.path, { headers: s.headers({ Authorization: 'Bearer wrong-3' }), body: ping() });
     const body = expectRejection(refused, 429, 'rate_limited');
-    // the lane consulted the throttle before comparing the token, and handed the refusal over
     expect(servedBy(gw, refused)).toBe('stack');
     expect(body.error.data).toMatchObject({ limit: 'authFailuresPerAddress', max: 3 });
     expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     // the full stack gives the same answer
-    const chunked = await send(gw, s.path, { headers: s.headers(), body: ping(), chunked: true });
+    const chunked = await send(gw, s.path, { headers: s.headers({ Authorization: 'Bearer wrong-4' }), body: ping(), chunked: true });
     expect(comparable(chunked)).toEqual({ ...comparable(refused), retryAfter: expect.any(String) });
+    // a valid credential from the throttled address is never refused, on the lane
+    const served = nextId++;
+    const ok = await send(gw, s.path, { headers: s.headers(), body: ping(served) });
+    expectAccepted(ok, kind, served);
+    expect(servedBy(gw, ok)).toBe('lane');
     expect(gw.gateway.sessions.size).toBe(1); // the session itself is untouched
   });
 });

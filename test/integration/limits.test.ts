@@ -9,6 +9,9 @@
  * Waits on events or polls with deadlines; never sleeps for readiness.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -443,38 +446,32 @@ describe('maxSessionsPerClient', () => {
 // ---------------------------------------------------------------------------------------
 
 describe('client identity for per-client limits', () => {
-  it('trustFlyClientIp: each Fly-Client-IP has its own quota; X-Forwarded-For changes nothing', async () => {
-    const gw = await start({ [ENV]: fixtureEntry('env-server.mjs') }, { maxSessionsPerClient: 1, trustFlyClientIp: true });
+  it('the shared secret is one client: changing the address (trusted Fly-Client-IP) escapes nothing', async () => {
+    // trustFlyClientIp is the setting trustedProxy replaced: where the old behaviour keyed
+    // shared-secret callers by Fly-Client-IP, each address got a quota of its own.
+    const gw = await start({ [ENV]: fixtureEntry('env-server.mjs') }, { maxSessionsPerClient: 1, trustedProxy: 'fly', trustFlyClientIp: true } as never);
     await session(gw, ENV, 'sse', { 'Fly-Client-IP': '203.0.113.7' });
-    for (const kind of KINDS) {
-      const refused = await refusedWithoutSpawn(gw, () =>
-        attempt(gw, ENV, kind, { 'Fly-Client-IP': '203.0.113.7', 'X-Forwarded-For': '198.51.100.99' }),
-      );
-      expectRefusal(refused, 'rate_limited', 'maxSessionsPerClient', 1);
-    }
-    // Another Fly client: its own quota.
-    await session(gw, ENV, 'mcp', { 'Fly-Client-IP': '203.0.113.8' });
-    // No header: the socket address is the client, with its own quota...
-    await session(gw, ENV, 'sse');
-    // ...which X-Forwarded-For cannot escape.
-    const forged = await refusedWithoutSpawn(gw, () => attempt(gw, ENV, 'mcp', { 'X-Forwarded-For': '198.51.100.1' }));
-    expectRefusal(forged, 'rate_limited', 'maxSessionsPerClient', 1);
-    expect(gw.gateway.sessions.all().map((s) => s.clientKey).sort()).toEqual(['addr:127.0.0.1', 'addr:203.0.113.7', 'addr:203.0.113.8']);
-  });
-
-  it('without trustFlyClientIp the header is ignored: one socket address, one shared quota', async () => {
-    const gw = await start({ [ENV]: fixtureEntry('env-server.mjs') }, { maxSessionsPerClient: 1, trustFlyClientIp: false });
-    const first = await session(gw, ENV, 'sse', { 'Fly-Client-IP': '203.0.113.7' });
-    expect(gw.gateway.sessions.all().map((s) => s.clientKey)).toEqual(['addr:127.0.0.1']);
-    const variants: Record<string, string>[] = [{ 'Fly-Client-IP': '203.0.113.8' }, { 'X-Forwarded-For': '198.51.100.1' }, {}];
+    const variants: Record<string, string>[] = [{ 'Fly-Client-IP': '203.0.113.8' }, { 'Fly-Client-IP': '203.0.113.9', 'X-Forwarded-For': '198.51.100.1' }, {}];
     for (const headers of variants) {
       for (const kind of KINDS) {
         const refused = await refusedWithoutSpawn(gw, () => attempt(gw, ENV, kind, headers));
         expectRefusal(refused, 'rate_limited', 'maxSessionsPerClient', 1);
       }
     }
-    await first.close();
-    await session(gw, ENV, 'mcp', { 'Fly-Client-IP': '203.0.113.8' });
+    expect(gw.gateway.sessions.all().map((s) => s.clientKey)).toEqual(['shared-secret:shared-secret']);
+  });
+
+  it('each client token has its own quota, whatever address it comes from', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-clients-'));
+    const clientsFile = join(dir, 'clients.json');
+    writeFileSync(clientsFile, JSON.stringify({ clients: [{ id: 'ann', role: 'default', token: 'ann-token-0123456789' }, { id: 'bob', role: 'default', token: 'bob-token-0123456789' }] }));
+    const gw = await start({ [ENV]: fixtureEntry('env-server.mjs') }, { maxSessionsPerClient: 1, clientsFile });
+    await session(gw, ENV, 'sse', { Authorization: 'Bearer ann-token-0123456789' });
+    await session(gw, ENV, 'mcp', { Authorization: 'Bearer bob-token-0123456789' });
+    await session(gw, ENV, 'mcp');
+    const refused = await refusedWithoutSpawn(gw, () => attempt(gw, ENV, 'mcp', { Authorization: 'Bearer ann-token-0123456789' }));
+    expectRefusal(refused, 'rate_limited', 'maxSessionsPerClient', 1);
+    expect(gw.gateway.sessions.all().map((s) => s.clientKey).sort()).toEqual(['client:ann', 'client:bob', 'shared-secret:shared-secret']);
   });
 });
 
@@ -515,7 +512,6 @@ describe('GET /status', () => {
       spawnConcurrency: 3,
       poolMin: 0,
       spareTtlMs: 600_000,
-      trustFlyClientIp: false,
     });
     expect(initial.commands[ENV]).toMatchObject({ description: 'reports its env', ...zero });
     expect(initial.commands[CRASH]).toMatchObject(zero);

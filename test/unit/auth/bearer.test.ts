@@ -74,7 +74,7 @@ describe('requireBearer', () => {
   it('a missing header says so', async () => {
     const res = await get('/who');
     expect(res.status).toBe(401);
-    expect((res.json['error'] as { message: string }).message).toBe('missing bearer token');
+    expect((res.json['error'] as { message: string }).message).toBe('missing bearer token: send Authorization: Bearer <token>');
   });
 
   it('refuses a token in the query string, even the right one', async () => {
@@ -86,18 +86,21 @@ describe('requireBearer', () => {
     }
   });
 
-  it('other schemes and malformed headers are refused', async () => {
+  it('other schemes and malformed headers are refused, saying what was expected', async () => {
     for (const authorization of [`Basic ${SECRET}`, `Bearer`, `Bearer ${SECRET} extra`, `Token ${SECRET}`, `Bearer${SECRET}`]) {
-      expect((await get('/who', { authorization })).status).toBe(401);
+      const res = await get('/who', { authorization });
+      expect(res.status).toBe(401);
+      expect((res.json['error'] as { message: string }).message).toBe('the Authorization header must be "Bearer <token>"');
     }
   });
 
-  it('a throttled address is refused before the token is looked at', async () => {
+  it('a throttled address is refused for a wrong token, never for the right one', async () => {
     throttled.add('blocked');
-    const res = await get('/who', { authorization: `Bearer ${SECRET}`, 'x-test-address': 'blocked' });
+    const res = await get('/who', { authorization: 'Bearer wrong-token-value', 'x-test-address': 'blocked' });
     expect(res.status).toBe(ERROR_TABLE.rate_limited.status);
     expect(res.headers.get('retry-after')).toBe('30');
-    expect((await get('/who', { authorization: `Bearer ${SECRET}`, 'x-test-address': 'free' })).status).toBe(200);
+    expect((await get('/who', { authorization: `Bearer ${SECRET}`, 'x-test-address': 'blocked' })).status).toBe(200);
+    expect((await get('/who', { authorization: 'Bearer wrong-token-value', 'x-test-address': 'free' })).status).toBe(401);
   });
 });
 

@@ -51,9 +51,8 @@ describe('principal identity is kind and id', () => {
   });
 
   it('per-client limits count a colliding client apart from shared-secret callers', () => {
-    expect(clientKey(requestFrom(sharedSecretPrincipal('admin')), false)).toBe('addr:192.0.2.7');
-    expect(clientKey(requestFrom(colliding), false)).toBe(`client:${SHARED_SECRET_ID}`);
-    expect(clientKey(requestFrom({ kind: 'client', clientId: 'bob', role: 'user' }), false)).toBe('client:bob');
-    expect(clientKey(requestFrom(undefined), false)).toBe('addr:192.0.2.7');
+    expect(clientKey(sharedSecretPrincipal('admin'))).toBe(`shared-secret:${SHARED_SECRET_ID}`);
+    expect(clientKey(colliding)).toBe(`client:${SHARED_SECRET_ID}`);
+    expect(clientKey({ kind: 'client', clientId: 'bob', role: 'user' })).toBe('client:bob');
   });
 });
