@@ -4,7 +4,8 @@
  * command lookup -> body parsing -> transport handler. Errors end in one handler.
  */
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
-import { requireBearer, type BearerOptions } from './auth/bearer.js';
+import { adminAuth } from './auth/admin.js';
+import { requireBearer, type BearerOptions, type TokenVerifier } from './auth/bearer.js';
 import type { CommandRegistry } from './commands/registry.js';
 import { DrainingError, PayloadTooLargeError, WardenError } from './errors.js';
 import { commandOf, commandRoute } from './http/commandRoute.js';
@@ -31,8 +32,13 @@ export interface AppDeps {
   readonly isDraining: () => boolean;
   /** Told of every rejection (e.g. to count rate-limited requests). */
   readonly onRejection?: RejectionHook;
-  /** Extra authenticated routes (e.g. /status), mounted before command lookup. */
-  readonly extraRoutes?: (app: Express) => void;
+  /** Admin routes: `/status` (clients get a summary, admins the details) and `/metrics` (admins). */
+  readonly admin: {
+    readonly verifyAdmin: TokenVerifier | undefined;
+    readonly status: RequestHandler;
+    /** Absent when metrics are served on their own port. */
+    readonly metrics?: RequestHandler;
+  };
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -47,9 +53,13 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(hostGuard(deps.hostGuard));
   app.use(drainGuard(deps.isDraining));
+  const limited = deps.httpRateLimit ? [deps.httpRateLimit] : [];
+  app.get('/status', adminAuth({ ...deps.auth, verifyAdmin: deps.admin.verifyAdmin, clientsAllowed: true }), ...limited, deps.admin.status);
+  if (deps.admin.metrics) {
+    app.get('/metrics', adminAuth({ ...deps.auth, verifyAdmin: deps.admin.verifyAdmin, clientsAllowed: false }), ...limited, deps.admin.metrics);
+  }
   app.use(requireBearer(deps.auth));
   if (deps.httpRateLimit) app.use(deps.httpRateLimit);
-  deps.extraRoutes?.(app);
   app.use(commandRoute(deps.registry));
   app.use(express.json({ limit: deps.bodyLimitBytes, type: 'application/json', verify: keepRawBody }));
   app.use(rejectAmbiguousBodies(deps.policyActive));

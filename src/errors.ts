@@ -84,6 +84,12 @@ export class UnauthorizedError extends WardenError {
   }
 }
 
+export class ForbiddenError extends WardenError {
+  constructor(message: string) {
+    super('forbidden', message);
+  }
+}
+
 export class UnknownCommandError extends WardenError {
   constructor() {
     super('unknown_command', 'unknown command');

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createApp } from './app.js';
 import { AuditLog } from './audit/auditLog.js';
+import { adminVerifier } from './auth/admin.js';
 import { sharedSecretVerifier, type Principal } from './auth/bearer.js';
 import { loadClientsFile, multiTokenVerifier } from './auth/clients.js';
 import { CommandRegistry } from './commands/registry.js';
@@ -155,6 +156,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     else res.writeHead(404).end();
   });
   const verify = clients ? multiTokenVerifier(settings.secret!, sharedRole, clients.tokens) : sharedSecretVerifier(settings.secret!, sharedRole);
+  const verifyAdmin = adminVerifier(settings.adminToken, clients?.adminTokens ?? []);
   const addressOf = addressResolver(settings.trustedProxy ?? []);
   const keyOf = (req: IncomingMessage & { principal?: Principal }) => clientKey(req.principal!);
   const sse = new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, onConnected });
@@ -188,12 +190,10 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       onRejection,
       isDraining,
       policyActive,
-      extraRoutes: (app) => {
-        if (settings.metricsPort === undefined) app.get('/metrics', metricsRoute);
-        app.get(
-          '/status',
-          statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats }),
-        );
+      admin: {
+        verifyAdmin,
+        status: statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats }),
+        ...(settings.metricsPort === undefined ? { metrics: metricsRoute } : {}),
       },
     });
     return fastLane({

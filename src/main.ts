@@ -42,6 +42,7 @@ async function main(): Promise<void> {
     generated = true;
   }
   delete process.env.WARDEN_SECRET;
+  delete process.env.WARDEN_ADMIN_TOKEN;
 
   let gateway;
   try {

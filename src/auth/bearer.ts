@@ -15,7 +15,7 @@ import { sendError } from '../http/respond.js';
  * ids are only unique within a kind, so principals are compared by kind and id together
  * (`samePrincipal`).
  */
-export type PrincipalKind = 'shared-secret' | 'client';
+export type PrincipalKind = 'shared-secret' | 'client' | 'admin';
 
 /** Who is calling, attached to the request as `req.principal` once authenticated. */
 export interface Principal {

@@ -6,6 +6,9 @@
  * Ids the gateway gives its own principals are reserved: `shared-secret` (callers that
  * present WARDEN_SECRET) and any id beginning with `warden:`, `oauth:` or `admin:`
  * (compared without regard to case). A clients file that uses one is refused at load.
+ *
+ * An entry marked `"admin": true` holds the admin credential instead of a client's: it
+ * opens administration (/status details, /metrics) and nothing else, never an MCP endpoint.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -40,11 +43,14 @@ const clientSchema = z
         if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
       })
       .regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must be 1-64 letters, digits or _.@-'),
-    role: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or _.-'),
+    role: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or _.-').optional(),
+    /** An administrator, not a client: admin routes only. */
+    admin: z.boolean().optional(),
     token: z.string().min(16, 'must be at least 16 characters').optional(),
     tokenSha256: z.string().regex(/^[0-9a-f]{64}$/i, 'must be 64 hex characters').optional(),
   })
-  .refine((c) => (c.token === undefined) !== (c.tokenSha256 === undefined), 'give exactly one of token or tokenSha256');
+  .refine((c) => (c.token === undefined) !== (c.tokenSha256 === undefined), 'give exactly one of token or tokenSha256')
+  .refine((c) => c.admin === true || c.role !== undefined, { message: 'a client needs a "role" (or "admin": true for an administrator)', path: ['role'] });
 
 export const clientsFileSchema = z.strictObject({
   /** Role of callers that present the shared WARDEN_SECRET. */
@@ -56,14 +62,17 @@ export class ClientsFileError extends Error {
   override name = 'ClientsFileError';
 }
 
-interface KnownToken {
+export interface KnownToken {
   readonly digest: Buffer;
   readonly principal: Principal;
 }
 
 export interface ClientsConfig {
   readonly sharedSecretRole: string | undefined;
+  /** Client tokens (MCP endpoints). */
   readonly tokens: readonly KnownToken[];
+  /** Administrator tokens (admin routes only). */
+  readonly adminTokens: readonly KnownToken[];
 }
 
 export function loadClientsFile(path: string): ClientsConfig {
@@ -88,20 +97,28 @@ export function loadClientsFile(path: string): ClientsConfig {
     throw new ClientsFileError(`${path}: ${where || '(top level)'}: ${issue.message}`);
   }
   const ids = new Set<string>();
-  const tokens = result.data.clients.map((c, i) => {
+  const entries = result.data.clients.map((c, i) => {
     if (ids.has(c.id)) throw new ClientsFileError(`${path}: clients[${i}].id: duplicate client id ${JSON.stringify(c.id)}`);
     ids.add(c.id);
     return {
       digest: c.token !== undefined ? digest(c.token) : Buffer.from(c.tokenSha256!, 'hex'),
-      principal: Object.freeze<Principal>({ kind: 'client', clientId: c.id, role: c.role }),
+      principal: Object.freeze<Principal>({ kind: c.admin === true ? 'admin' : 'client', clientId: c.id, role: c.role ?? 'admin' }),
     };
   });
-  return { sharedSecretRole: result.data.sharedSecretRole, tokens };
+  return {
+    sharedSecretRole: result.data.sharedSecretRole,
+    tokens: entries.filter((e) => e.principal.kind === 'client'),
+    adminTokens: entries.filter((e) => e.principal.kind === 'admin'),
+  };
 }
 
 /** Verifies a token against the shared secret and every client token, in constant time. */
 export function multiTokenVerifier(sharedSecret: string, sharedRole: string, clients: readonly KnownToken[]): TokenVerifier {
-  const known: KnownToken[] = [{ digest: digest(sharedSecret), principal: sharedSecretPrincipal(sharedRole) }, ...clients];
+  return knownTokenVerifier([{ digest: digest(sharedSecret), principal: sharedSecretPrincipal(sharedRole) }, ...clients]);
+}
+
+/** Verifies a token against `known` in constant time; undefined when none matches. */
+export function knownTokenVerifier(known: readonly KnownToken[]): TokenVerifier {
   return (token) => {
     const presented = digest(token);
     let match: Principal | undefined;

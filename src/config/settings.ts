@@ -132,6 +132,11 @@ export const settingsSchema = z.object({
   auditFile: z.string().min(1).optional(),
   /** Also write audit lines to stderr. @default false */
   auditStderr: flag.default(false),
+  /**
+   * The admin credential (environment only): opens /status details and /metrics, never an
+   * MCP endpoint. The shared secret and client tokens never open admin routes.
+   */
+  adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Key for the audit chain's HMAC (environment only). */
   auditHmacKey: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Redis for limits shared by every instance (environment only: it may hold a password). */
@@ -245,7 +250,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     throw new SettingsError((error as Error).message);
   }
   const input: Record<string, unknown> = {};
-  const origin: Record<string, string> = { secret: 'WARDEN_SECRET', auditHmacKey: 'WARDEN_AUDIT_HMAC_KEY', redisUrl: 'REDIS_URL' };
+  const origin: Record<string, string> = { secret: 'WARDEN_SECRET', auditHmacKey: 'WARDEN_AUDIT_HMAC_KEY', redisUrl: 'REDIS_URL', adminToken: 'WARDEN_ADMIN_TOKEN' };
   for (const [flag, variable, key] of SOURCES) {
     const fromFlag = values[flag];
     const fromEnv = env[variable];
@@ -259,6 +264,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   }
   if (env.WARDEN_SECRET) input.secret = env.WARDEN_SECRET;
   if (env.WARDEN_AUDIT_HMAC_KEY) input.auditHmacKey = env.WARDEN_AUDIT_HMAC_KEY;
+  if (env.WARDEN_ADMIN_TOKEN) input.adminToken = env.WARDEN_ADMIN_TOKEN;
   if (env.REDIS_URL) input.redisUrl = env.REDIS_URL;
   if (input.trustedProxy === undefined && env.FLY_APP_NAME) input.trustedProxy = 'fly';
   return { help: values.help === true, settings: validateSettings(input, origin) };

@@ -1,8 +1,11 @@
 /**
- * GET /status (authenticated): per command, live children, warm spares, sessions,
- * spawns, restarts, failures, circuit state and last exit codes; uptime and limits.
+ * GET /status. With the admin credential: per command, live children, warm spares,
+ * sessions, spawns, restarts, failures, circuit state and last exit codes; uptime,
+ * limits and the policy. With a client credential: a summary that names no command,
+ * role or limit (clients need not learn what else the gateway runs).
  */
 import type { RequestHandler } from 'express';
+import { ADMIN_HINT } from '../auth/admin.js';
 import type { CommandRegistry } from '../commands/registry.js';
 import type { PolicyStats } from '../policy/stats.js';
 import type { PolicyStore } from '../policy/store.js';
@@ -45,8 +48,13 @@ export function buildStatus(deps: StatusDeps) {
   };
 }
 
+/** What any authenticated client may see. */
+export function statusSummary(deps: Pick<StatusDeps, 'isDraining'>) {
+  return { status: deps.isDraining() ? 'draining' : 'ok', details: ADMIN_HINT };
+}
+
 export function statusRoute(deps: StatusDeps): RequestHandler {
-  return (_req, res) => {
-    res.json(buildStatus(deps));
+  return (req, res) => {
+    res.json(req.access === 'admin' ? buildStatus(deps) : statusSummary(deps));
   };
 }

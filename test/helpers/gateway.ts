@@ -18,6 +18,8 @@ import { fixturePath } from './fixtures.js';
 import { isAlive } from './procs.js';
 
 export const TEST_SECRET = 'test-secret-0123456789abcdef';
+/** The admin credential of test gateways (WARDEN_ADMIN_TOKEN): /status details, /metrics. */
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const EVERYTHING = 'mcp-server-everything';
 export const EVERYTHING_ENTRY = {
   command: process.execPath,
@@ -46,6 +48,8 @@ export interface TestGateway {
   readonly secret: string;
   url(key: string, endpoint: 'sse' | 'mcp' | 'messages'): URL;
   headers(extra?: Record<string, string>): Record<string, string>;
+  /** Headers carrying the admin credential. */
+  adminHeaders(): Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -60,7 +64,7 @@ export async function startGateway(
   const logger = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new Collect(logs)] });
   const secret = (settings.secret as string | undefined) ?? TEST_SECRET;
   const gateway = await createGateway(
-    validateSettings({ host: '127.0.0.1', port: 0, commandsFile, secret, stopEofMs: 300, stopTermMs: 500, poolMin: 0, httpRequestsPerMinute: 0, authFailuresPerWindow: 1_000_000, ...settings }),
+    validateSettings({ host: '127.0.0.1', port: 0, commandsFile, secret, stopEofMs: 300, stopTermMs: 500, poolMin: 0, httpRequestsPerMinute: 0, authFailuresPerWindow: 1_000_000, adminToken: TEST_ADMIN_TOKEN, ...settings }),
     { logger },
   );
   const address = await gateway.listen();
@@ -72,6 +76,7 @@ export async function startGateway(
     secret,
     url: (key, endpoint) => new URL(`${base}/${encodeURIComponent(key)}/${endpoint}`),
     headers: (extra = {}) => ({ Authorization: `Bearer ${secret}`, ...extra }),
+    adminHeaders: () => ({ Authorization: `Bearer ${TEST_ADMIN_TOKEN}` }),
     close: () => gateway.close(),
   };
 }

@@ -76,7 +76,7 @@ describe('session churn', () => {
     const g = gw;
     const watch = new RequestWatch(g);
     const statusOf = async () => {
-      const res = await fetch(`${g.base}/status`, { headers: g.headers() });
+      const res = await fetch(`${g.base}/status`, { headers: g.adminHeaders() });
       return ((await res.json()) as { commands: Record<string, { warm: number; live: number; spawns: number; crashes: number; failures: number }> }).commands[ENV]!;
     };
     await waitFor(async () => (await statusOf()).warm === POOL_MIN, { message: 'the pool warmed up' });

@@ -17,7 +17,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { fixturePath } from '../helpers/fixtures.js';
-import { fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, type Kind, type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
+import { fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, TEST_ADMIN_TOKEN, type Kind, type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 import { parseResponses } from '../helpers/rawHttp.js';
 
@@ -95,7 +95,7 @@ interface Cli {
 function runCli(nodeArgs: string[], args: string[], env: Record<string, string> = {}): Cli {
   if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` (npm test does)');
   const proc = spawn(process.execPath, [...nodeArgs, MAIN, ...args], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', WARDEN_ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const cli: Cli = { proc, stdout: [], stderr: [], exit: once(proc, 'exit').then(([code]) => code as number | null) };
@@ -135,8 +135,8 @@ interface CommandStatus {
   warm: number;
   live: number;
 }
-async function commandStatus(port: number, secret: string, key: string): Promise<CommandStatus | undefined> {
-  const res = await fetch(`http://127.0.0.1:${port}/status`, { headers: { Authorization: `Bearer ${secret}` } });
+async function commandStatus(port: number, _secret: string, key: string): Promise<CommandStatus | undefined> {
+  const res = await fetch(`http://127.0.0.1:${port}/status`, { headers: { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
   const body = (await res.json()) as { commands: Record<string, CommandStatus> };
   return body.commands[key];
 }

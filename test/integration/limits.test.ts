@@ -213,7 +213,7 @@ interface StatusBody {
 }
 
 async function status(gw: TestGateway): Promise<StatusBody> {
-  const res = await fetch(`${gw.base}/status`, { headers: gw.headers() });
+  const res = await fetch(`${gw.base}/status`, { headers: gw.adminHeaders() });
   if (res.status !== 200) throw new Error(`GET /status answered ${res.status}`);
   return (await res.json()) as StatusBody;
 }
@@ -491,7 +491,18 @@ describe('GET /status', () => {
       expect(body.error.data.code).toBe('unauthorized');
       expect(JSON.stringify(body)).not.toContain(ENV);
     }
-    expect((await fetch(`${gw.base}/status`, { headers: gw.headers() })).status).toBe(200);
+    expect((await fetch(`${gw.base}/status`, { headers: gw.adminHeaders() })).status).toBe(200);
+  });
+
+  it('gives a client credential a summary that names no command, limit or role; the admin the details', async () => {
+    const gw = await start({ [ENV]: fixtureEntry('env-server.mjs', { description: 'secret plans' }) });
+    const client = await fetch(`${gw.base}/status`, { headers: gw.headers() });
+    expect(client.status).toBe(200);
+    const summary = (await client.json()) as Record<string, unknown>;
+    expect(summary).toEqual({ status: 'ok', details: expect.stringContaining('WARDEN_ADMIN_TOKEN') });
+    const admin = (await (await fetch(`${gw.base}/status`, { headers: gw.adminHeaders() })).json()) as Record<string, any>;
+    expect(admin.commands[ENV].description).toBe('secret plans');
+    expect(admin.limits.maxChildren).toEqual(expect.any(Number));
   });
 
   it('reports limits, totals and per-command counters that follow sessions, exits and crashes', async () => {

@@ -521,7 +521,7 @@ describe('/status', () => {
     const { policyFile, clientsFile } = setup();
     const gw = await start({ policyFile, clientsFile });
     const status = async () => {
-      const res = await fetch(`${gw.base}/status`, { headers: { Authorization: `Bearer ${USER_TOKEN}` } });
+      const res = await fetch(`${gw.base}/status`, { headers: gw.adminHeaders() });
       expect(res.status).toBe(200);
       return (await res.json()) as Json;
     };

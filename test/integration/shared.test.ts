@@ -61,7 +61,7 @@ function live(script: string): number[] {
 }
 
 async function status(gw: TestGateway, key = MUX): Promise<Json> {
-  const res = await fetch(`${gw.base}/status`, { headers: gw.headers() });
+  const res = await fetch(`${gw.base}/status`, { headers: gw.adminHeaders() });
   expect(res.status).toBe(200);
   return ((await res.json()) as Json).commands[key] as Json;
 }
