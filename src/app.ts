@@ -51,7 +51,7 @@ export function createApp(deps: AppDeps): Express {
     res.status(deps.isDraining() ? 503 : 200).json({ status: deps.isDraining() ? 'draining' : 'ok' });
   });
 
-  app.use(hostGuard(deps.hostGuard));
+  app.use(hostGuard(deps.hostGuard, deps.logger));
   app.use(drainGuard(deps.isDraining));
   const limited = deps.httpRateLimit ? [deps.httpRateLimit] : [];
   app.get('/status', adminAuth({ ...deps.auth, verifyAdmin: deps.admin.verifyAdmin, clientsAllowed: true }), ...limited, deps.admin.status);

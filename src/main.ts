@@ -37,6 +37,10 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(settings.logLevel);
   let generated = false;
+  if (!settings.secret && process.env.FLY_APP_NAME) {
+    // Every machine would invent its own secret, and a client's requests land on either.
+    fail('WARDEN_SECRET is not set. On Fly.io every machine needs the same secret: fly secrets set WARDEN_SECRET=$(openssl rand -base64 24)');
+  }
   if (!settings.secret) {
     settings = { ...settings, secret: randomBytes(24).toString('base64url') };
     generated = true;

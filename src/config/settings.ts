@@ -267,6 +267,8 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   if (env.WARDEN_ADMIN_TOKEN) input.adminToken = env.WARDEN_ADMIN_TOKEN;
   if (env.REDIS_URL) input.redisUrl = env.REDIS_URL;
   if (input.trustedProxy === undefined && env.FLY_APP_NAME) input.trustedProxy = 'fly';
+  // On Fly.io the app's own name is the Host clients use (custom domains are added by hand).
+  if (input.allowedHosts === undefined && env.FLY_APP_NAME) input.allowedHosts = `${env.FLY_APP_NAME}.fly.dev`;
   return { help: values.help === true, settings: validateSettings(input, origin) };
 }
 

@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
 import { WardenError } from '../errors.js';
+import { LogThrottle, type Logger } from '../logging/logger.js';
 import { sendError } from './respond.js';
 
 export interface HostGuardOptions {
@@ -41,6 +42,29 @@ function hostnameOf(hostHeader: string): string {
   return colon === -1 ? hostHeader : hostHeader.slice(0, colon);
 }
 
+/** A header value fit to quote back: printable ASCII, at most 100 characters; else undefined. */
+function quotable(value: string): string | undefined {
+  return /^[\x21-\x7e]{1,100}$/.test(value) ? value : undefined;
+}
+
+function hostRefusal(host: string): WardenError {
+  const shown = quotable(host);
+  return new WardenError(
+    'forbidden_host',
+    `Host header ${shown === undefined ? '' : `"${shown}" `}is not allowed; an admin can add it to --allowed-hosts (WARDEN_ALLOWED_HOSTS)`,
+    { data: { setting: 'WARDEN_ALLOWED_HOSTS' } },
+  );
+}
+
+function originRefusal(origin: string): WardenError {
+  const shown = quotable(origin);
+  return new WardenError(
+    'forbidden_origin',
+    `Origin ${shown === undefined ? '' : `"${shown}" `}is not allowed; an admin can add it to --allowed-origins (WARDEN_ALLOWED_ORIGINS)`,
+    { data: { setting: 'WARDEN_ALLOWED_ORIGINS' } },
+  );
+}
+
 /** The check alone: the error a request's Host or Origin earns, or undefined when it passes. */
 export function hostCheck(options: HostGuardOptions): (req: IncomingMessage) => WardenError | undefined {
   const hosts = new Set(options.allowedHosts.map((h) => h.toLowerCase()));
@@ -49,19 +73,24 @@ export function hostCheck(options: HostGuardOptions): (req: IncomingMessage) => 
   return (req) => {
     if (hosts.size > 0) {
       const host = (req.headers.host ?? '').toLowerCase();
-      if (!hosts.has(host) && !hosts.has(hostnameOf(host))) return new WardenError('forbidden_host', 'Host header is not allowed');
+      if (!hosts.has(host) && !hosts.has(hostnameOf(host))) return hostRefusal(req.headers.host ?? '');
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && !anyOrigin && !origins.has(origin.toLowerCase())) return new WardenError('forbidden_origin', 'Origin is not allowed');
+    if (origin !== undefined && !anyOrigin && !origins.has(origin.toLowerCase())) return originRefusal(origin);
     return undefined;
   };
 }
 
-export function hostGuard(options: HostGuardOptions): RequestHandler {
+/** The check as middleware; each refusal is logged (throttled) with what was refused. */
+export function hostGuard(options: HostGuardOptions, logger: Logger): RequestHandler {
   const check = hostCheck(options);
+  const throttle = new LogThrottle(10, 60_000);
   return (req, res, next) => {
     const error = check(req);
-    if (error) sendError(res, error);
-    else next();
+    if (!error) return next();
+    if (throttle.allow((n) => logger.warn('Host/Origin refusals suppressed', { count: n }))) {
+      logger.warn(error.message, { host: quotable(req.headers.host ?? ''), origin: quotable(req.headers.origin ?? '') });
+    }
+    sendError(res, error);
   };
 }

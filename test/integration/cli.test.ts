@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixtureEntry } from '../helpers/gateway.js';
@@ -139,4 +140,43 @@ describe('mcp-warden CLI', () => {
     expect(running.stderr.join('')).toMatch(/WARDEN_SECRET/);
     expect(running.stderr.join('')).not.toContain('short');
   });
+
+  it('on Fly.io without WARDEN_SECRET refuses to start, saying how to set one', async () => {
+    const commands = whitelist({ env: fixtureEntry('env-server.mjs') });
+    const cli = runCli(['--port', '0', '--commands', commands], { FLY_APP_NAME: 'my-fly-app' });
+    running = cli;
+    expect(await cli.exit).toBe(2);
+    expect(cli.stderr.join('')).toContain('fly secrets set WARDEN_SECRET=');
+  });
+
+  it('on Fly.io accepts the app\'s own Host by default and names a refused Host and the setting', async () => {
+    const commands = whitelist({ env: fixtureEntry('env-server.mjs') });
+    const secret = 'fly-secret-0123456789';
+    const cli = runCli(['--port', '0', '--commands', commands], { FLY_APP_NAME: 'my-fly-app', WARDEN_SECRET: secret });
+    running = cli;
+    const port = await listeningPort(cli);
+    const get = (host: string) => httpGet(port, '/status', { Host: host, Authorization: `Bearer ${secret}` });
+    expect((await get('my-fly-app.fly.dev')).status).toBe(200);
+    const refused = await get('old-name.fly.dev');
+    expect(refused.status).toBe(403);
+    const message = (JSON.parse(refused.body) as { error: { message: string } }).error.message;
+    expect(message).toContain('"old-name.fly.dev"');
+    expect(message).toContain('WARDEN_ALLOWED_HOSTS');
+    await waitFor(() => cli.stderr.join('').includes('Host header \\"old-name.fly.dev\\" is not allowed'), { message: 'the warn log line' });
+    cli.proc.kill('SIGTERM');
+    expect(await cli.exit).toBe(0);
+  });
 });
+
+/** A GET with chosen headers (fetch would not let a test set Host). */
+function httpGet(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
