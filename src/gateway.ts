@@ -68,6 +68,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
         stderr: settings.auditStderr,
         hmacKey: settings.auditHmacKey,
         onError: (error) => logger.error('audit write failed', { error: error.message }),
+        onGap: (gap) => logger.error(`audit trail: ${gap.message}`, { event: gap.event }),
       })
     : AuditLog.disabled();
   let limiterStore: LimiterStore;

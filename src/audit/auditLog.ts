@@ -6,17 +6,33 @@
  * without its line break; the first line of a chain has `prev` = 64 zeros. Reopening a
  * file continues its chain and its `seq`. `verifyAuditFile` (./verify.ts) checks a file.
  *
+ * Beside a file trail, `<file>.head` records where the trail ends (./head.ts), updated
+ * after the lines are written. Reopening compares the file with it: records removed from
+ * the end while the log was closed are recorded as an `audit_gap` event, the first of the
+ * continuing chain, and reported to `onGap` (./headCheck.ts). See docs/audit.md.
+ *
  * Lines are safe to print: secret-like keys are replaced, every character a terminal could
- * act on is escaped, and long strings are cut. `record()` never throws; failures go to
- * `onError`. One writer per file: two processes appending to one file break the chain.
+ * act on is escaped, and long strings are cut (./format.ts). `record()` never throws;
+ * failures go to `onError`. One writer per file: two processes appending to one file break
+ * the chain.
  */
-import { createHash, createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { readChainTail, type ChainTail } from './chainTail.js';
+import { GENESIS_PREV, chainHash, clip, formatLine, toError } from './format.js';
+import { readHead } from './head.js';
+import { checkHead, type AuditGap } from './headCheck.js';
+import { HeadWriter } from './headWriter.js';
+
+export { GENESIS_PREV, MAX_STRING_LENGTH, OMITTED, SECRET_KEY, chainHash } from './format.js';
+export type { AuditGap } from './headCheck.js';
 
 export interface AuditLogOptions {
-  /** Append JSON lines to this file (created with mode 0600 when missing). */
+  /**
+   * Append JSON lines to this file (created with mode 0600 when missing); a regular file
+   * gets `<file>.head` beside it (./head.ts).
+   */
   readonly file?: string;
   /**
    * Also write each line to `process.stderr`.
@@ -30,6 +46,12 @@ export interface AuditLogOptions {
   readonly hmacKey?: string;
   /** Receives write failures and dropped records; `record()` itself never throws. */
   readonly onError?: (error: Error) => void;
+  /**
+   * Told when a reopened file does not end where its head file says (records removed or
+   * rewritten, a forged or unreadable head) or has records but no head file. The event is
+   * recorded in the trail either way. Without it, the gap goes to `onError`.
+   */
+  readonly onGap?: (gap: AuditGap) => void;
 }
 
 /** Opening the audit file failed, or a record was dropped. */
@@ -37,85 +59,19 @@ export class AuditLogError extends Error {
   override name = 'AuditLogError';
 }
 
-/** `prev` of the first line of a chain. */
-export const GENESIS_PREV = '0'.repeat(64);
-
-/** Longest string value written, in UTF-16 code units; longer ones are cut. */
-export const MAX_STRING_LENGTH = 4096;
-const TRUNCATED = '…[truncated]';
-/** Keys whose values are never written, at any depth. */
-export const SECRET_KEY = /token|secret|password|authorization|cookie|^env$|^env_/i;
-export const OMITTED = '[omitted]';
-/** Keys the log sets itself; a field with one of these names is dropped. */
-const RESERVED_KEYS = new Set(['ts', 'seq', 'event', 'prev']);
-/** Nesting depth below which objects are written as `"[too deep]"`. */
-const MAX_DEPTH = 8;
-/** Characters JSON.stringify leaves raw that a terminal or a line splitter may act on. */
-const UNSAFE_CHARS = /[\u007f-\u009f\u2028\u2029]/g;
-
-/** The chain hash of one line's text: hex SHA-256, or hex HMAC-SHA256 when keyed. */
-export function chainHash(text: string, hmacKey?: string): string {
-  const hash = hmacKey === undefined ? createHash('sha256') : createHmac('sha256', hmacKey);
-  return hash.update(text, 'utf8').digest('hex');
-}
-
-function toError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
-}
-
-function clip(value: string): string {
-  if (value.length <= MAX_STRING_LENGTH) return value;
-  let end = MAX_STRING_LENGTH;
-  const last = value.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end -= 1; // do not split a surrogate pair
-  return value.slice(0, end) + TRUNCATED;
-}
-
-/** A JSON-safe copy of `value`: secret-like keys omitted, strings cut, cycles named. */
-function clean(value: unknown, depth: number, seen: Set<object>): unknown {
-  switch (typeof value) {
-    case 'string':
-      return clip(value);
-    case 'number':
-    case 'boolean':
-      return value;
-    case 'bigint':
-      return value.toString();
-    case 'undefined':
-    case 'function':
-    case 'symbol':
-      return undefined;
-  }
-  if (value === null) return null;
-  const object = value as object;
-  if (seen.has(object)) return '[circular]';
-  if (depth >= MAX_DEPTH) return '[too deep]';
-  seen.add(object);
+/** A FIFO or a terminal has no end to compare, so only a regular file (or a new one) gets a head. */
+async function isRegularOrAbsent(file: string): Promise<boolean> {
   try {
-    if (object instanceof Error) {
-      return { name: clip(object.name), message: clip(object.message) };
-    }
-    const toJSON = (object as { toJSON?: unknown }).toJSON;
-    if (typeof toJSON === 'function') return clean(toJSON.call(object), depth + 1, seen);
-    if (Array.isArray(object)) return object.map((item) => clean(item, depth + 1, seen) ?? null);
-    const copy: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-    for (const [key, item] of Object.entries(object)) {
-      copy[key] = SECRET_KEY.test(key) ? OMITTED : clean(item, depth + 1, seen);
-    }
-    return copy;
-  } finally {
-    seen.delete(object);
+    return (await stat(file)).isFile();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw error;
   }
-}
-
-/** Escapes what JSON.stringify leaves raw (DEL, C1 controls, U+2028/U+2029). */
-function escapeUnsafe(json: string): string {
-  return json.replace(UNSAFE_CHARS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function validate(options: AuditLogOptions): void {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-  const { file, stderr, hmacKey, onError } = options;
+  const { file, stderr, hmacKey, onError, onGap } = options;
   if (file !== undefined && (typeof file !== 'string' || file.length === 0 || file.includes('\0'))) {
     throw new TypeError('options.file must be a non-empty path');
   }
@@ -124,6 +80,7 @@ function validate(options: AuditLogOptions): void {
     throw new TypeError('options.hmacKey must be a non-empty string');
   }
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError('options.onError must be a function');
+  if (onGap !== undefined && typeof onGap !== 'function') throw new TypeError('options.onGap must be a function');
 }
 
 interface AuditLogState {
@@ -135,6 +92,10 @@ interface AuditLogState {
   readonly seq: number;
   /** Written before the first line when the file ended mid-line. */
   readonly lead: string;
+  /** Keeps `<file>.head` in step; absent without a regular file. */
+  readonly head?: HeadWriter;
+  /** The file's length when opened. */
+  readonly bytes?: number;
 }
 
 export class AuditLog {
@@ -145,6 +106,9 @@ export class AuditLog {
   #prev: string;
   #seq: number;
   #lead: string;
+  readonly #head: HeadWriter | undefined;
+  /** Bytes in the file once every write handed to the stream so far has completed. */
+  #bytes: number;
   #closed = false;
   #closing: Promise<void> | undefined;
   #lastReported: Error | undefined;
@@ -157,6 +121,8 @@ export class AuditLog {
     this.#prev = state.prev;
     this.#seq = state.seq;
     this.#lead = state.lead;
+    this.#head = state.head;
+    this.#bytes = state.bytes ?? 0;
     this.#stream?.on('error', (error) => this.#report(error));
   }
 
@@ -167,14 +133,18 @@ export class AuditLog {
    */
   static async open(options: AuditLogOptions): Promise<AuditLog> {
     validate(options);
-    const { file, hmacKey, onError } = options;
+    const { file, hmacKey, onError, onGap } = options;
     const stderr = options.stderr ?? false;
     if (file === undefined) {
       return new AuditLog({ stream: undefined, stderr, hmacKey, onError, prev: GENESIS_PREV, seq: 1, lead: '' });
     }
     let tail: ChainTail | undefined;
+    let gap: AuditGap | undefined;
+    let regular = false;
     try {
+      regular = await isRegularOrAbsent(file);
       tail = await readChainTail(file);
+      if (regular) gap = await checkHead(file, tail, await readHead(file, hmacKey), hmacKey);
     } catch (error) {
       throw new AuditLogError(`cannot read audit file ${file}: ${toError(error).message}`, { cause: error });
     }
@@ -185,7 +155,7 @@ export class AuditLog {
       stream.destroy();
       throw new AuditLogError(`cannot open audit file ${file}: ${toError(error).message}`, { cause: error });
     }
-    return new AuditLog({
+    const log = new AuditLog({
       stream,
       stderr,
       hmacKey,
@@ -193,7 +163,15 @@ export class AuditLog {
       prev: tail === undefined ? GENESIS_PREV : chainHash(tail.lastLine, hmacKey),
       seq: tail?.nextSeq ?? 1,
       lead: tail === undefined || tail.endsWithBreak ? '' : '\n',
+      head: regular ? new HeadWriter(file, hmacKey, (error) => log.#report(new AuditLogError(`cannot update audit head file ${file}.head: ${toError(error).message}`, { cause: error }))) : undefined,
+      bytes: tail?.size ?? 0,
     });
+    if (gap !== undefined) {
+      log.record(gap.event, gap.fields);
+      if (onGap !== undefined) log.#tell(() => onGap(gap));
+      else log.#report(new AuditLogError(gap.message));
+    }
+    return log;
   }
 
   /** A log that writes nothing. */
@@ -227,19 +205,28 @@ export class AuditLog {
     }
     let line: string;
     try {
-      line = this.#format(event, fields);
+      line = formatLine(event, fields, this.#seq, this.#prev);
     } catch (error) {
       this.#report(new AuditLogError(`cannot format audit event: ${toError(error).message}`, { cause: error }));
       return;
     }
-    this.#prev = chainHash(line, this.#hmacKey);
+    const seq = this.#seq;
+    const hash = chainHash(line, this.#hmacKey);
+    this.#prev = hash;
     this.#seq += 1;
     if (this.#stream !== undefined) {
       const text = `${this.#lead}${line}\n`;
       this.#lead = '';
+      const length = Buffer.byteLength(text, 'utf8');
       try {
         this.#stream.write(text, (error) => {
-          if (error) this.#report(error);
+          if (error) {
+            this.#report(error);
+            return;
+          }
+          // Callbacks run in write order: the file now ends with this line.
+          this.#bytes += length;
+          this.#head?.update({ seq, hash, bytes: this.#bytes });
         });
       } catch (error) {
         this.#report(toError(error));
@@ -254,7 +241,7 @@ export class AuditLog {
     }
   }
 
-  /** Ends the file stream; resolves once buffered lines are flushed. Idempotent. */
+  /** Ends the file stream; resolves once buffered lines and the head file are written. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -263,25 +250,23 @@ export class AuditLog {
   async #close(): Promise<void> {
     this.#closed = true;
     const stream = this.#stream;
-    if (stream === undefined || stream.closed) return;
-    await new Promise<void>((resolve) => {
-      stream.once('close', resolve);
-      if (!stream.destroyed) stream.end();
-    });
+    if (stream === undefined) return;
+    if (!stream.closed) {
+      await new Promise<void>((resolve) => {
+        stream.once('close', resolve);
+        if (!stream.destroyed) stream.end();
+      });
+    }
+    await this.#head?.flush();
   }
 
-  #format(event: string, fields: Record<string, unknown>): string {
-    const entry: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-    entry.ts = new Date().toISOString();
-    entry.seq = this.#seq;
-    entry.event = clip(String(event));
-    const seen = new Set<object>([fields]);
-    for (const [key, value] of Object.entries(fields ?? {})) {
-      if (RESERVED_KEYS.has(key)) continue;
-      entry[key] = SECRET_KEY.test(key) ? OMITTED : clean(value, 1, seen);
+  /** Calls a sink; a sink that throws is ignored. */
+  #tell(sink: () => void): void {
+    try {
+      sink();
+    } catch {
+      // The sink failed; nothing is left to tell.
     }
-    entry.prev = this.#prev;
-    return escapeUnsafe(JSON.stringify(entry));
   }
 
   /** Each error once (a failed write reaches both the callback and the 'error' event). */

@@ -1,6 +1,7 @@
 /**
  * Where an existing audit file's chain ends: its last line (to hash for the next `prev`),
- * the next `seq`, and whether the file ends mid-line. Reads the file backwards, so a large
+ * the next `seq`, and whether the file ends mid-line; and the line that ends at a given
+ * offset (where the head file says the trail ended). Reads the file backwards, so a large
  * trail costs a few chunks, not a full scan.
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
@@ -47,7 +48,8 @@ async function* linesBackwards(handle: FileHandle, size: number): AsyncGenerator
   yield Buffer.concat(pending).toString('utf8');
 }
 
-function seqOf(line: string): number | undefined {
+/** The `seq` of a line, when it is a JSON object with a usable one. */
+export function seqOf(line: string): number | undefined {
   try {
     const entry: unknown = JSON.parse(line);
     const seq = typeof entry === 'object' && entry !== null ? (entry as { seq?: unknown }).seq : undefined;
@@ -63,6 +65,8 @@ export interface ChainTail {
   readonly nextSeq: number;
   /** False when the file ends mid-line, so the next line must start with a break. */
   readonly endsWithBreak: boolean;
+  /** The file's size in bytes when it was read. */
+  readonly size: number;
 }
 
 /**
@@ -89,11 +93,31 @@ export async function readChainTail(file: string): Promise<ChainTail | undefined
       count += 1;
       lastLine ??= line;
       const seq = seqOf(line);
-      if (seq !== undefined) return { lastLine, nextSeq: seq + count, endsWithBreak };
+      if (seq !== undefined) return { lastLine, nextSeq: seq + count, endsWithBreak, size: info.size };
       scanned += line.length + 1;
-      if (scanned > SEQ_SEARCH_BYTES) return { lastLine, nextSeq: 1, endsWithBreak };
+      if (scanned > SEQ_SEARCH_BYTES) return { lastLine, nextSeq: 1, endsWithBreak, size: info.size };
     }
-    return { lastLine: lastLine ?? '', nextSeq: count + 1, endsWithBreak };
+    return { lastLine: lastLine ?? '', nextSeq: count + 1, endsWithBreak, size: info.size };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The line whose line break is the byte at `end - 1`, or undefined when the file is
+ * shorter than `end` or that byte is not a line feed (the offset is not a line's end).
+ */
+export async function lineEndingAt(file: string, end: number): Promise<string | undefined> {
+  if (!Number.isSafeInteger(end) || end < 1) return undefined;
+  const handle = await open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size < end) return undefined;
+    const last = Buffer.alloc(1);
+    await handle.read(last, 0, 1, end - 1);
+    if (last[0] !== LF) return undefined;
+    for await (const line of linesBackwards(handle, end)) return line;
+    return undefined;
   } finally {
     await handle.close();
   }

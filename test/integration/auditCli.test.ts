@@ -7,10 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog, type AuditLogOptions } from '../../src/audit/auditLog.js';
+import { formatHead, headPath } from '../../src/audit/head.js';
 
 const MAIN = join(process.cwd(), 'dist/main.js');
 
@@ -58,7 +60,7 @@ describe('mcp-warden audit verify (built CLI)', () => {
   it('verifies an intact file: exit 0, "ok: N lines verified" on stdout', async () => {
     const file = await writeLog(4);
     const run = await runCli(['audit', 'verify', file]);
-    expect(run).toEqual({ code: 0, stdout: 'ok: 4 lines verified\n', stderr: '' });
+    expect(run).toEqual({ code: 0, stdout: 'ok: 4 lines verified; the head file matches\n', stderr: '' });
   });
 
   it('names the first broken line of a tampered file: exit 1', async () => {
@@ -73,7 +75,7 @@ describe('mcp-warden audit verify (built CLI)', () => {
     const file = await writeLog(3, { hmacKey: 'cli-key' });
     expect(await runCli(['audit', 'verify', file], { WARDEN_AUDIT_HMAC_KEY: 'cli-key' })).toMatchObject({
       code: 0,
-      stdout: 'ok: 3 lines verified\n',
+      stdout: 'ok: 3 lines verified; the head file matches\n',
     });
     expect(await runCli(['audit', 'verify', file], { WARDEN_AUDIT_HMAC_KEY: 'wrong' })).toMatchObject({
       code: 1,
@@ -87,10 +89,67 @@ describe('mcp-warden audit verify (built CLI)', () => {
     const env = { MY_AUDIT_KEY: 'other-key', WARDEN_AUDIT_HMAC_KEY: 'ignored' };
     expect(await runCli(['audit', 'verify', file, '--hmac-key-env', 'MY_AUDIT_KEY'], env)).toEqual({
       code: 0,
-      stdout: 'ok: 3 lines verified\n',
+      stdout: 'ok: 3 lines verified; the head file matches\n',
       stderr: '',
     });
     expect(await runCli(['audit', 'verify', `--hmac-key-env=MY_AUDIT_KEY`, file], env)).toMatchObject({ code: 0 });
+  });
+
+  it('fails when the newest records were removed with the log closed, and after the log reopened', async () => {
+    const file = await writeLog(5);
+    const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean);
+    await writeFile(file, lines.slice(0, 3).map((line) => `${line}\n`).join(''));
+    expect(await runCli(['audit', 'verify', file])).toEqual({
+      code: 1,
+      stdout: 'broken: 2 record(s) missing at the end: the head file says the trail ends at seq 5; the file ends at seq 3\n',
+      stderr: '',
+    });
+    // The gateway's log reopens the trail: it records the gap and continues.
+    const log = await AuditLog.open({ file, onGap: () => undefined });
+    log.record('tool.call', { tool: 'after' });
+    await log.close();
+    expect(await runCli(['audit', 'verify', file])).toEqual({
+      code: 1,
+      stdout: 'broken at line 4: the gateway recorded a gap in the trail here (records missing at the end)\n',
+      stderr: '',
+    });
+  });
+
+  it('with a key, fails on a head file forged to match a truncated trail', async () => {
+    const key = 'cli-head-key-0123456789';
+    const file = await writeLog(5, { hmacKey: key });
+    const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean);
+    const kept = lines.slice(0, 3).map((line) => `${line}\n`).join('');
+    await writeFile(file, kept);
+    const hash = createHash('sha256').update(lines[2]!).digest('hex');
+    await writeFile(headPath(file), formatHead({ seq: 3, hash, bytes: Buffer.byteLength(kept) }, 'guessed-key'));
+    const run = await runCli(['audit', 'verify', file], { WARDEN_AUDIT_HMAC_KEY: key });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe(`broken: head file ${headPath(file)} is invalid: its HMAC does not match (forged, or written with another key)\n`);
+    await rm(headPath(file));
+    const missing = await runCli(['audit', 'verify', file], { WARDEN_AUDIT_HMAC_KEY: key });
+    expect(missing).toEqual({
+      code: 0,
+      stdout: 'ok: 3 lines verified\n',
+      stderr: `mcp-warden audit: warning: no head file ${headPath(file)}: records removed from the end cannot be detected\n`,
+    });
+  });
+
+  it('warns about a missing head file on stderr; --require-head makes it exit 1', async () => {
+    const file = await writeLog(2);
+    await rm(headPath(file));
+    const warned = await runCli(['audit', 'verify', file]);
+    expect(warned).toEqual({
+      code: 0,
+      stdout: 'ok: 2 lines verified\n',
+      stderr: `mcp-warden audit: warning: no head file ${headPath(file)}: records removed from the end cannot be detected\n`,
+    });
+    const required = await runCli(['audit', 'verify', '--require-head', file]);
+    expect(required).toEqual({
+      code: 1,
+      stdout: `broken: no head file ${headPath(file)} (required): records removed from the end cannot be detected\n`,
+      stderr: '',
+    });
   });
 
   const FILE = '<file>';
@@ -123,6 +182,6 @@ describe('mcp-warden audit verify (built CLI)', () => {
   it('prints usage to stdout for help', async () => {
     const run = await runCli(['audit', '--help']);
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain('usage: mcp-warden audit verify FILE [--hmac-key-env VAR]');
+    expect(run.stdout).toContain('usage: mcp-warden audit verify FILE [--hmac-key-env VAR] [--require-head]');
   });
 });

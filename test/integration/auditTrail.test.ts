@@ -213,7 +213,7 @@ describe('audit trail of a real gateway', () => {
     for (const line of lines) for (const value of forbidden) expect({ line, leaked: line.includes(value) }).toEqual({ line, leaked: false });
 
     // The HMAC chain verifies with the key, and not as a plain SHA-256 chain.
-    expect(await verifyAuditFile(auditFile, { hmacKey: HMAC_KEY })).toEqual({ ok: true, lines: lines.length });
+    expect(await verifyAuditFile(auditFile, { hmacKey: HMAC_KEY })).toEqual({ ok: true, lines: lines.length, head: 'matches', warnings: [] });
     expect(await verifyAuditFile(auditFile)).toMatchObject({ ok: false, line: 2 });
 
     // Tamper with a middle line: the next line's prev no longer matches it.
@@ -229,6 +229,48 @@ describe('audit trail of a real gateway', () => {
       line: middle + 2,
       reason: `chain broken (prev does not match line ${middle + 1})`,
       lines: lines.length,
+    });
+  });
+
+  it('a gateway reopening a trail whose newest records were removed logs an error and records audit_gap first', async () => {
+    const { auditFile } = setup();
+    const settings = { auditFile, auditHmacKey: HMAC_KEY };
+    const first = await startGateway({ [SMS]: fixtureEntry('sms-server.mjs') }, settings);
+    gateways.push(first);
+    for (let i = 0; i < 3; i += 1) {
+      const res = await fetch(`${first.base}/status`, { headers: { Authorization: `Bearer ${WRONG_TOKEN}` } });
+      expect(res.status).toBe(401);
+      await res.text();
+    }
+    await first.close();
+    const written = await auditLines(auditFile);
+    expect(written.length).toBeGreaterThanOrEqual(3);
+    // Stopped gateway: someone removes the two newest records.
+    const kept = written.slice(0, -2);
+    writeFileSync(auditFile, kept.map((line) => `${line}\n`).join(''));
+
+    const second = await startGateway({ [SMS]: fixtureEntry('sms-server.mjs') }, settings);
+    gateways.push(second);
+    const errors = second.logs.map((line) => JSON.parse(line) as Json).filter((entry) => entry.level === 'error');
+    expect(errors).toEqual([
+      expect.objectContaining({ event: 'audit_gap', message: expect.stringContaining('2 record(s) missing at the end') }),
+    ]);
+    await second.close();
+
+    const entries = (await auditLines(auditFile)).map((line) => JSON.parse(line) as Json);
+    expect(entries[kept.length]).toMatchObject({
+      seq: kept.length + 1,
+      event: 'audit_gap',
+      reason: 'records missing at the end',
+      missing: 2,
+      expected: { seq: written.length },
+      found: { seq: kept.length },
+    });
+    expect(await verifyAuditFile(auditFile, { hmacKey: HMAC_KEY })).toEqual({
+      ok: false,
+      line: kept.length + 1,
+      reason: 'the gateway recorded a gap in the trail here (records missing at the end)',
+      lines: kept.length + 1,
     });
   });
 

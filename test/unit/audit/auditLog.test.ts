@@ -85,7 +85,7 @@ describe('AuditLog chain', () => {
     expect(entries[1]!.prev).toBe(sha256(lines[0]!));
     expect(entries[2]!.prev).toBe(sha256(lines[1]!));
     expect(chainHash(lines[0]!)).toBe(sha256(lines[0]!));
-    await expect(verifyAuditFile(file)).resolves.toEqual({ ok: true, lines: 3 });
+    await expect(verifyAuditFile(file)).resolves.toEqual({ ok: true, lines: 3, head: 'matches', warnings: [] });
   });
 
   it('keys the chain with HMAC-SHA256; it verifies only with the same key', async () => {
@@ -102,7 +102,7 @@ describe('AuditLog chain', () => {
     expect(entries[1]!.prev).toBe(hmac(key, lines[0]!));
     expect(entries[2]!.prev).toBe(hmac(key, lines[1]!));
     expect(entries[1]!.prev).not.toBe(sha256(lines[0]!));
-    await expect(verifyAuditFile(file, { hmacKey: key })).resolves.toEqual({ ok: true, lines: 3 });
+    await expect(verifyAuditFile(file, { hmacKey: key })).resolves.toEqual({ ok: true, lines: 3, head: 'matches', warnings: [] });
     // Line 1 carries the zero prev, so any key accepts it; line 2 is the first to differ.
     const broken = { ok: false, line: 2, reason: 'chain broken (prev does not match line 1)', lines: 3 };
     await expect(verifyAuditFile(file, { hmacKey: 'wrong key' })).resolves.toEqual(broken);
@@ -126,14 +126,14 @@ describe('AuditLog chain', () => {
     expect(entries.map((e) => e.event)).toEqual(['first', 'second', 'third', 'fourth', 'fifth']);
     expect(entries[2]!.prev).toBe(sha256(lines[1]!));
     expect(entries[3]!.prev).toBe(sha256(lines[2]!));
-    await expect(verifyAuditFile(file)).resolves.toEqual({ ok: true, lines: 5 });
+    await expect(verifyAuditFile(file)).resolves.toEqual({ ok: true, lines: 5, head: 'matches', warnings: [] });
   });
 
   it('continues an HMAC chain when reopened with the same key', async () => {
     const file = freshPath();
     await writeLog({ file, hmacKey: 'k' }, [['a', {}]]);
     await writeLog({ file, hmacKey: 'k' }, [['b', {}]]);
-    await expect(verifyAuditFile(file, { hmacKey: 'k' })).resolves.toEqual({ ok: true, lines: 2 });
+    await expect(verifyAuditFile(file, { hmacKey: 'k' })).resolves.toEqual({ ok: true, lines: 2, head: 'matches', warnings: [] });
   });
 
   it('starts a new chain in an empty existing file', async () => {
@@ -193,7 +193,7 @@ describe('AuditLog chain', () => {
     const lines = await linesOf(file);
     expect(lines[2]!.length).toBeGreaterThan(150_000);
     expect(JSON.parse(lines[3]!)).toMatchObject({ seq: 4, prev: sha256(lines[2]!) });
-    await expect(verifyAuditFile(file)).resolves.toEqual({ ok: true, lines: 4 });
+    await expect(verifyAuditFile(file)).resolves.toEqual({ ok: true, lines: 4, head: 'matches', warnings: [] });
   });
 
   it('treats CRLF line breaks like readline does, also when a CRLF straddles a read chunk', async () => {
@@ -209,9 +209,13 @@ describe('AuditLog chain', () => {
     await writeFile(file, `${crlf}${corrupt}\r\n`);
     await writeLog({ file }, [['c', {}]]);
     const text = await readFile(file, 'utf8');
-    const last = JSON.parse(text.slice(text.lastIndexOf('\r\n') + 2).trimEnd()) as { seq: number; prev: string };
-    expect(last).toMatchObject({ seq: 4, prev: sha256(corrupt) });
-    await expect(verifyAuditFile(file)).resolves.toMatchObject({ ok: false, line: 3, reason: 'not JSON', lines: 4 });
+    // The rewrite also moved the end the head file vouches for: the reopened log records
+    // that gap first, chained to the corrupt line, then 'c'.
+    const after = text.slice(text.indexOf(corrupt) + corrupt.length + 2).split('\n').filter(Boolean);
+    const [gap, last] = after.map((line) => JSON.parse(line) as { seq: number; prev: string; event: string });
+    expect(gap).toMatchObject({ seq: 4, prev: sha256(corrupt), event: 'audit_gap' });
+    expect(last).toMatchObject({ seq: 5, event: 'c' });
+    await expect(verifyAuditFile(file)).resolves.toMatchObject({ ok: false, line: 3, reason: 'not JSON', lines: 5 });
   });
 
   it('keeps many records in order', async () => {
@@ -221,7 +225,7 @@ describe('AuditLog chain', () => {
     await log.close();
     const entries = (await linesOf(file)).map((l) => JSON.parse(l) as { i: number; seq: number });
     expect(entries.map((e) => e.i)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
-    await expect(verifyAuditFile(file)).resolves.toEqual({ ok: true, lines: 2000 });
+    await expect(verifyAuditFile(file)).resolves.toEqual({ ok: true, lines: 2000, head: 'matches', warnings: [] });
   });
 
   it('creates the file readable by its owner only', async () => {
