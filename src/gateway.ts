@@ -103,6 +103,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     maxClientBacklogBytes: settings.maxClientBacklogBytes,
     maxChildQueueBytes: settings.maxChildQueueBytes,
     trustFlyClientIp: settings.trustFlyClientIp,
+    envMode: settings.envMode,
   };
   metrics.observe({ registry, sessions, processes });
   const policyStats = new PolicyStats();

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { ENV_MODES } from '../commands/envPolicy.js';
 import { LOG_LEVELS } from '../logging/logger.js';
 
 export class SettingsError extends Error {
@@ -95,6 +96,14 @@ export const settingsSchema = z.object({
   /** Take the client address from Fly-Client-IP. @default true when FLY_APP_NAME is set */
   trustFlyClientIp: flag.default(false),
 
+  /**
+   * How a whitelist entry without `allowedEnv` treats `ENV_*` headers. `blocklist`: any
+   * name off the built-in blocklist (docs/env.md); `allowlist`: none at all, so every entry
+   * that takes variables must list them (for gateways shared by clients of different trust).
+   * @default blocklist
+   */
+  envMode: z.enum(ENV_MODES, { error: `must be ${ENV_MODES.join(' or ')}` }).default('blocklist'),
+
   /** Tool policy file (JSON, hot-reloaded). Unset: every tool allowed, built-in redaction on. */
   policyFile: z.string().min(1).optional(),
   /** How often the policy file is checked for changes, ms. @default 1000 */
@@ -150,6 +159,7 @@ const SOURCES = [
   ['max-client-backlog', 'WARDEN_MAX_CLIENT_BACKLOG', 'maxClientBacklogBytes'],
   ['max-child-queue', 'WARDEN_MAX_CHILD_QUEUE', 'maxChildQueueBytes'],
   ['trust-fly-client-ip', 'WARDEN_TRUST_FLY_CLIENT_IP', 'trustFlyClientIp'],
+  ['env-mode', 'WARDEN_ENV_MODE', 'envMode'],
   ['policy', 'WARDEN_POLICY', 'policyFile'],
   ['policy-poll-ms', 'WARDEN_POLICY_POLL_MS', 'policyPollMs'],
   ['clients', 'WARDEN_CLIENTS', 'clientsFile'],
@@ -186,6 +196,7 @@ export const USAGE = `Usage: mcp-warden [options]
   --max-client-backlog N drop a session whose client fell this far behind (WARDEN_MAX_CLIENT_BACKLOG, 16mb)
   --max-child-queue N    503 when a child's stdin queue is over this (WARDEN_MAX_CHILD_QUEUE, 4mb)
   --trust-fly-client-ip B  true/false (WARDEN_TRUST_FLY_CLIENT_IP, default true on Fly.io)
+  --env-mode M           allowlist: entries without allowedEnv take no ENV_* (WARDEN_ENV_MODE, default blocklist)
   --policy FILE          tool policy, hot-reloaded (WARDEN_POLICY)
   --clients FILE         client tokens and roles (WARDEN_CLIENTS)
   --default-role R       role of the shared secret (WARDEN_DEFAULT_ROLE, default "default")
