@@ -109,11 +109,23 @@ export class DuplicateRequestIdError extends WardenError {
   }
 }
 
+/** Extra detail of an EnvRejectedError; names and settings only, never a value. */
+export interface EnvRejectedDetail {
+  /** Appended to the message after the reason, e.g. `(a family that ...); an admin may ...`. */
+  readonly detail?: string;
+  /** Stable fields added to `data`, e.g. `setting` (what would accept it) and `family`. */
+  readonly data?: Readonly<Record<string, string>>;
+}
+
 export class EnvRejectedError extends WardenError {
-  /** `name` is the variable's name only; its value is never part of an error. */
-  constructor(name: string, reason: string) {
-    super('env_rejected', `environment variable ${name} is not accepted: ${reason}`, {
-      data: { variable: name, reason },
+  /**
+   * `name` is the variable's name only; its value is never part of an error. `data` holds
+   * `variable`, the stable `reason`, and whatever `more.data` adds.
+   */
+  constructor(name: string, reason: string, more: EnvRejectedDetail = {}) {
+    const detail = more.detail === undefined ? '' : ` ${more.detail}`;
+    super('env_rejected', `environment variable ${name} is not accepted: ${reason}${detail}`, {
+      data: { variable: name, reason, ...more.data },
     });
   }
 }

@@ -106,6 +106,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     maxClientBacklogBytes: settings.maxClientBacklogBytes,
     maxChildQueueBytes: settings.maxChildQueueBytes,
     initializeTimeoutMs: settings.initializeTimeoutMs,
+    envMode: settings.envMode,
   };
   metrics.observe({ registry, sessions, processes });
   const policyStats = new PolicyStats();

@@ -1,7 +1,8 @@
 /**
  * Per-session environment variables a client sends as `ENV_<NAME>` request headers:
- * extraction, validation (blocklist, the command's allowlist, value rules, limits), the
- * child's environment built from scratch, and a fingerprint for pool keys.
+ * extraction, validation (the families of src/commands/envPolicy.ts, the command's
+ * allowlist, value rules, limits), the child's environment built from scratch, and a
+ * fingerprint for pool keys.
  *
  * Errors name the variable, never its value: values are often secrets (API keys).
  */
@@ -10,6 +11,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { homedir } from 'node:os';
 import { delimiter, dirname } from 'node:path';
 import { EnvRejectedError } from '../errors.js';
+import { ENV_MODES, envFamilyOf, type EnvMode } from './envPolicy.js';
 import type { CommandSpec } from './types.js';
 
 /** One `ENV_*` header: the variable name (upper-cased) and the raw header value. */
@@ -55,99 +57,6 @@ export function extractEnvHeaders(headers: IncomingHttpHeaders): EnvHeaderEntry[
   return entries;
 }
 
-/**
- * Names a client may never set, whatever the command's `allowedEnv` says. Compared on
- * the upper-cased name; an entry ending in `*` blocks every name with that prefix.
- * The admin's fixed `env` in the whitelist is trusted and not subject to this list.
- */
-export const ENV_BLOCKLIST: readonly string[] = Object.freeze([
-  // Dynamic loaders: preload or redirect shared libraries into the child.
-  'LD_*',
-  'DYLD_*',
-  // glibc: load gconv/locale modules, tune malloc, or redirect name resolution.
-  'GCONV_PATH',
-  'LOCPATH',
-  'NLSPATH',
-  'MALLOC_*',
-  'GLIBC_TUNABLES',
-  'HOSTALIASES',
-  'RES_OPTIONS',
-  'LOCALDOMAIN',
-  // Set by the gateway: which executables run, where dotfiles and temp files live.
-  'PATH',
-  'HOME',
-  'TMPDIR',
-  'XDG_*',
-  // Node and npm/npx: NODE_OPTIONS=--require runs code; npm config picks registry and scripts.
-  'NODE_*',
-  'NPM_CONFIG_*',
-  'COREPACK_*',
-  // Shells: startup files, exported functions and behaviour flags run or alter code.
-  'BASH_ENV',
-  'ENV',
-  'BASH_FUNC_*',
-  'SHELLOPTS',
-  'BASHOPTS',
-  'PS4',
-  'PROMPT_COMMAND',
-  'IFS',
-  'CDPATH',
-  'GLOBIGNORE',
-  'ZDOTDIR',
-  'SHELL',
-  // Python, pip and uv (uvx): module search path, startup scripts, package index.
-  'PYTHON*',
-  'PIP_*',
-  'UV_*',
-  // Perl: module path and options (-M loads code).
-  'PERL5*',
-  'PERLLIB',
-  // Ruby and its package managers: options, load path, gem sources.
-  'RUBYOPT',
-  'RUBYLIB',
-  'GEM_*',
-  'BUNDLE_*',
-  // JVM: option variables load agents; CLASSPATH picks the classes.
-  'JAVA_TOOL_OPTIONS',
-  '_JAVA_OPTIONS',
-  'JDK_JAVA_OPTIONS',
-  'JAVA_OPTS',
-  'CLASSPATH',
-  // Proxies (any case, since names are upper-cased): would route the child's traffic.
-  'HTTP_PROXY',
-  'HTTPS_PROXY',
-  'ALL_PROXY',
-  'NO_PROXY',
-  'FTP_PROXY',
-  // Git and SSH: hooks, config, sshCommand and agent sockets run code or use host keys.
-  'GIT_*',
-  'SSH_*',
-  // TLS trust: a replaced CA bundle allows interception; OPENSSL_CONF loads engines.
-  'SSL_CERT_FILE',
-  'SSL_CERT_DIR',
-  'REQUESTS_CA_BUNDLE',
-  'CURL_CA_BUNDLE',
-  'NODE_EXTRA_CA_CERTS',
-  'OPENSSL_*',
-  // Platform and gateway settings: never let a client impersonate or reconfigure them.
-  'FLY_*',
-  'AWS_*',
-  'WARDEN_*',
-  // Other JS runtimes: ELECTRON_RUN_AS_NODE, DENO_/BUN_ options change what runs.
-  'ELECTRON_*',
-  'DENO_*',
-  'BUN_*',
-]);
-
-const BLOCKED_EXACT = new Set(ENV_BLOCKLIST.filter((entry) => !entry.endsWith('*')));
-const BLOCKED_PREFIXES = ENV_BLOCKLIST.filter((entry) => entry.endsWith('*')).map((entry) => entry.slice(0, -1));
-
-/** True when a client may never set `name` (compared upper-cased). */
-export function isBlockedEnvName(name: string): boolean {
-  const upper = name.toUpperCase();
-  return BLOCKED_EXACT.has(upper) || BLOCKED_PREFIXES.some((prefix) => upper.startsWith(prefix));
-}
-
 /** Longest accepted variable name. */
 export const MAX_ENV_NAME_LENGTH = 128;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -167,9 +76,10 @@ export const DEFAULT_ENV_LIMITS: Required<EnvLimits> = Object.freeze({
   maxValueBytes: 4096,
 });
 
-/** Stable reasons carried by EnvRejectedError. */
+/** Stable reasons carried by EnvRejectedError as `data.reason`. */
 export const ENV_REJECT_REASONS = Object.freeze({
   invalidName: 'invalid name',
+  neverAccepted: 'never accepted',
   blocked: 'blocked',
   notAllowed: 'not allowed for this command',
   fixed: 'fixed by the whitelist entry',
@@ -180,18 +90,34 @@ export const ENV_REJECT_REASONS = Object.freeze({
 } as const);
 
 /**
- * Checks the extracted headers against the blocklist, the command's `allowedEnv` and the
- * limits. The blocklist wins over `allowedEnv`.
+ * Stable `data.setting` of a refused name: what an admin would change to accept it.
+ * `none`: nothing does (the wall); `env`: the entry's fixed `env` holds it.
+ */
+export const ENV_REJECT_SETTINGS = Object.freeze({ allowedEnv: 'allowedEnv', env: 'env', none: 'none' } as const);
+
+/** Options of {@link validateEnvHeaders}. */
+export interface EnvValidationOptions extends EnvLimits {
+  /** How an entry without `allowedEnv` treats names off the blocklist. @default 'blocklist' */
+  readonly mode?: EnvMode;
+}
+
+/**
+ * Checks the extracted headers against the wall, the entry's fixed `env` and `allowedEnv`,
+ * the blocklist, the mode and the limits. The wall refuses whatever `allowedEnv` says; a
+ * blocklisted name passes only through an exact `allowedEnv` entry (never a prefix); in
+ * `allowlist` mode an entry without `allowedEnv` accepts no name at all.
  * @returns accepted variables, name -> value.
  * @throws {EnvRejectedError} naming the first bad variable (`*` for the count limit).
- * @throws {TypeError} for invalid limits.
+ * @throws {TypeError} for invalid limits or mode.
  */
 export function validateEnvHeaders(
   entries: readonly EnvHeaderEntry[],
   spec: CommandSpec,
-  limits: EnvLimits = {},
+  options: EnvValidationOptions = {},
 ): Record<string, string> {
-  const { maxVariables, maxValueBytes } = resolveLimits(limits);
+  const { maxVariables, maxValueBytes } = resolveLimits(options);
+  const mode = options.mode ?? 'blocklist';
+  if (!ENV_MODES.includes(mode)) throw new TypeError(`mode must be ${ENV_MODES.join(' or ')}, got ${String(mode)}`);
   if (entries.length > maxVariables) {
     throw new EnvRejectedError('*', `${ENV_REJECT_REASONS.tooMany} (at most ${maxVariables})`);
   }
@@ -199,16 +125,9 @@ export function validateEnvHeaders(
   const accepted = new Map<string, string>();
   for (const { name: rawName, value } of entries) {
     const name = rawName.toUpperCase();
-    if (!ENV_NAME.test(rawName) || name.length > MAX_ENV_NAME_LENGTH) {
-      throw new EnvRejectedError(displayName(name), ENV_REJECT_REASONS.invalidName);
-    }
+    if (!ENV_NAME.test(rawName) || name.length > MAX_ENV_NAME_LENGTH) throw invalidName(rawName);
     if (accepted.has(name)) throw new EnvRejectedError(name, ENV_REJECT_REASONS.duplicate);
-    if (isBlockedEnvName(name)) throw new EnvRejectedError(name, ENV_REJECT_REASONS.blocked);
-    // The admin's fixed value for this command is not the client's to change.
-    if (Object.hasOwn(spec.env, name)) throw new EnvRejectedError(name, ENV_REJECT_REASONS.fixed);
-    if (spec.allowedEnv !== undefined && !matchesAllowList(name, spec.allowedEnv)) {
-      throw new EnvRejectedError(name, ENV_REJECT_REASONS.notAllowed);
-    }
+    checkName(name, spec, mode);
     if (typeof value !== 'string' || FORBIDDEN_VALUE_CHARS.test(value)) {
       throw new EnvRejectedError(name, ENV_REJECT_REASONS.invalidValue);
     }
@@ -220,7 +139,60 @@ export function validateEnvHeaders(
   return Object.fromEntries(accepted);
 }
 
-function resolveLimits(limits: EnvLimits): Required<EnvLimits> {
+/** Throws unless a client may set the (valid, upper-cased) `name` for this entry. */
+function checkName(name: string, spec: CommandSpec, mode: EnvMode): void {
+  const family = envFamilyOf(name);
+  if (family?.tier === 'wall') {
+    throw new EnvRejectedError(name, ENV_REJECT_REASONS.neverAccepted, {
+      detail: '(it makes the server load or run code)',
+      data: { setting: ENV_REJECT_SETTINGS.none, family: family.id },
+    });
+  }
+  // The admin's fixed value for this command is not the client's to change.
+  if (Object.hasOwn(spec.env, name)) {
+    throw new EnvRejectedError(name, ENV_REJECT_REASONS.fixed, { data: { setting: ENV_REJECT_SETTINGS.env } });
+  }
+  const listed = spec.allowedEnv;
+  if (listed?.includes(name)) return; // an exact entry opens a blocklisted name
+  if (family !== undefined) {
+    throw new EnvRejectedError(name, ENV_REJECT_REASONS.blocked, {
+      detail: `(a family that ${family.why}); an admin may open this exact name with "allowedEnv" on the entry`,
+      data: { setting: ENV_REJECT_SETTINGS.allowedEnv, family: family.id },
+    });
+  }
+  if (listed === undefined && mode === 'blocklist') return;
+  if (listed !== undefined && listed.some((entry) => entry.endsWith('*') && name.startsWith(entry.slice(0, -1)))) return;
+  throw new EnvRejectedError(name, ENV_REJECT_REASONS.notAllowed, {
+    detail:
+      listed === undefined
+        ? '(--env-mode allowlist: the entry must list it in "allowedEnv")'
+        : '(the entry\'s "allowedEnv" does not list it)',
+    data: { setting: ENV_REJECT_SETTINGS.allowedEnv, ...(listed === undefined ? { envMode: mode } : {}) },
+  });
+}
+
+/**
+ * An invalid name is shown with unexpected characters masked and its length capped. A
+ * name that is only wrong in its separators (`MY-VAR`, `MY.VAR`) gets the header to use.
+ */
+function invalidName(rawName: string): EnvRejectedError {
+  const name = rawName.toUpperCase();
+  const masked = name.replace(/[^A-Z0-9_]/g, '?');
+  const shown = masked.length > MAX_ENV_NAME_LENGTH ? `${masked.slice(0, MAX_ENV_NAME_LENGTH)}…` : masked;
+  const candidate = name.replace(/[-.]/g, '_');
+  if (candidate !== name && ENV_NAME.test(candidate) && candidate.length <= MAX_ENV_NAME_LENGTH) {
+    const suggestion = `${HEADER_PREFIX.toUpperCase()}${candidate}`;
+    return new EnvRejectedError(shown, ENV_REJECT_REASONS.invalidName, {
+      detail: `(use ${suggestion}: a name takes letters, digits and underscores)`,
+      data: { suggestion },
+    });
+  }
+  const rule = name.length > MAX_ENV_NAME_LENGTH ? `at most ${MAX_ENV_NAME_LENGTH} characters` : 'letters, digits and underscores, not starting with a digit';
+  return new EnvRejectedError(shown, ENV_REJECT_REASONS.invalidName, { detail: `(${rule})` });
+}
+
+function resolveLimits(options: EnvValidationOptions): Required<EnvLimits> {
+  const limits = { maxVariables: options.maxVariables, maxValueBytes: options.maxValueBytes };
   const resolved = { ...DEFAULT_ENV_LIMITS, ...stripUndefined(limits) };
   for (const key of ['maxVariables', 'maxValueBytes'] as const) {
     const value = resolved[key];
@@ -233,16 +205,6 @@ function resolveLimits(limits: EnvLimits): Required<EnvLimits> {
 
 function stripUndefined(limits: EnvLimits): EnvLimits {
   return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
-}
-
-function matchesAllowList(name: string, allowed: readonly string[]): boolean {
-  return allowed.some((entry) => (entry.endsWith('*') ? name.startsWith(entry.slice(0, -1)) : name === entry));
-}
-
-/** An invalid name is shown with unexpected characters masked and its length capped. */
-function displayName(name: string): string {
-  const masked = name.replace(/[^A-Z0-9_]/g, '?');
-  return masked.length > MAX_ENV_NAME_LENGTH ? `${masked.slice(0, MAX_ENV_NAME_LENGTH)}…` : masked;
 }
 
 /** The gateway-chosen base of every child's environment. */

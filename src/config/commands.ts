@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { splitCommandLine } from '../commands/argv.js';
+import { wallFamilyOfAllowedEntry } from '../commands/envPolicy.js';
 import type { CommandSpec } from '../commands/types.js';
 
 /** Longest accepted key, in UTF-16 code units. */
@@ -64,7 +65,10 @@ export const commandEntrySchema = z.strictObject({
       ),
     )
     .optional(),
-  /** Names a client may set with `ENV_*` headers; a trailing `*` allows a prefix. */
+  /**
+   * Names a client may set with `ENV_*` headers; a trailing `*` allows a prefix of names
+   * off the blocklist. An exact name opens a blocklisted one; a name of the wall fails the load.
+   */
   allowedEnv: z
     .array(
       z
@@ -189,6 +193,8 @@ function toSpec(
     return fail('value must be an object or a string identical to the key', key);
   }
 
+  checkAllowedEnv(entry.allowedEnv ?? [], key, fail);
+
   let command: string;
   let args: string[];
   if (entry.command !== undefined) {
@@ -221,6 +227,22 @@ function toSpec(
     mode: entry.mode,
     sharedChildren: entry.sharedChildren,
   };
+}
+
+/**
+ * An `allowedEnv` entry may open a blocklisted name (exact entries only), never a name of
+ * the wall: naming one is a mistake the admin learns of at load, not at the first request.
+ */
+function checkAllowedEnv(allowed: readonly string[], key: string, fail: (message: string, key?: string) => never): void {
+  allowed.forEach((name, index) => {
+    const family = wallFamilyOfAllowedEntry(name);
+    if (family === undefined) return;
+    fail(
+      `allowedEnv[${index}] ${JSON.stringify(name)} names a variable no client may ever set ` +
+        `(family ${family.id}: it ${family.why}); set a fixed value in "env" instead, or remove it`,
+      key,
+    );
+  });
 }
 
 type Issue = z.core.$ZodIssue;

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseTrustedProxies } from '../http/clientAddress.js';
+import { ENV_MODES } from '../commands/envPolicy.js';
 import { LOG_LEVELS } from '../logging/logger.js';
 
 export class SettingsError extends Error {
@@ -120,6 +121,14 @@ export const settingsSchema = z.object({
     })
     .optional(),
 
+  /**
+   * How a whitelist entry without `allowedEnv` treats `ENV_*` headers. `blocklist`: any
+   * name off the built-in blocklist (docs/env.md); `allowlist`: none at all, so every entry
+   * that takes variables must list them (for gateways shared by clients of different trust).
+   * @default blocklist
+   */
+  envMode: z.enum(ENV_MODES, { error: `must be ${ENV_MODES.join(' or ')}` }).default('blocklist'),
+
   /** Tool policy file (JSON, hot-reloaded). Unset: every tool allowed, built-in redaction on. */
   policyFile: z.string().min(1).optional(),
   /** How often the policy file is checked for changes, ms. @default 1000 */
@@ -183,6 +192,7 @@ const SOURCES = [
   ['max-client-backlog', 'WARDEN_MAX_CLIENT_BACKLOG', 'maxClientBacklogBytes'],
   ['max-child-queue', 'WARDEN_MAX_CHILD_QUEUE', 'maxChildQueueBytes'],
   ['trusted-proxy', 'WARDEN_TRUSTED_PROXY', 'trustedProxy'],
+  ['env-mode', 'WARDEN_ENV_MODE', 'envMode'],
   ['policy', 'WARDEN_POLICY', 'policyFile'],
   ['policy-poll-ms', 'WARDEN_POLICY_POLL_MS', 'policyPollMs'],
   ['clients', 'WARDEN_CLIENTS', 'clientsFile'],
@@ -222,6 +232,7 @@ export const USAGE = `Usage: mcp-warden [options]
   --max-client-backlog N drop a session whose client fell this far behind (WARDEN_MAX_CLIENT_BACKLOG, 16mb)
   --max-child-queue N    503 when a child's stdin queue is over this (WARDEN_MAX_CHILD_QUEUE, 4mb)
   --trusted-proxy LIST   fly and/or CIDRs whose forwarded client address is used (WARDEN_TRUSTED_PROXY, default fly on Fly.io)
+  --env-mode M           allowlist: entries without allowedEnv take no ENV_* (WARDEN_ENV_MODE, default blocklist)
   --policy FILE          tool policy, hot-reloaded (WARDEN_POLICY)
   --clients FILE         client tokens and roles (WARDEN_CLIENTS)
   --default-role R       role of the shared secret (WARDEN_DEFAULT_ROLE, default "default")

@@ -8,6 +8,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Principal } from '../auth/bearer.js';
 import { Bridge } from '../bridge/bridge.js';
 import { extractEnvHeaders, validateEnvHeaders } from '../commands/env.js';
+import type { EnvMode } from '../commands/envPolicy.js';
 import type { CommandSpec } from '../commands/types.js';
 import { LimitReachedError, WardenError } from '../errors.js';
 import { clientKey } from '../http/clientAddress.js';
@@ -26,6 +27,8 @@ export interface SessionLimits {
   readonly maxChildQueueBytes: number;
   /** How long a child may take to answer `initialize`, ms. @default 30000 */
   readonly initializeTimeoutMs: number;
+  /** ENV_* names an entry without `allowedEnv` accepts (docs/env.md). @default 'blocklist' */
+  readonly envMode?: EnvMode;
 }
 
 export interface SessionFactoryDeps {
@@ -64,7 +67,7 @@ export class SessionFactory {
     if (this.deps.sessions.countByClient(key) + opening >= max) {
       throw new LimitReachedError('maxSessionsPerClient', max, 5, 'rate_limited');
     }
-    const accepted = validateEnvHeaders(extractEnvHeaders(req.headersDistinct), spec);
+    const accepted = validateEnvHeaders(extractEnvHeaders(req.headersDistinct), spec, { mode: this.deps.limits.envMode });
     this.opening.set(key, opening + 1);
     try {
       return { child: await this.deps.processes.lease(spec, accepted), clientKey: key };

@@ -30,11 +30,14 @@ const FIXED_ENV = { FIXED_ONE: 'fixed-one-value', PYTHONPATH: '/admin/python', L
 const ALLOWED = 'env-allowed';
 /** allowedEnv: [] - no client variable at all. */
 const NONE = 'env-none';
+/** allowedEnv opens the blocklisted TZ by its exact name; the GIT_* prefix opens no blocklisted name. */
+const OPENED = 'env-opened';
 
 const COMMANDS = {
   [FIXED]: fixtureEntry('env-server.mjs', { env: FIXED_ENV }),
   [ALLOWED]: fixtureEntry('env-server.mjs', { allowedEnv: ['API_KEY', 'MY_*'] }),
   [NONE]: fixtureEntry('env-server.mjs', { allowedEnv: [] }),
+  [OPENED]: fixtureEntry('env-server.mjs', { allowedEnv: ['TZ', 'GIT_*'] }),
 };
 
 /** Set in this process before the gateway starts: none of it may reach a child. */
@@ -127,14 +130,14 @@ function spawnCount(target: TestGateway): number {
 }
 
 /** The request that would open a session, sent raw so the rejection body can be read. */
-async function attempt(key: string, kind: Kind, headers: Record<string, string>) {
+async function attempt(key: string, kind: Kind, headers: Record<string, string>, target: TestGateway = gw) {
   const controller = new AbortController();
   const res =
     kind === 'sse'
-      ? await fetch(gw.url(key, 'sse'), { headers: gw.headers(headers), signal: controller.signal })
-      : await fetch(gw.url(key, 'mcp'), {
+      ? await fetch(target.url(key, 'sse'), { headers: target.headers(headers), signal: controller.signal })
+      : await fetch(target.url(key, 'mcp'), {
           method: 'POST',
-          headers: gw.headers({ ...MCP_ACCEPT, ...headers }),
+          headers: target.headers({ ...MCP_ACCEPT, ...headers }),
           body: JSON.stringify(initializeBody()),
           signal: controller.signal,
         });
@@ -142,23 +145,34 @@ async function attempt(key: string, kind: Kind, headers: Record<string, string>)
     // Unexpectedly accepted: end what was opened so no child outlives the test.
     controller.abort();
     const id = res.headers.get('mcp-session-id');
-    if (id) await fetch(gw.url(key, 'mcp'), { method: 'DELETE', headers: gw.headers({ 'Mcp-Session-Id': id }) });
+    if (id) await fetch(target.url(key, 'mcp'), { method: 'DELETE', headers: target.headers({ 'Mcp-Session-Id': id }) });
     return { status: 200, text: '' };
   }
   return { status: res.status, text: await res.text() };
 }
 
-/** Asserts a 400 env_rejected naming `variable`, that nothing was spawned and the values leaked nowhere. */
-async function expectEnvRejected(key: string, kind: Kind, headers: Record<string, string>, variable: string, reason: string) {
-  const before = spawnCount(gw);
-  const reply = await attempt(key, kind, headers);
+/**
+ * Asserts a 400 env_rejected naming `variable`, that nothing was spawned and the values
+ * leaked nowhere. Returns the JSON-RPC error.
+ */
+async function expectEnvRejected(
+  key: string,
+  kind: Kind,
+  headers: Record<string, string>,
+  variable: string,
+  reason: string,
+  target: TestGateway = gw,
+): Promise<{ message: string; data: Record<string, unknown> }> {
+  const before = spawnCount(target);
+  const reply = await attempt(key, kind, headers, target);
   expect(reply.status).toBe(400);
-  const body = JSON.parse(reply.text) as { error: { data: Record<string, unknown> } };
+  const body = JSON.parse(reply.text) as { error: { message: string; data: Record<string, unknown> } };
   expect(body).toMatchObject({ jsonrpc: '2.0', id: null, error: { data: { code: 'env_rejected', variable, reason } } });
   for (const v of Object.values(headers)) expect(reply.text).not.toContain(v);
-  expect(spawnCount(gw)).toBe(before);
+  expect(spawnCount(target)).toBe(before);
   expect(descendantsOf(process.pid)).toEqual([]);
-  expect(gw.gateway.processes.liveCount).toBe(0);
+  expect(target.gateway.processes.liveCount).toBe(0);
+  return body.error;
 }
 
 function expectNotLogged(values: Iterable<string>) {
@@ -275,13 +289,87 @@ describe.each<Kind>(['sse', 'mcp'])('over %s', (kind) => {
 
   it('a header may not change a variable the whitelist entry fixes', async () => {
     // The admin's value for this command wins: naming it in a header is refused (400), and a
-    // blocked name is refused as blocked.
+    // name of the wall is refused as never accepted.
     await expectEnvRejected(FIXED, kind, { ENV_FIXED_ONE: value('client-override') }, 'FIXED_ONE', 'fixed by the whitelist entry');
     await expectEnvRejected(FIXED, kind, { ENV_LANG: value('client-lang') }, 'LANG', 'fixed by the whitelist entry');
-    await expectEnvRejected(FIXED, kind, { ENV_PYTHONPATH: value('client-pythonpath') }, 'PYTHONPATH', 'blocked');
+    await expectEnvRejected(FIXED, kind, { ENV_PYTHONPATH: value('client-pythonpath') }, 'PYTHONPATH', 'never accepted');
     const env = await childEnv(FIXED, kind, {});
     expect(env.FIXED_ONE).toBe(FIXED_ENV.FIXED_ONE);
     expect(env.LANG).toBe(FIXED_ENV.LANG);
+  });
+
+  it('a name of a blocked family is 400 naming the variable, its family and the setting; the value never appears', async () => {
+    const error = await expectEnvRejected(FIXED, kind, { ENV_DOCKER_HOST: value('tcp://attacker.example:2375') }, 'DOCKER_HOST', 'blocked');
+    expect(error.data).toEqual({ code: 'env_rejected', variable: 'DOCKER_HOST', reason: 'blocked', setting: 'allowedEnv', family: 'daemon' });
+    expect(error.message).toBe(
+      'environment variable DOCKER_HOST is not accepted: blocked (a family that redirects a daemon or credentials); ' +
+        'an admin may open this exact name with "allowedEnv" on the entry',
+    );
+    // Names are upper-cased before the families are compared: a lower-case suffix match too.
+    await expectEnvRejected(FIXED, kind, { env_https_proxy: value('http://attacker.example') }, 'HTTPS_PROXY', 'blocked');
+  });
+
+  it('a name of the wall is 400 "never accepted", with no setting that would open it', async () => {
+    const error = await expectEnvRejected(FIXED, kind, { ENV_GIT_SSH_COMMAND: value('sh -c id') }, 'GIT_SSH_COMMAND', 'never accepted');
+    expect(error.data).toMatchObject({ setting: 'none', family: 'program' });
+    expect(error.message).toBe('environment variable GIT_SSH_COMMAND is not accepted: never accepted (it makes the server load or run code)');
+  });
+
+  it('a hyphen in the name is 400 suggesting underscores', async () => {
+    const error = await expectEnvRejected(FIXED, kind, { 'ENV_MY-VAR': value('hyphen') }, 'MY?VAR', 'invalid name');
+    expect(error.data).toMatchObject({ suggestion: 'ENV_MY_VAR' });
+    expect(error.message).toContain('use ENV_MY_VAR');
+  });
+
+  it('an exact allowedEnv entry opens TZ and it reaches the child; the GIT_* prefix opens no blocklisted name', async () => {
+    const env = await childEnv(OPENED, kind, { ENV_TZ: 'Pacific/Chatham' });
+    expect(env).toEqual({ PATH: defaultChildEnvBase().path, HOME: homedir(), LANG: 'C.UTF-8', TZ: 'Pacific/Chatham' });
+    await waitForNoDescendants(process.pid, { timeoutMs: 10_000 });
+    const error = await expectEnvRejected(OPENED, kind, { ENV_GIT_AUTHOR_NAME: value('author') }, 'GIT_AUTHOR_NAME', 'blocked');
+    expect(error.data).toMatchObject({ setting: 'allowedEnv', family: 'daemon' });
+  });
+});
+
+describe('--env-mode allowlist', () => {
+  const PLAIN = 'env-plain';
+  let strict: TestGateway;
+  beforeAll(async () => {
+    strict = await startGateway(
+      { [PLAIN]: fixtureEntry('env-server.mjs'), [ALLOWED]: COMMANDS[ALLOWED] },
+      { secret: GATEWAY_SECRET, envMode: 'allowlist' },
+    );
+  });
+  afterAll(async () => {
+    await strict?.close();
+  });
+
+  it.each<Kind>(['sse', 'mcp'])('%s: an entry without allowedEnv takes no ENV_* header; one that lists names takes those', async (kind) => {
+    const error = await expectEnvRejected(PLAIN, kind, { ENV_API_KEY: value('strict-api') }, 'API_KEY', 'not allowed for this command', strict);
+    expect(error.data).toEqual({
+      code: 'env_rejected',
+      variable: 'API_KEY',
+      reason: 'not allowed for this command',
+      setting: 'allowedEnv',
+      envMode: 'allowlist',
+    });
+    expect(error.message).toBe(
+      'environment variable API_KEY is not accepted: not allowed for this command (--env-mode allowlist: the entry must list it in "allowedEnv")',
+    );
+
+    const plain = await open(strict, PLAIN, kind);
+    try {
+      expect(await plain.env()).toEqual({ PATH: defaultChildEnvBase().path, HOME: homedir(), LANG: 'C.UTF-8' });
+    } finally {
+      await plain.close();
+    }
+    const apiKey = value('strict-listed');
+    const listed = await open(strict, ALLOWED, kind, { ENV_API_KEY: apiKey });
+    try {
+      expect((await listed.env()).API_KEY).toBe(apiKey);
+    } finally {
+      await listed.close();
+    }
+    expect(strict.logs.filter((line) => [...sent].some((v) => line.includes(v)))).toEqual([]);
   });
 });
 

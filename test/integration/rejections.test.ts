@@ -22,14 +22,14 @@ const SPACED = 'node fixture/x.mjs --flag';
 const SPACED_ENC = encodeURIComponent(SPACED); // node%20fixture%2Fx.mjs%20--flag
 const ENV = 'env-server';
 const OTHER = 'other-server';
-/** allowedEnv names a blocked variable on purpose: the blocklist must still win. */
+/** allowedEnv: one name; a name of the wall may not be listed (the whitelist would not load). */
 const RESTRICTED = 'restricted';
 
 const COMMANDS = {
   [SPACED]: fixtureEntry('env-server.mjs'),
   [ENV]: fixtureEntry('env-server.mjs'),
   [OTHER]: fixtureEntry('env-server.mjs'),
-  [RESTRICTED]: fixtureEntry('env-server.mjs', { allowedEnv: ['API_KEY', 'NODE_OPTIONS'] }),
+  [RESTRICTED]: fixtureEntry('env-server.mjs', { allowedEnv: ['API_KEY'] }),
 };
 
 const MiB = 1024 * 1024;
@@ -340,45 +340,45 @@ describe('404 unknown_command', () => {
 // ---------------------------------------------------------------------------------------
 
 describe('400 env_rejected', () => {
-  /** [header as sent, variable the error names] */
-  const blocked: Array<[string, string]> = [
-    ['ENV_LD_PRELOAD', 'LD_PRELOAD'],
-    ['env_ld_preload', 'LD_PRELOAD'],
-    ['ENV_LD_LIBRARY_PATH', 'LD_LIBRARY_PATH'],
-    ['ENV_DYLD_INSERT_LIBRARIES', 'DYLD_INSERT_LIBRARIES'],
-    ['ENV_GCONV_PATH', 'GCONV_PATH'],
-    ['ENV_GLIBC_TUNABLES', 'GLIBC_TUNABLES'],
-    ['ENV_NODE_OPTIONS', 'NODE_OPTIONS'],
-    ['ENV_NODE_EXTRA_CA_CERTS', 'NODE_EXTRA_CA_CERTS'],
-    ['ENV_NPM_CONFIG_REGISTRY', 'NPM_CONFIG_REGISTRY'],
-    ['ENV_npm_config_registry', 'NPM_CONFIG_REGISTRY'],
-    ['ENV_PATH', 'PATH'],
-    ['ENV_HOME', 'HOME'],
-    ['ENV_TMPDIR', 'TMPDIR'],
-    ['ENV_XDG_CONFIG_HOME', 'XDG_CONFIG_HOME'],
-    ['ENV_BASH_ENV', 'BASH_ENV'],
-    ['ENV_ENV', 'ENV'],
-    ['ENV_BASH_FUNC_x', 'BASH_FUNC_X'],
-    ['ENV_SHELLOPTS', 'SHELLOPTS'],
-    ['ENV_PYTHONPATH', 'PYTHONPATH'],
-    ['ENV_PYTHONSTARTUP', 'PYTHONSTARTUP'],
-    ['ENV_PIP_INDEX_URL', 'PIP_INDEX_URL'],
-    ['ENV_UV_INDEX_URL', 'UV_INDEX_URL'],
-    ['ENV_PERL5OPT', 'PERL5OPT'],
-    ['ENV_RUBYOPT', 'RUBYOPT'],
-    ['ENV_JAVA_TOOL_OPTIONS', 'JAVA_TOOL_OPTIONS'],
-    ['ENV_HTTP_PROXY', 'HTTP_PROXY'],
-    ['ENV_http_proxy', 'HTTP_PROXY'],
-    ['ENV_HTTPS_PROXY', 'HTTPS_PROXY'],
-    ['ENV_NO_PROXY', 'NO_PROXY'],
-    ['ENV_GIT_SSH_COMMAND', 'GIT_SSH_COMMAND'],
-    ['ENV_SSH_AUTH_SOCK', 'SSH_AUTH_SOCK'],
-    ['ENV_SSL_CERT_FILE', 'SSL_CERT_FILE'],
-    ['ENV_OPENSSL_CONF', 'OPENSSL_CONF'],
-    ['ENV_FLY_API_TOKEN', 'FLY_API_TOKEN'],
-    ['ENV_AWS_SECRET_ACCESS_KEY', 'AWS_SECRET_ACCESS_KEY'],
-    ['ENV_WARDEN_SECRET', 'WARDEN_SECRET'],
-    ['ENV_ELECTRON_RUN_AS_NODE', 'ELECTRON_RUN_AS_NODE'],
+  /** [header as sent, variable the error names, reason: the wall or the blocklist] */
+  const blocked: Array<[string, string, string]> = [
+    ['ENV_LD_PRELOAD', 'LD_PRELOAD', 'never accepted'],
+    ['env_ld_preload', 'LD_PRELOAD', 'never accepted'],
+    ['ENV_LD_LIBRARY_PATH', 'LD_LIBRARY_PATH', 'never accepted'],
+    ['ENV_DYLD_INSERT_LIBRARIES', 'DYLD_INSERT_LIBRARIES', 'never accepted'],
+    ['ENV_GCONV_PATH', 'GCONV_PATH', 'never accepted'],
+    ['ENV_GLIBC_TUNABLES', 'GLIBC_TUNABLES', 'blocked'],
+    ['ENV_NODE_OPTIONS', 'NODE_OPTIONS', 'never accepted'],
+    ['ENV_NODE_EXTRA_CA_CERTS', 'NODE_EXTRA_CA_CERTS', 'never accepted'],
+    ['ENV_NPM_CONFIG_REGISTRY', 'NPM_CONFIG_REGISTRY', 'never accepted'],
+    ['ENV_npm_config_registry', 'NPM_CONFIG_REGISTRY', 'never accepted'],
+    ['ENV_PATH', 'PATH', 'never accepted'],
+    ['ENV_HOME', 'HOME', 'blocked'],
+    ['ENV_TMPDIR', 'TMPDIR', 'blocked'],
+    ['ENV_XDG_CONFIG_HOME', 'XDG_CONFIG_HOME', 'blocked'],
+    ['ENV_BASH_ENV', 'BASH_ENV', 'never accepted'],
+    ['ENV_ENV', 'ENV', 'never accepted'],
+    ['ENV_BASH_FUNC_x', 'BASH_FUNC_X', 'never accepted'],
+    ['ENV_SHELLOPTS', 'SHELLOPTS', 'never accepted'],
+    ['ENV_PYTHONPATH', 'PYTHONPATH', 'never accepted'],
+    ['ENV_PYTHONSTARTUP', 'PYTHONSTARTUP', 'never accepted'],
+    ['ENV_PIP_INDEX_URL', 'PIP_INDEX_URL', 'never accepted'],
+    ['ENV_UV_INDEX_URL', 'UV_INDEX_URL', 'never accepted'],
+    ['ENV_PERL5OPT', 'PERL5OPT', 'never accepted'],
+    ['ENV_RUBYOPT', 'RUBYOPT', 'never accepted'],
+    ['ENV_JAVA_TOOL_OPTIONS', 'JAVA_TOOL_OPTIONS', 'never accepted'],
+    ['ENV_HTTP_PROXY', 'HTTP_PROXY', 'blocked'],
+    ['ENV_http_proxy', 'HTTP_PROXY', 'blocked'],
+    ['ENV_HTTPS_PROXY', 'HTTPS_PROXY', 'blocked'],
+    ['ENV_NO_PROXY', 'NO_PROXY', 'blocked'],
+    ['ENV_GIT_SSH_COMMAND', 'GIT_SSH_COMMAND', 'never accepted'],
+    ['ENV_SSH_AUTH_SOCK', 'SSH_AUTH_SOCK', 'blocked'],
+    ['ENV_SSL_CERT_FILE', 'SSL_CERT_FILE', 'blocked'],
+    ['ENV_OPENSSL_CONF', 'OPENSSL_CONF', 'never accepted'],
+    ['ENV_FLY_API_TOKEN', 'FLY_API_TOKEN', 'blocked'],
+    ['ENV_AWS_SECRET_ACCESS_KEY', 'AWS_SECRET_ACCESS_KEY', 'blocked'],
+    ['ENV_WARDEN_SECRET', 'WARDEN_SECRET', 'blocked'],
+    ['ENV_ELECTRON_RUN_AS_NODE', 'ELECTRON_RUN_AS_NODE', 'never accepted'],
   ];
   const kinds = ['sse', 'mcp'] as const;
 
@@ -392,11 +392,11 @@ describe('400 env_rejected', () => {
     return body.error;
   }
 
-  it.each(kinds.flatMap((kind) => blocked.map(([header, variable]) => ({ kind, header, variable }))))(
-    '$kind: $header is blocked',
-    async ({ kind, header, variable }) => {
+  it.each(kinds.flatMap((kind) => blocked.map(([header, variable, reason]) => ({ kind, header, variable, reason }))))(
+    '$kind: $header is $reason',
+    async ({ kind, header, variable, reason }) => {
       const error = await rejectEnv(gw, ENV, kind, (marker) => ({ [header]: marker }));
-      expect(error.data).toEqual({ code: 'env_rejected', variable, reason: 'blocked' });
+      expect(error.data).toMatchObject({ code: 'env_rejected', variable, reason, setting: reason === 'blocked' ? 'allowedEnv' : 'none' });
       expect(error.message).toContain(variable);
     },
   );
@@ -408,12 +408,12 @@ describe('400 env_rejected', () => {
 
   it.each(kinds)('%s: a name not in the command\'s allowedEnv', async (kind) => {
     const error = await rejectEnv(gw, RESTRICTED, kind, (marker) => ({ ENV_OTHER_NAME: marker }));
-    expect(error.data).toEqual({ code: 'env_rejected', variable: 'OTHER_NAME', reason: 'not allowed for this command' });
+    expect(error.data).toEqual({ code: 'env_rejected', variable: 'OTHER_NAME', reason: 'not allowed for this command', setting: 'allowedEnv' });
   });
 
-  it.each(kinds)('%s: the blocklist wins over a command\'s allowedEnv', async (kind) => {
+  it.each(kinds)('%s: a name of the wall is refused for a command with allowedEnv too', async (kind) => {
     const error = await rejectEnv(gw, RESTRICTED, kind, (marker) => ({ ENV_NODE_OPTIONS: marker }));
-    expect(error.data).toEqual({ code: 'env_rejected', variable: 'NODE_OPTIONS', reason: 'blocked' });
+    expect(error.data).toEqual({ code: 'env_rejected', variable: 'NODE_OPTIONS', reason: 'never accepted', setting: 'none', family: 'interpreter' });
   });
 
   it.each(kinds)('%s: one bad header rejects the request even next to an allowed one', async (kind) => {

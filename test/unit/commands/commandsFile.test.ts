@@ -122,6 +122,34 @@ describe('loadCommandsFile', () => {
     expect(parseError({ x: { allowedEnv: [entry] } }).message).toContain('allowedEnv[0] must be an upper-case variable name');
   });
 
+  it('rejects an allowedEnv entry naming a variable of the wall, naming the file, key and variable', async () => {
+    const error = await loadError({ 'npx -y foo': { allowedEnv: ['API_KEY', 'NODE_OPTIONS'] } });
+    expect(error.key).toBe('npx -y foo');
+    expect(error.message).toMatch(
+      /allowed-commands-\d+\.json: entry "npx -y foo": allowedEnv\[1\] "NODE_OPTIONS" names a variable no client may ever set \(family interpreter: it passes options/,
+    );
+    expect(error.message).toContain('set a fixed value in "env" instead');
+  });
+
+  it.each(['LD_PRELOAD', 'PATH', 'GIT_SSH_COMMAND', 'GIT_CONFIG_GLOBAL', 'PAGER', 'BASH_ENV', 'RUSTC_WRAPPER', 'GOFLAGS', 'NPM_CONFIG_REGISTRY', 'NODE_*', 'LD_*', 'PYTHON*'])(
+    'refuses to load allowedEnv [%j]',
+    (entry) => {
+      const error = parseError({ x: { allowedEnv: [entry] } });
+      expect(error.key).toBe('x');
+      expect(error.message).toContain(`entry "x": allowedEnv[0] ${JSON.stringify(entry)} names a variable no client may ever set`);
+    },
+  );
+
+  it('loads allowedEnv entries that open blocklisted names, exact or by prefix', () => {
+    const [spec] = parseCommands({ x: { allowedEnv: ['TZ', 'LANG', 'GIT_AUTHOR_NAME', 'AWS_REGION', 'DOCKER_HOST', 'GIT_*', 'MY_*'] } }, '/base');
+    expect(spec?.allowedEnv).toEqual(['TZ', 'LANG', 'GIT_AUTHOR_NAME', 'AWS_REGION', 'DOCKER_HOST', 'GIT_*', 'MY_*']);
+  });
+
+  it('the fixed env may still set a variable of the wall (the admin is trusted)', () => {
+    const [spec] = parseCommands({ x: { env: { PYTHONPATH: '/srv/lib', NODE_OPTIONS: '--max-old-space-size=512' } } }, '/base');
+    expect(spec?.env).toEqual({ PYTHONPATH: '/srv/lib', NODE_OPTIONS: '--max-old-space-size=512' });
+  });
+
   it('rejects a non-array allowedEnv', () => {
     expect(parseError({ x: { allowedEnv: 'API_KEY' } }).message).toContain('allowedEnv must be an array of strings');
   });

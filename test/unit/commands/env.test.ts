@@ -4,15 +4,15 @@ import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import {
   EMPTY_ENV_FINGERPRINT,
-  ENV_BLOCKLIST,
   buildChildEnv,
   defaultChildEnvBase,
   envFingerprint,
   extractEnvHeaders,
-  isBlockedEnvName,
   validateEnvHeaders,
   type EnvHeaderEntry,
+  type EnvValidationOptions,
 } from '../../../src/commands/env.js';
+import { envFamilyOf, isBlockedEnvName, isWallEnvName } from '../../../src/commands/envPolicy.js';
 import type { CommandSpec } from '../../../src/commands/types.js';
 import { EnvRejectedError } from '../../../src/errors.js';
 
@@ -31,7 +31,7 @@ function spec(overrides: Partial<CommandSpec> = {}): CommandSpec {
 
 const anyName = spec();
 
-function rejection(entries: EnvHeaderEntry[], s: CommandSpec = anyName, limits = {}): EnvRejectedError {
+function rejection(entries: EnvHeaderEntry[], s: CommandSpec = anyName, limits: EnvValidationOptions = {}): EnvRejectedError {
   try {
     validateEnvHeaders(entries, s, limits);
   } catch (error) {
@@ -41,9 +41,15 @@ function rejection(entries: EnvHeaderEntry[], s: CommandSpec = anyName, limits =
   throw new Error('expected validateEnvHeaders to throw');
 }
 
-function expectRejected(entries: EnvHeaderEntry[], name: string, reason: string, s: CommandSpec = anyName, limits = {}): EnvRejectedError {
+function expectRejected(
+  entries: EnvHeaderEntry[],
+  name: string,
+  reason: string,
+  s: CommandSpec = anyName,
+  limits: EnvValidationOptions = {},
+): EnvRejectedError {
   const error = rejection(entries, s, limits);
-  expect(error.data).toEqual({ variable: name, reason });
+  expect(error.data).toMatchObject({ variable: name, reason });
   expect(error.code).toBe('env_rejected');
   expect(error.status).toBe(400);
   expect(error.message).toContain(name);
@@ -84,64 +90,80 @@ describe('extractEnvHeaders', () => {
   });
 });
 
-describe('ENV_BLOCKLIST / isBlockedEnvName', () => {
-  // One line per group the gateway must block; each is checked in upper, lower and mixed case.
-  const required: Array<[string, string[]]> = [
-    ['dynamic loader', ['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT', 'DYLD_INSERT_LIBRARIES', 'DYLD_LIBRARY_PATH']],
-    ['glibc', ['GCONV_PATH', 'LOCPATH', 'MALLOC_CHECK_', 'MALLOC_ARENA_MAX', 'GLIBC_TUNABLES', 'HOSTALIASES', 'RES_OPTIONS', 'LOCALDOMAIN']],
-    ['gateway-set', ['PATH', 'HOME', 'TMPDIR']],
-    ['node and npm', ['NODE_OPTIONS', 'NODE_PATH', 'NODE_TLS_REJECT_UNAUTHORIZED', 'NPM_CONFIG_REGISTRY', 'NPM_CONFIG_SCRIPT_SHELL']],
-    ['shell', ['BASH_ENV', 'ENV', 'BASH_FUNC_X', 'SHELLOPTS', 'BASHOPTS', 'PS4', 'PROMPT_COMMAND', 'IFS', 'CDPATH', 'GLOBIGNORE', 'ZDOTDIR', 'SHELL']],
-    ['python', ['PYTHONPATH', 'PYTHONSTARTUP', 'PYTHONHOME', 'PYTHONWARNINGS', 'PYTHONINSPECT']],
-    ['perl', ['PERL5LIB', 'PERL5OPT', 'PERLLIB']],
-    ['ruby', ['RUBYOPT', 'RUBYLIB', 'GEM_HOME', 'GEM_PATH', 'BUNDLE_GEMFILE']],
-    ['jvm', ['JAVA_TOOL_OPTIONS', '_JAVA_OPTIONS', 'JDK_JAVA_OPTIONS', 'JAVA_OPTS', 'CLASSPATH']],
-    ['proxy', ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'NO_PROXY', 'FTP_PROXY']],
-    ['git and ssh', ['GIT_SSH_COMMAND', 'GIT_CONFIG_GLOBAL', 'GIT_DIR', 'SSH_AUTH_SOCK', 'SSH_ASKPASS']],
-    ['tls', ['SSL_CERT_FILE', 'SSL_CERT_DIR', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS', 'OPENSSL_CONF']],
-    ['platform and gateway', ['FLY_API_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'AWS_PROFILE', 'WARDEN_TOKEN']],
-    ['other runtimes', ['ELECTRON_RUN_AS_NODE', 'DENO_DIR', 'BUN_INSTALL']],
+describe('families: refused without allowedEnv', () => {
+  // One row per family of docs/env.md, with the examples each must refuse. Every name is
+  // tried as sent (upper), lower-cased and with a lower-case first letter.
+  const wall: Array<[string, string[]]> = [
+    ['loaders', ['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT', 'DYLD_INSERT_LIBRARIES', 'GCONV_PATH', 'OPENSSL_CONF', 'OPENSSL_MODULES']],
+    ['interpreter options', ['NODE_OPTIONS', 'NODE_PATH', 'NODE_EXTRA_CA_CERTS', 'PYTHONPATH', 'PYTHONSTARTUP', 'PYTHONHOME', 'PERL5OPT', 'PERL5LIB', 'PERL5DB', 'PERLLIB', 'RUBYOPT', 'RUBYLIB', 'JAVA_TOOL_OPTIONS', '_JAVA_OPTIONS', 'JDK_JAVA_OPTIONS', 'JAVA_OPTS', 'CLASSPATH', 'DOTNET_STARTUP_HOOKS', 'DOTNET_ADDITIONAL_DEPS', 'CORECLR_PROFILER', 'CORECLR_PROFILER_PATH', 'COMPlus_EnableDiagnostics', 'ELECTRON_RUN_AS_NODE', 'DENO_DIR', 'BUN_INSTALL', 'LUA_INIT', 'PHPRC', 'PHP_INI_SCAN_DIR']],
+    ['package managers and toolchains', ['NPM_CONFIG_REGISTRY', 'npm_config_script_shell', 'COREPACK_NPM_REGISTRY', 'PIP_INDEX_URL', 'UV_INDEX_URL', 'UV_DEFAULT_INDEX', 'PIPX_HOME', 'YARN_RC_FILENAME', 'YARN_NPM_REGISTRY_SERVER', 'GEM_HOME', 'BUNDLE_GEMFILE', 'GOFLAGS', 'GOPROXY', 'GOTOOLCHAIN', 'GOAUTH', 'GO111MODULE', 'CGO_LDFLAGS', 'CARGO_HOME', 'CARGO_BUILD_RUSTC_WRAPPER', 'RUSTC_WRAPPER', 'RUSTC', 'RUSTUP_TOOLCHAIN', 'RUSTFLAGS']],
+    ['native builds', ['CC', 'CXX', 'LD', 'CFLAGS', 'LDFLAGS', 'MAKEFLAGS']],
+    ['shells', ['BASH_ENV', 'ENV', 'BASH_FUNC_X', 'SHELLOPTS', 'BASHOPTS', 'PS4', 'PS1', 'PROMPT_COMMAND', 'IFS', 'CDPATH', 'GLOBIGNORE', 'ZDOTDIR']],
+    ['programs it execs', ['PATH', 'SHELL', 'PAGER', 'GIT_PAGER', 'MANPAGER', 'EDITOR', 'GIT_EDITOR', 'VISUAL', 'BROWSER', 'LESSOPEN', 'LESSCLOSE', 'SSH_ASKPASS', 'GIT_ASKPASS', 'SUDO_ASKPASS', 'GIT_SSH', 'GIT_SSH_COMMAND', 'GIT_EXEC_PATH', 'GIT_EXTERNAL_DIFF', 'DBUS_SESSION_BUS_ADDRESS', 'PUPPETEER_EXECUTABLE_PATH']],
+    ['git configuration', ['GIT_CONFIG', 'GIT_CONFIG_GLOBAL', 'GIT_CONFIG_COUNT', 'GIT_CONFIG_KEY_0', 'GIT_CONFIG_PARAMETERS', 'GIT_DIR', 'GIT_TEMPLATE_DIR']],
   ];
+  const blocked: Array<[string, string[]]> = [
+    ['daemons and credentials', ['DOCKER_HOST', 'DOCKER_CONFIG', 'DOCKER_CERT_PATH', 'KUBECONFIG', 'GIT_AUTHOR_NAME', 'GIT_WORK_TREE', 'SSH_AUTH_SOCK', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_REGION', 'AWS_SECRET_ACCESS_KEY', 'GOOGLE_APPLICATION_CREDENTIALS', 'NETRC']],
+    ['network and TLS', ['HTTP_PROXY', 'https_proxy', 'ALL_PROXY', 'NO_PROXY', 'Grpc_Proxy', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'SSLKEYLOGFILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE', 'HOSTALIASES', 'RES_OPTIONS', 'LOCALDOMAIN']],
+    ['C library', ['MALLOC_CHECK_', 'MALLOC_ARENA_MAX', 'GLIBC_TUNABLES', 'LOCPATH', 'NLSPATH']],
+    ['terminal programs', ['LESS', 'LESSKEY', 'LESSCHARSET', 'TERMINFO', 'TERMINFO_DIRS', 'TERMCAP']],
+    ["the process's frame", ['HOME', 'TMPDIR', 'XDG_CONFIG_HOME', 'XDG_RUNTIME_DIR', 'TZ', 'LANG', 'LC_ALL', 'LC_CTYPE']],
+    ['platform and gateway', ['FLY_API_TOKEN', 'FLY_APP_NAME', 'WARDEN_SECRET', 'WARDEN_ENV_MODE']],
+  ];
+  const spellings = (name: string) => [name, name.toLowerCase(), name.charAt(0).toLowerCase() + name.slice(1)];
 
-  describe.each(required)('%s', (_group, names) => {
-    it.each(names)('blocks %s in any case', (name) => {
-      expect(isBlockedEnvName(name)).toBe(true);
-      expect(isBlockedEnvName(name.toLowerCase())).toBe(true);
-      const mixed = name.charAt(0).toLowerCase() + name.slice(1);
-      expect(isBlockedEnvName(mixed)).toBe(true);
-      // And the same through validation, as a header would arrive.
-      expectRejected([{ name: name.toLowerCase(), value: 'v' }], name, 'blocked');
+  describe.each(wall)('the wall: %s', (_family, names) => {
+    it.each(names)('%s is never accepted, not even when allowedEnv lists it exactly', (name) => {
+      const upper = name.toUpperCase();
+      for (const sent of spellings(name)) {
+        expect(isWallEnvName(sent)).toBe(true);
+        const error = expectRejected([{ name: sent, value: 'v' }], upper, 'never accepted');
+        expect(error.data).toMatchObject({ setting: 'none', family: envFamilyOf(upper)!.id });
+        expect(error.message).toBe(`environment variable ${upper} is not accepted: never accepted (it makes the server load or run code)`);
+      }
+      expectRejected([{ name, value: 'v' }], upper, 'never accepted', spec({ allowedEnv: [upper] }));
+      expectRejected([{ name, value: 'v' }], upper, 'never accepted', anyName, { mode: 'allowlist' });
     });
   });
 
-  it.each([['ld_preload', 'LD_PRELOAD'], ['http_proxy', 'HTTP_PROXY'], ['Path', 'PATH'], ['node_options', 'NODE_OPTIONS'], ['https_proxy', 'HTTPS_PROXY']])(
-    'rejects the lower/mixed-case header name %s as %s',
-    (raw, upper) => {
-      const entries = extractEnvHeaders({ [`env_${raw.toLowerCase()}`]: 'v' });
-      expect(entries[0]?.name).toBe(upper);
-      expectRejected([{ name: raw, value: 'v' }], upper, 'blocked');
-    },
-  );
-
-  it('every entry is upper-case, and each exact name and prefix is blocked', () => {
-    for (const entry of ENV_BLOCKLIST) {
-      expect(entry).toMatch(/^[A-Z_][A-Z0-9_]*\*?$/);
-      const sample = entry.endsWith('*') ? `${entry.slice(0, -1)}SAMPLE` : entry;
-      expect(isBlockedEnvName(sample)).toBe(true);
-    }
+  describe.each(blocked)('the blocklist: %s', (_family, names) => {
+    it.each(names)('%s is refused, an exact allowedEnv entry opens it, a prefix does not', (name) => {
+      const upper = name.toUpperCase();
+      const family = envFamilyOf(upper)!;
+      expect(family.tier).toBe('blocked');
+      for (const sent of spellings(name)) {
+        expect(isWallEnvName(sent)).toBe(false);
+        const error = expectRejected([{ name: sent, value: 'v' }], upper, 'blocked');
+        expect(error.data).toMatchObject({ setting: 'allowedEnv', family: family.id });
+        expect(error.message).toBe(
+          `environment variable ${upper} is not accepted: blocked (a family that ${family.why}); ` +
+            'an admin may open this exact name with "allowedEnv" on the entry',
+        );
+      }
+      expect(validateEnvHeaders([{ name, value: 'v' }], spec({ allowedEnv: [upper] }))).toEqual({ [upper]: 'v' });
+      expect(validateEnvHeaders([{ name, value: 'v' }], spec({ allowedEnv: ['OTHER', upper] }), { mode: 'allowlist' })).toEqual({ [upper]: 'v' });
+      for (const prefix of [`${upper.slice(0, 1)}*`, `${upper.slice(0, -1)}*`, `${upper}*`]) {
+        expectRejected([{ name, value: 'v' }], upper, 'blocked', spec({ allowedEnv: [prefix] }));
+      }
+    });
   });
 
-  it.each(['API_KEY', 'GITHUB_TOKEN', 'OPENAI_API_KEY', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'DEBUG', 'PATHX', 'HOMEPAGE', 'MY_PATH', 'XLD_PRELOAD', 'ENVIRONMENT', 'SHELL_COLOR', 'NODEJS', 'GITHUB_PERSONAL_ACCESS_TOKEN'])(
-    'does not block %s',
+  it('the DOCKER_HOST message names the family and the setting, as documented', () => {
+    const error = expectRejected([{ name: 'docker_host', value: 'tcp://evil:2375' }], 'DOCKER_HOST', 'blocked');
+    expect(error.message).toBe(
+      'environment variable DOCKER_HOST is not accepted: blocked (a family that redirects a daemon or credentials); ' +
+        'an admin may open this exact name with "allowedEnv" on the entry',
+    );
+    expect(error.data).toEqual({ variable: 'DOCKER_HOST', reason: 'blocked', setting: 'allowedEnv', family: 'daemon' });
+  });
+
+  it.each(['API_KEY', 'GITHUB_TOKEN', 'GITHUB_PERSONAL_ACCESS_TOKEN', 'OPENAI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_MAPS_API_KEY', 'DEBUG', 'PATHX', 'HOMEPAGE', 'MY_PATH', 'XLD_PRELOAD', 'ENVIRONMENT', 'SHELL_COLOR', 'NODEJS', 'LANGUAGE_MODEL', 'TZ_NAME', 'CCACHE', 'PROXY_URL', 'GO', 'BRAVE_API_KEY', 'SLACK_BOT_TOKEN'])(
+    'accepts %s (no family)',
     (name) => {
       expect(isBlockedEnvName(name)).toBe(false);
       expect(validateEnvHeaders([{ name, value: 'v' }], anyName)).toEqual({ [name]: 'v' });
     },
   );
-
-  it('is frozen', () => {
-    expect(Object.isFrozen(ENV_BLOCKLIST)).toBe(true);
-  });
 });
 
 describe('validateEnvHeaders', () => {
@@ -181,6 +203,28 @@ describe('validateEnvHeaders', () => {
       const error = rejection([{ name: 'a-b<script>', value: 'v' }]);
       expect(error.message).not.toContain('<script>');
       expect(error.data).toEqual({ variable: 'A?B?SCRIPT?', reason: 'invalid name' });
+      expect(error.message).toBe('environment variable A?B?SCRIPT? is not accepted: invalid name (letters, digits and underscores, not starting with a digit)');
+    });
+
+    it.each([
+      ['MY-VAR', 'MY?VAR', 'ENV_MY_VAR'],
+      ['my-var', 'MY?VAR', 'ENV_MY_VAR'],
+      ['api.key', 'API?KEY', 'ENV_API_KEY'],
+      ['X-Y-Z', 'X?Y?Z', 'ENV_X_Y_Z'],
+    ])('suggests underscores for %s', (name, shown, suggestion) => {
+      const error = rejection([{ name, value: 'v' }]);
+      expect(error.data).toEqual({ variable: shown, reason: 'invalid name', suggestion });
+      expect(error.message).toBe(`environment variable ${shown} is not accepted: invalid name (use ${suggestion}: a name takes letters, digits and underscores)`);
+    });
+
+    it.each(['1-A', 'A-<B', 'A-B ŝ'])('suggests nothing when underscores would not make %j valid', (name) => {
+      const error = rejection([{ name, value: 'v' }]);
+      expect(error.data).not.toHaveProperty('suggestion');
+      expect(error.message).not.toContain('use ENV_');
+    });
+
+    it('names the length rule for a name over 128 characters', () => {
+      expect(rejection([{ name: `${'A'.repeat(128)}-B`, value: 'v' }]).message).toContain('(at most 128 characters)');
     });
   });
 
@@ -208,12 +252,75 @@ describe('validateEnvHeaders', () => {
       expectRejected([{ name: 'API_KEY', value: 'v' }], 'API_KEY', 'not allowed for this command', spec({ allowedEnv: [] }));
     });
 
-    it('the blocklist wins over allowedEnv', () => {
-      const permissive = spec({ allowedEnv: ['PATH', 'LD_PRELOAD', 'NODE_*', 'HTTP_PROXY'] });
-      expectRejected([{ name: 'PATH', value: '/tmp' }], 'PATH', 'blocked', permissive);
-      expectRejected([{ name: 'ld_preload', value: '/x.so' }], 'LD_PRELOAD', 'blocked', permissive);
-      expectRejected([{ name: 'NODE_OPTIONS', value: '--require x' }], 'NODE_OPTIONS', 'blocked', permissive);
-      expectRejected([{ name: 'http_proxy', value: 'http://evil' }], 'HTTP_PROXY', 'blocked', permissive);
+    it('names the setting when a name is not listed', () => {
+      const error = expectRejected([{ name: 'OTHER', value: 'v' }], 'OTHER', 'not allowed for this command', restricted);
+      expect(error.data).toEqual({ variable: 'OTHER', reason: 'not allowed for this command', setting: 'allowedEnv' });
+      expect(error.message).toBe('environment variable OTHER is not accepted: not allowed for this command (the entry\'s "allowedEnv" does not list it)');
+    });
+
+    it('an exact entry opens a blocklisted name; the wall stays closed', () => {
+      const opened = spec({ allowedEnv: ['TZ', 'LANG', 'GIT_AUTHOR_NAME', 'AWS_REGION', 'PATH', 'LD_PRELOAD', 'NODE_OPTIONS'] });
+      expect(
+        validateEnvHeaders(
+          [
+            { name: 'tz', value: 'Europe/Paris' },
+            { name: 'LANG', value: 'de_DE.UTF-8' },
+            { name: 'git_author_name', value: 'A' },
+            { name: 'AWS_REGION', value: 'eu-west-1' },
+          ],
+          opened,
+        ),
+      ).toEqual({ TZ: 'Europe/Paris', LANG: 'de_DE.UTF-8', GIT_AUTHOR_NAME: 'A', AWS_REGION: 'eu-west-1' });
+      expectRejected([{ name: 'PATH', value: '/tmp' }], 'PATH', 'never accepted', opened);
+      expectRejected([{ name: 'ld_preload', value: '/x.so' }], 'LD_PRELOAD', 'never accepted', opened);
+      expectRejected([{ name: 'NODE_OPTIONS', value: '--require x' }], 'NODE_OPTIONS', 'never accepted', opened);
+    });
+
+    it('a prefix entry never opens a blocklisted name', () => {
+      const prefixes = spec({ allowedEnv: ['GIT_*', 'AWS_*', 'T*', 'LC_*', 'HTTP*', 'MY_*'] });
+      expect(validateEnvHeaders([{ name: 'MY_TOKEN', value: 'v' }, { name: 'TOKEN', value: 'w' }], prefixes)).toEqual({ MY_TOKEN: 'v', TOKEN: 'w' });
+      for (const name of ['GIT_AUTHOR_NAME', 'AWS_REGION', 'TZ', 'TMPDIR', 'LC_ALL', 'HTTP_PROXY']) {
+        expectRejected([{ name, value: 'v' }], name, 'blocked', prefixes);
+      }
+      expectRejected([{ name: 'GIT_SSH_COMMAND', value: 'v' }], 'GIT_SSH_COMMAND', 'never accepted', prefixes);
+    });
+
+    it('a name the entry fixes is refused as fixed, a wall name as never accepted', () => {
+      const fixed = spec({ env: { LANG: 'en_US.UTF-8', PYTHONPATH: '/admin' }, allowedEnv: ['LANG'] });
+      const error = expectRejected([{ name: 'LANG', value: 'C' }], 'LANG', 'fixed by the whitelist entry', fixed);
+      expect(error.data).toMatchObject({ setting: 'env' });
+      expectRejected([{ name: 'PYTHONPATH', value: '/x' }], 'PYTHONPATH', 'never accepted', fixed);
+    });
+  });
+
+  describe('--env-mode', () => {
+    it('blocklist (the default) accepts any name off the blocklist for an entry without allowedEnv', () => {
+      expect(validateEnvHeaders([{ name: 'API_KEY', value: 'v' }], anyName)).toEqual({ API_KEY: 'v' });
+      expect(validateEnvHeaders([{ name: 'API_KEY', value: 'v' }], anyName, { mode: 'blocklist' })).toEqual({ API_KEY: 'v' });
+    });
+
+    it.each(['API_KEY', 'GITHUB_TOKEN', 'A'])('allowlist refuses %s for an entry without allowedEnv', (name) => {
+      const error = expectRejected([{ name, value: 'v' }], name, 'not allowed for this command', anyName, { mode: 'allowlist' });
+      expect(error.data).toEqual({ variable: name, reason: 'not allowed for this command', setting: 'allowedEnv', envMode: 'allowlist' });
+      expect(error.message).toBe(
+        `environment variable ${name} is not accepted: not allowed for this command (--env-mode allowlist: the entry must list it in "allowedEnv")`,
+      );
+    });
+
+    it('allowlist still accepts no headers, and what an entry lists', () => {
+      expect(validateEnvHeaders([], anyName, { mode: 'allowlist' })).toEqual({});
+      const listed = spec({ allowedEnv: ['API_KEY', 'MY_*', 'TZ'] });
+      const entries = [
+        { name: 'API_KEY', value: '1' },
+        { name: 'MY_X', value: '2' },
+        { name: 'TZ', value: 'UTC' },
+      ];
+      expect(validateEnvHeaders(entries, listed, { mode: 'allowlist' })).toEqual({ API_KEY: '1', MY_X: '2', TZ: 'UTC' });
+      expectRejected([{ name: 'OTHER', value: 'v' }], 'OTHER', 'not allowed for this command', listed, { mode: 'allowlist' });
+    });
+
+    it('rejects an unknown mode with TypeError', () => {
+      expect(() => validateEnvHeaders([], anyName, { mode: 'open' as never })).toThrow('mode must be blocklist or allowlist');
     });
   });
 
@@ -292,17 +399,20 @@ describe('validateEnvHeaders', () => {
 
   describe('errors never contain the value', () => {
     const MARKER = 'SeCrEt-MaRkEr-9b1c2d';
-    const cases: Array<[string, EnvHeaderEntry[], CommandSpec]> = [
-      ['blocked', [{ name: 'LD_PRELOAD', value: MARKER }], anyName],
-      ['not allowed', [{ name: 'OTHER', value: MARKER }], spec({ allowedEnv: ['API_KEY'] })],
-      ['invalid value', [{ name: 'A', value: `${MARKER}\n` }], anyName],
-      ['value too long', [{ name: 'A', value: MARKER.repeat(1000) }], anyName],
-      ['duplicate', [{ name: 'A', value: MARKER }, { name: 'A', value: MARKER }], anyName],
-      ['invalid name', [{ name: '1A', value: MARKER }], anyName],
-      ['too many', Array.from({ length: 65 }, (_, i) => ({ name: `V${i}`, value: MARKER })), anyName],
+    const cases: Array<[string, EnvHeaderEntry[], CommandSpec, EnvValidationOptions]> = [
+      ['never accepted', [{ name: 'LD_PRELOAD', value: MARKER }], anyName, {}],
+      ['blocked', [{ name: 'DOCKER_HOST', value: MARKER }], anyName, {}],
+      ['not allowed', [{ name: 'OTHER', value: MARKER }], spec({ allowedEnv: ['API_KEY'] }), {}],
+      ['invalid value', [{ name: 'A', value: `${MARKER}\n` }], anyName, {}],
+      ['value too long', [{ name: 'A', value: MARKER.repeat(1000) }], anyName, {}],
+      ['duplicate', [{ name: 'A', value: MARKER }, { name: 'A', value: MARKER }], anyName, {}],
+      ['invalid name', [{ name: '1A', value: MARKER }], anyName, {}],
+      ['invalid name with a suggestion', [{ name: 'MY-VAR', value: MARKER }], anyName, {}],
+      ['too many', Array.from({ length: 65 }, (_, i) => ({ name: `V${i}`, value: MARKER })), anyName, {}],
+      ['allowlist mode', [{ name: 'API_KEY', value: MARKER }], anyName, { mode: 'allowlist' }],
     ];
-    it.each(cases)('%s', (_label, entries, s) => {
-      const error = rejection(entries, s);
+    it.each(cases)('%s', (_label, entries, s, options) => {
+      const error = rejection(entries, s, options);
       expect(error.message).not.toContain(MARKER);
       expect(JSON.stringify(error)).not.toContain(MARKER);
       expect(JSON.stringify(error.data)).not.toContain(MARKER);
