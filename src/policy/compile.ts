@@ -6,6 +6,7 @@
 import { compileGlob, type Glob } from './glob.js';
 import { compileDetectors, type Detector } from './redact.js';
 import type { ArgRule, Policy, PolicySection, RateLimitRule, ToolArguments } from './schema.js';
+import { resourceGlobPattern } from './uri.js';
 
 export type Kind = 'tools' | 'resources' | 'prompts';
 export const KINDS: readonly Kind[] = ['tools', 'resources', 'prompts'];
@@ -57,11 +58,22 @@ function regex(source: string | undefined, where: string): RegExp | undefined {
   }
 }
 
+/** A resource glob, matched in the form resource URIs are decided in (see uri.ts). */
+function resourceGlob(source: string, where: string): Glob {
+  try {
+    return compileGlob(source, resourceGlobPattern(source));
+  } catch (error) {
+    throw new PolicyError(`${where}: ${(error as Error).message}`);
+  }
+}
+
 function compileSection(section: PolicySection, label: string): CompiledSection {
   const rules = {} as Record<Kind, CompiledRules | undefined>;
   for (const kind of KINDS) {
     const r = section[kind];
-    rules[kind] = r ? { allow: r.allow?.map(compileGlob), deny: r.deny?.map(compileGlob) } : undefined;
+    const compile = (list: string[] | undefined, which: string) =>
+      list?.map((source, i) => (kind === 'resources' ? resourceGlob(source, `${label}.resources.${which}[${i}]`) : compileGlob(source)));
+    rules[kind] = r ? { allow: compile(r.allow, 'allow'), deny: compile(r.deny, 'deny') } : undefined;
   }
   const args = new Map<string, CompiledToolArguments>();
   for (const [tool, spec] of Object.entries(section.arguments ?? {})) {
@@ -92,7 +104,7 @@ export function compilePolicy(policy: Policy): CompiledPolicy {
     try {
       redaction = {
         detectors: compileDetectors(policy.redaction?.patterns ?? [], { builtin: policy.redaction?.builtin ?? true }),
-        except: (policy.redaction?.exceptTools ?? []).map(compileGlob),
+        except: (policy.redaction?.exceptTools ?? []).map((glob) => compileGlob(glob)),
       };
     } catch (error) {
       throw new PolicyError(`redaction.patterns: ${(error as Error).message}`);

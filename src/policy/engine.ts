@@ -9,6 +9,7 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { CompiledPolicy, CompiledSection, CompiledToolArguments, Kind } from './compile.js';
 import { matchesExact, matchesLoose } from './glob.js';
 import type { RateLimitRule } from './schema.js';
+import { readResourceUri } from './uri.js';
 
 export type DenyReason = 'malformed_request' | 'tool_denied' | 'resource_denied' | 'prompt_denied' | 'argument_rule';
 
@@ -48,30 +49,15 @@ export function decideName(policy: CompiledPolicy, kind: Kind, name: string, rol
   return { allowed: true, rule: 'implicit default (allow)' };
 }
 
-/** A URI and the spellings a server may resolve it to: percent-decoded, dot segments removed. */
-export function uriSpellings(uri: string): string[] {
-  const spellings = new Set([uri]);
-  let decoded = uri;
-  try {
-    decoded = decodeURIComponent(uri);
-  } catch {
-    // malformed escapes: the raw form only
-  }
-  spellings.add(decoded);
-  for (const form of [uri, decoded]) {
-    try {
-      spellings.add(new URL(form).href);
-    } catch {
-      // not a URL: as written
-    }
-  }
-  return [...spellings];
-}
-
-/** A resource is allowed only when every spelling of its URI is allowed. */
-function decideUri(policy: CompiledPolicy, uri: string, role: string, commandKey: string): NameDecision {
+/**
+ * Is the resource `uri` allowed? Only when it reads unambiguously (uri.ts) and every
+ * spelling a server may resolve it to is allowed; otherwise the first refusal decides.
+ */
+export function decideUri(policy: CompiledPolicy, uri: string, role: string, commandKey: string): NameDecision & { readonly reason?: DenyReason; readonly detail?: string } {
+  const reading = readResourceUri(uri);
+  if (!reading.ok) return { allowed: false, rule: reading.rule, reason: reading.reason, detail: reading.detail };
   let allowed: NameDecision | undefined;
-  for (const spelling of uriSpellings(uri)) {
+  for (const spelling of reading.spellings) {
     const decision = decideName(policy, 'resources', spelling, role, commandKey);
     if (!decision.allowed) return decision;
     allowed ??= decision;
@@ -101,8 +87,13 @@ export function evaluate(message: JSONRPCMessage, role: string, commandKey: stri
   if (typeof target !== 'string' || target.length === 0 || target.length > 2048 || BAD_NAME.test(target)) {
     return malformed(`params.${guard.field} must be a non-empty string without control characters`);
   }
-  const decision =
-    guard.kind === 'resources' ? decideUri(policy, target, role, commandKey) : decideName(policy, guard.kind, target, role, commandKey);
+  if (guard.kind === 'resources') {
+    const decision = decideUri(policy, target, role, commandKey);
+    if (decision.allowed) return { action: 'allow', kind: 'resources', target, rule: decision.rule };
+    const { reason = 'resource_denied', detail } = decision;
+    return { action: 'deny', reason, rule: decision.rule, kind: 'resources', target, ...(detail === undefined ? {} : { detail }) };
+  }
+  const decision = decideName(policy, guard.kind, target, role, commandKey);
   if (!decision.allowed) return { action: 'deny', reason: DENIED_REASON[guard.kind], rule: decision.rule, kind: guard.kind, target };
   if (guard.kind === 'tools') {
     const args: unknown = params.arguments;

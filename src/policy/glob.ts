@@ -15,9 +15,10 @@ function globBody(pattern: string): string {
     .join('');
 }
 
-export function compileGlob(source: string): Glob {
+/** `pattern` is what is matched when it differs from the `source` shown in rule labels. */
+export function compileGlob(source: string, pattern = source): Glob {
   // The loose form normalises the pattern first, then escapes: a fullwidth `．` stays a literal.
-  return { source, exact: new RegExp(`^${globBody(source)}$`, 'su'), loose: new RegExp(`^${globBody(normalizeName(source))}$`, 'isu') };
+  return { source, exact: new RegExp(`^${globBody(pattern)}$`, 'su'), loose: new RegExp(`^${globBody(normalizeName(pattern))}$`, 'isu') };
 }
 
 /** NFKC, without invisible format characters (zero-width, soft hyphen), trimmed, lower case. */

@@ -2,30 +2,42 @@
  * Applies the policy to one session's stream. Client -> child: guarded requests are
  * decided (and rate limited) before they can reach the child's stdin; a denial is
  * answered with a JSON-RPC error carrying the reason and the deciding rule. Child ->
- * client: list results are filtered for the session's role, tool and resource results
- * are redacted. Every tool call is audited with its decision and outcome.
+ * client: every message passes the one redaction rule (redactMessage.ts); list results
+ * are filtered for the session's role; tool results (also when fetched later through a
+ * task) get the tool-result redaction unless the tool is exempt. Every tool call is
+ * audited with its decision and outcome.
  */
 import { createHash } from 'node:crypto';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { Principal } from '../auth/bearer.js';
-import { ERROR_TABLE } from '../errors.js';
 import type { ToolRateLimits } from '../ratelimit/toolLimits.js';
 import type { CompiledPolicy, Kind } from './compile.js';
-import { decideName, evaluate, rateLimitFor, type Verdict } from './engine.js';
+import { decideName, decideUri, evaluate, rateLimitFor, type Verdict } from './engine.js';
 import { matchesExact } from './glob.js';
-import { redactToolResult, redactValue } from './redact.js';
+import { redactToolResult } from './redact.js';
+import { redactMessage, type Redacted, type ResultRedactor } from './redactMessage.js';
+import { denial, DROP, FORWARD, type InboundResult } from './replies.js';
 import type { PolicyStats } from './stats.js';
+import { createdTaskId, TASK_REQUESTS, TaskGuard, taskIdParam } from './tasks.js';
 
-export type InboundResult = { readonly forward: true } | { readonly reply: JSONRPCMessage } | { readonly drop: true };
-export const FORWARD: InboundResult = Object.freeze({ forward: true });
-export const DROP: InboundResult = Object.freeze({ drop: true });
+export { DROP, FORWARD, type InboundResult } from './replies.js';
 
 /** What the bridge asks of a guard. */
 export interface MessageGuard {
   inbound(message: JSONRPCMessage): InboundResult | Promise<InboundResult>;
-  /** `method` is the method of the request this message answers, if it is a response. */
+  /**
+   * A response (result or error) from the child. `method` is the method of the client
+   * request it answers, undefined when the bridge knows of none. Returns what to deliver:
+   * the response, redacted and filtered, or an error with the same id in its place.
+   */
   outbound(message: JSONRPCMessage, method: string | undefined): JSONRPCMessage;
-  /** The session ended: calls still open are audited as unanswered. */
+  /**
+   * Any other message from the child: a notification or a server-to-client request.
+   * Returns what to deliver, redacted, or undefined: drop it (a status of a task this
+   * session may not see, or a message too deep to check for secrets).
+   */
+  outboundOther(message: JSONRPCMessage): JSONRPCMessage | undefined;
+  /** The session ended: calls still open, and tasks whose result was never fetched, are audited. */
   close(): void;
 }
 
@@ -67,10 +79,6 @@ const LIST_FIELDS: Readonly<Record<string, { kind: Kind; field: string; key: str
   'prompts/list': { kind: 'prompts', field: 'prompts', key: 'name' },
 };
 
-function denial(id: RequestId, code: keyof typeof ERROR_TABLE, message: string, data: Record<string, unknown>): JSONRPCMessage {
-  return { jsonrpc: '2.0', id, error: { code: ERROR_TABLE[code].rpc, message, data: { code, ...data } } } as JSONRPCMessage;
-}
-
 /** Audit fields of a denial (shadow mode records it without blocking). */
 function denyFields(verdict: Extract<Verdict, { action: 'deny' }>, policy: CompiledPolicy): Record<string, unknown> {
   return { decision: policy.mode === 'shadow' ? 'shadow-denied' : 'denied', rule: verdict.rule, reason: verdict.reason, detail: verdict.detail };
@@ -83,15 +91,28 @@ function argDigest(args: unknown): { argBytes: number; argHash: string } {
 
 export class PolicyGuard implements MessageGuard {
   private readonly open = new Map<RequestId, OpenCall>();
+  private readonly tasks: TaskGuard;
 
   constructor(
     private readonly deps: GuardDeps,
     private readonly ctx: GuardContext,
-  ) {}
+  ) {
+    this.tasks = new TaskGuard({
+      policy: deps.policy,
+      mayCall: (policy, tool) => decideName(policy, 'tools', tool, ctx.principal.role, ctx.commandKey),
+      redactToolResponse: (message, tool) => this.redact(message, this.toolResult(tool)),
+      access: (fields) => {
+        this.deps.onDecision?.(String(fields['decision']));
+        this.deps.audit.record('access', { ...this.baseFields(), ...fields });
+      },
+      toolCall: (fields) => this.deps.audit.record('tool_call', fields),
+    });
+  }
 
   inbound(message: JSONRPCMessage): InboundResult | Promise<InboundResult> {
     if (!('method' in message)) return FORWARD;
     const policy = this.deps.policy();
+    if (TASK_REQUESTS.has(message.method)) return this.tasks.inbound(message);
     if (!('id' in message)) {
       // A guarded method sent as a notification can't be answered: the engine denies it and
       // it is dropped (and audited) rather than forwarded.
@@ -158,17 +179,52 @@ export class PolicyGuard implements MessageGuard {
   }
 
   outbound(message: JSONRPCMessage, method: string | undefined): JSONRPCMessage {
-    if (method === undefined || !('id' in message) || message.id === undefined) return message;
-    if (method === 'tools/call') return this.finishCall(message);
-    const list = LIST_FIELDS[method];
-    if (list) return this.filterList(message, list);
-    if (method === 'resources/read') return this.redactResult(message, undefined).message;
-    return message;
+    const id = 'id' in message ? (message.id ?? null) : null;
+    try {
+      if (method === 'tools/call') return this.finishCall(message, id);
+      if (method === 'tasks/result') return this.tasks.result(message, id);
+      if (method === 'tasks/list') return this.redact(this.tasks.filterList(message)).message;
+      const list = method === undefined ? undefined : LIST_FIELDS[method];
+      return this.redact(list ? this.filterList(message, list) : message).message;
+    } catch (error) {
+      // Too deep (or cyclic) to check for secrets: never forwarded unchecked.
+      return denial(id as RequestId, 'upstream_protocol', 'the response could not be checked for secrets', { reason: (error as Error).name });
+    }
+  }
+
+  outboundOther(message: JSONRPCMessage): JSONRPCMessage | undefined {
+    if ('method' in message && message.method === 'notifications/tasks/status' && !this.tasks.visible(taskIdParam(message.params))) return undefined;
+    try {
+      return this.redact(message).message;
+    } catch {
+      return undefined; // too deep to check: dropped, never forwarded unchecked
+    }
   }
 
   close(): void {
-    for (const [, call] of this.open) this.deps.audit.record('tool_call', { ...call.fields, outcome: 'no response', latencyMs: Date.now() - call.started });
+    const now = Date.now();
+    for (const [, call] of this.open) this.deps.audit.record('tool_call', { ...call.fields, outcome: 'no response', latencyMs: now - call.started });
     this.open.clear();
+    this.tasks.close();
+  }
+
+  /** The one redaction rule over the whole message; `forResult` for a tool's result. */
+  private redact(message: JSONRPCMessage, forResult?: ResultRedactor): Redacted {
+    const redaction = this.redaction();
+    if (!redaction) return { message, count: 0 };
+    return redactMessage(message, redaction.detectors, forResult);
+  }
+
+  private redaction(): CompiledPolicy['redaction'] {
+    const policy = this.deps.policy();
+    return policy ? policy.redaction : this.deps.defaultRedaction;
+  }
+
+  /** How a tool's result is redacted: the tool-result rule, or not at all for an exempt tool (undefined: unknown, never exempt). */
+  private toolResult(tool: string | undefined): ResultRedactor {
+    const redaction = this.redaction();
+    if (!redaction || (tool !== undefined && matchesExact(redaction.except, tool))) return (result) => ({ result, count: 0 });
+    return (result) => redactToolResult(result, redaction.detectors);
   }
 
   private filterList(message: JSONRPCMessage, list: { kind: Kind; field: string; key: string }): JSONRPCMessage {
@@ -176,42 +232,38 @@ export class PolicyGuard implements MessageGuard {
     if (!policy || !('result' in message)) return message;
     const items = (message.result as Record<string, unknown>)[list.field];
     if (!Array.isArray(items)) return message;
+    const { role } = this.ctx.principal;
     const kept = items.filter((item: Record<string, unknown>) => {
       const name = item?.[list.key];
-      return typeof name === 'string' && decideName(policy, list.kind, name, this.ctx.principal.role, this.ctx.commandKey).allowed;
+      if (typeof name !== 'string') return false;
+      const decision = list.kind === 'resources' ? decideUri(policy, name, role, this.ctx.commandKey) : decideName(policy, list.kind, name, role, this.ctx.commandKey);
+      return decision.allowed;
     });
-    if (list.kind === 'tools') this.deps.stats.listed(this.ctx.commandKey, this.ctx.principal.role, kept.length, items.length - kept.length);
+    if (list.kind === 'tools') this.deps.stats.listed(this.ctx.commandKey, role, kept.length, items.length - kept.length);
     if (policy.mode === 'shadow' || kept.length === items.length) return message;
     return { ...message, result: { ...message.result, [list.field]: kept } } as JSONRPCMessage;
   }
 
-  private finishCall(message: JSONRPCMessage): JSONRPCMessage {
-    const id = (message as { id: RequestId }).id;
-    const call = this.open.get(id);
-    this.open.delete(id);
-    let out: { message: JSONRPCMessage; count: number };
+  private finishCall(message: JSONRPCMessage, id: RequestId | null): JSONRPCMessage {
+    const call = id === null ? undefined : this.open.get(id);
+    if (id !== null) this.open.delete(id);
+    const taskId = 'result' in message ? createdTaskId(message.result) : undefined;
+    let out: Redacted;
     try {
-      out = this.redactResult(message, call?.tool ?? '');
+      // A CreateTaskResult is not the tool's output (that comes with tasks/result): the one rule.
+      out = this.redact(message, taskId === undefined ? this.toolResult(call?.tool) : undefined);
     } catch (error) {
-      // Too deep (or cyclic) to check for secrets: never forwarded unchecked.
       if (call) this.deps.audit.record('tool_call', { ...call.fields, isError: true, outcome: 'result not checkable', latencyMs: Date.now() - call.started });
-      return denial(id, 'upstream_protocol', 'the tool result could not be checked for secrets', { reason: (error as Error).name });
+      throw error;
     }
-    if (call) {
-      const isError = 'error' in message || (message as { result?: { isError?: boolean } }).result?.isError === true;
-      this.deps.audit.record('tool_call', { ...call.fields, isError, latencyMs: Date.now() - call.started, redactions: out.count });
+    if (!call) return out.message;
+    if (taskId !== undefined) {
+      this.tasks.created(taskId, call);
+      return out.message;
     }
+    const isError = 'error' in message || (message as { result?: { isError?: boolean } }).result?.isError === true;
+    this.deps.audit.record('tool_call', { ...call.fields, isError, latencyMs: Date.now() - call.started, redactions: out.count });
     return out.message;
-  }
-
-  /** Redacts a tools/call (tool given) or resources/read result; counts replacements. */
-  private redactResult(message: JSONRPCMessage, tool: string | undefined): { message: JSONRPCMessage; count: number } {
-    const policy = this.deps.policy();
-    const redaction = policy ? policy.redaction : this.deps.defaultRedaction;
-    if (!redaction || !('result' in message)) return { message, count: 0 };
-    if (tool !== undefined && matchesExact(redaction.except, tool)) return { message, count: 0 };
-    const { result, count } = tool === undefined ? redactValue(message.result, redaction.detectors) : redactToolResult(message.result, redaction.detectors);
-    return { message: count === 0 ? message : ({ ...message, result } as JSONRPCMessage), count };
   }
 
   private remember(id: RequestId, params: unknown, fields: Record<string, unknown>, policy: CompiledPolicy | undefined): void {

@@ -225,10 +225,23 @@ function isPlainObject(value: object): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-/** `data` of an image/audio content block, `blob` of a resource's contents: base64, kept. */
+/**
+ * Base64 or base64url, optionally wrapped in lines: what a binary MCP field holds. Linear:
+ * each line break run must be followed by at least one base64 character, so a run of
+ * line breaks is split between iterations in one way only.
+ */
+const BASE64_SHAPE = /^[A-Za-z0-9+/_-]*(?:[\r\n]+[A-Za-z0-9+/_-]+)*=*[\r\n]*$/;
+
+/**
+ * `data` of an image/audio content block, `blob` of a resource's contents: kept when it
+ * has the shape of base64. Anything else there (prose, a `key: value` line) is text
+ * and is scanned like any other string.
+ */
 function isBinaryField(obj: Record<string, unknown>, key: string): boolean {
-  if (key === 'data') return (obj['type'] === 'image' || obj['type'] === 'audio') && typeof obj['data'] === 'string';
-  if (key === 'blob') return typeof obj['blob'] === 'string' && typeof obj['uri'] === 'string';
+  const value = obj[key];
+  if (typeof value !== 'string') return false;
+  if (key === 'data') return (obj['type'] === 'image' || obj['type'] === 'audio') && BASE64_SHAPE.test(value);
+  if (key === 'blob') return typeof obj['uri'] === 'string' && BASE64_SHAPE.test(value);
   return false;
 }
 

@@ -47,7 +47,7 @@ const rateLimit = z
 const sectionShape = {
   default: decision.optional().describe('Decision when no rule of this or a more specific section matched'),
   tools: rules.optional().describe('tools/call and tools/list'),
-  resources: rules.optional().describe('resources/read (by URI) and resources/list'),
+  resources: rules.optional().describe('resources/read (by URI; a file: URI by its POSIX-normalised path, see docs/policy.md) and resources/list'),
   prompts: rules.optional().describe('prompts/get and prompts/list'),
   arguments: z.record(z.string(), toolArguments).optional().describe('Argument rules by exact tool name'),
   rateLimits: z.record(glob, rateLimit).optional().describe('Tool-call rate limits by tool glob'),
@@ -61,13 +61,13 @@ const commandSectionSchema = z.strictObject({
 });
 
 const redaction = z.strictObject({
-  enabled: z.boolean().optional().describe('Redact secrets in tool results (default true)'),
+  enabled: z.boolean().optional().describe('Redact secrets in everything a child sends to a client (default true); see docs/redaction.md'),
   builtin: z.boolean().optional().describe('Use the built-in detectors (default true)'),
   patterns: z
     .array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/), regex: z.string().min(1), flags: z.string().regex(/^[imsu]*$/).optional() }))
     .optional()
     .describe('Extra detectors'),
-  exceptTools: globs.optional().describe('Tools whose results are not redacted'),
+  exceptTools: globs.optional().describe('Tools whose results are not redacted (their results only: their errors and notifications still are)'),
 });
 
 export const policySchema = z

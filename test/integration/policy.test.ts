@@ -2,7 +2,9 @@
  * The tool policy end to end: the seed example (examples/policy.sms.json) with a user and an
  * admin client over both transports, session binding to the principal, encodings that try
  * to slip past the engine, paginated lists and list_changed, shadow mode, hot reload,
- * /status, and per-tool rate limits.
+ * /status, and per-tool rate limits. Against test/fixtures/leaky-server.mjs: resource URI
+ * spellings that resolve elsewhere, and redaction of errors, lists, prompts, completions
+ * and task results (with foreign tasks refused).
  *
  * The sms server runs as test/fixtures/sms-tap-server.mjs (sms-server.mjs plus a stderr tap
  * that logs every tools/call it reads), so "never reached the child" is checked, not
@@ -18,7 +20,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolResultSchema,
+  CreateTaskResultSchema,
+  ListResourceTemplatesResultSchema,
+  ListTasksResultSchema,
+  McpError,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { ERROR_TABLE } from '../../src/errors.js';
 import { connectClient, fixtureEntry, startGateway, type Kind, type TestGateway } from '../helpers/gateway.js';
 import { waitFor, waitForNoDescendants } from '../helpers/procs.js';
@@ -575,5 +584,102 @@ describe.each(KINDS)('tool rate limit over %s', (kind) => {
     await waitFor(() => tappedTool(gw, 'post_sms_3_messages') === 1, { message: 'the child to log post_sms_3_messages' });
     expect(tappedTool(gw, 'post_sms_1_preview')).toBe(2); // the refused call never reached the child
     expect(gw.gateway.sessions.size).toBe(1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Resource URIs and everything a child sends, against test/fixtures/leaky-server.mjs
+// ---------------------------------------------------------------------------------------
+
+const LEAKY = 'leaky';
+/** The fake secrets leaky-server.mjs sends (assembled as it does). */
+const LEAKY_SECRETS = [['AKIA', 'IOSFODNN7EXAMPLE'].join(''), ['ghp', 'FAKEfakeTOKENtoken0123456789abcdefAB'].join('_')];
+
+function expectNoLeak(value: unknown): void {
+  const wire = JSON.stringify(value) ?? '';
+  for (const secret of LEAKY_SECRETS) expect(wire).not.toContain(secret);
+}
+
+/** URIs the leaky child read, from its stderr tap, in order. */
+function tappedReads(gw: TestGateway): string[] {
+  const out: string[] = [];
+  for (const raw of gw.logs) {
+    const entry = JSON.parse(raw) as { message?: string; line?: string };
+    if (entry.message !== 'child stderr' || typeof entry.line !== 'string') continue;
+    const at = entry.line.indexOf('tap resources/read ');
+    if (at !== -1) out.push(JSON.parse(entry.line.slice(at + 'tap resources/read '.length)) as string);
+  }
+  return out;
+}
+
+async function startLeaky(policy: Json): Promise<{ gw: TestGateway; user: Client }> {
+  const { policyFile, clientsFile } = setup(policy);
+  const gw = await start({ policyFile, clientsFile }, { [LEAKY]: fixtureEntry('leaky-server.mjs') });
+  return { gw, user: await open(gw, 'mcp', USER_TOKEN, LEAKY) };
+}
+
+describe('resource URI spellings through the gateway', () => {
+  it('spellings that resolve outside the allowed directory get policy_denied and never reach the child', async () => {
+    const { gw, user } = await startLeaky({
+      name: 'uris',
+      default: 'deny',
+      resources: { allow: ['file:///srv/docs/*'], deny: ['file:///etc/*'] },
+    });
+    const refused: [string, Json][] = [
+      ['file:////etc/passwd', { reason: 'resource_denied', rule: 'policy.resources.deny "file:///etc/*"' }],
+      ['file:///srv/docs/x/..//..//etc/passwd', { reason: 'resource_denied', rule: 'policy.default' }],
+      ['file:///proc/self/root/etc/passwd', { reason: 'resource_denied', rule: 'uri.alias' }],
+      ['file:///srv/docs/..%2F..%2Fetc/passwd', { reason: 'malformed_request', rule: 'uri' }],
+    ];
+    for (const [uri, data] of refused) {
+      expectPolicyDenied(await rejection(user.readResource({ uri })), { ...data, uri });
+    }
+    // The list shows what a read would allow.
+    const listed = await user.listResources();
+    expect(listed.resources.map((r) => r.uri)).toEqual(['file:///srv/docs/readme.txt']);
+    expectNoLeak(listed);
+
+    const ok = await user.readResource({ uri: 'file:////srv//docs/./readme.txt' });
+    expect(ok.contents[0]).toMatchObject({ text: 'contents of file:////srv//docs/./readme.txt' });
+    // Requests are read in order: once the allowed read is tapped, the refused ones would be too.
+    await waitFor(() => tappedReads(gw).length > 0, { message: 'the child to log the allowed read' });
+    expect(tappedReads(gw)).toEqual(['file:////srv//docs/./readme.txt']);
+  });
+});
+
+describe('redaction of responses and tasks through the gateway', () => {
+  it('errors, lists, prompts, completions and task results reach the client redacted; foreign tasks are refused', async () => {
+    const { user } = await startLeaky({ name: 'leaky', default: 'allow' });
+    expectNoLeak(user.getInstructions());
+
+    const tools = await user.listTools();
+    expect(tools.tools.map((t) => t.name)).toEqual(['leak_error', 'report', 'chatty', 'ask']);
+    expectNoLeak(tools);
+
+    const error = await rejection(user.callTool({ name: 'leak_error', arguments: {} }));
+    expect(error.message).toContain('upstream rejected key [REDACTED:aws-access-key-id]');
+    expect(error.data).toEqual({ token: '[REDACTED:github-token]', attempts: ['[REDACTED:aws-access-key-id]'] });
+
+    expectNoLeak(await user.getPrompt({ name: 'rotate' }));
+    expectNoLeak(await user.complete({ ref: { type: 'ref/prompt', name: 'rotate' }, argument: { name: 'env', value: '' } }));
+    expectNoLeak(await user.request({ method: 'resources/templates/list' }, ListResourceTemplatesResultSchema));
+
+    const created = await user.request(
+      { method: 'tools/call', params: { name: 'report', arguments: {}, task: { ttl: 60_000 } } },
+      CreateTaskResultSchema,
+    );
+    expectNoLeak(created);
+    const taskId = created.task.taskId;
+    const result = await user.request({ method: 'tasks/result', params: { taskId } }, CallToolResultSchema);
+    expect(textOf(result)).toBe('report: aws_access_key_id=[REDACTED:aws-access-key-id]\ngithub_token=[REDACTED:github-token]');
+    const listed = await user.request({ method: 'tasks/list' }, ListTasksResultSchema);
+    expect(listed.tasks.map((t) => t.taskId)).toEqual([taskId]);
+    expectNoLeak(listed);
+
+    for (const method of ['tasks/get', 'tasks/result'] as const) {
+      const refused = await rejection(user.request({ method, params: { taskId: 'task-foreign' } }, CallToolResultSchema));
+      expectPolicyDenied(refused, { reason: 'unknown_task' });
+      expectNoLeak(refused);
+    }
   });
 });

@@ -6,7 +6,7 @@ import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { CompiledPolicy } from '../../../src/policy/compile.js';
-import { decideName, evaluate, rateLimitFor, type Verdict } from '../../../src/policy/engine.js';
+import { decideName, decideUri, evaluate, rateLimitFor, type Verdict } from '../../../src/policy/engine.js';
 import { parsePolicy } from '../../../src/policy/store.js';
 
 const EXAMPLE_PATH = new URL('../../../examples/policy.sms.json', import.meta.url);
@@ -774,5 +774,120 @@ describe('fixed gaps', () => {
   it('a resource deny cannot be bypassed with percent-encoding', () => {
     const p = policy({ resources: { deny: ['file:///secret/*'] } });
     expect(evaluate(request('resources/read', { uri: 'file:///%73ecret/key' }), 'u', 'c', p).action).toBe('deny');
+  });
+});
+
+describe('file: URIs are decided by the path a POSIX server opens', () => {
+  const read = (p: CompiledPolicy, uri: string) => evaluate(request('resources/read', { uri }), 'user', 'cmd', p);
+  const denyEtc = policy({ resources: { deny: ['file:///etc/*'] } });
+  const allowDocs = policy({ default: 'deny', resources: { allow: ['file:///srv/docs/*'] } });
+
+  it.each([
+    ['an empty authority with an extra slash', 'file:////etc/passwd'],
+    ['many slashes', 'file://///etc///passwd'],
+    ['localhost as the host', 'file://localhost/etc/passwd'],
+    ['LOCALHOST in capitals', 'file://LOCALHOST/etc/passwd'],
+    ['no authority', 'file:/etc/passwd'],
+    ['the scheme in capitals', 'FILE:///etc/passwd'],
+    ['a dot segment', 'file:///etc/./passwd'],
+    ['a parent segment', 'file:///tmp/../etc/passwd'],
+    ['an encoded letter', 'file:///%65tc/passwd'],
+    ['encoded dot segments', 'file:///tmp/%2e%2E/etc/passwd'],
+    ['an encoded dot', 'file:///etc/%2e/passwd'],
+  ])('a deny of file:///etc/* holds with %s', (_label, uri) => {
+    expect(denied(read(denyEtc, uri))).toMatchObject({ reason: 'resource_denied', rule: 'policy.resources.deny "file:///etc/*"', target: uri });
+  });
+
+  it.each([
+    ['/proc/self/root', 'file:///proc/self/root/etc/passwd'],
+    ['/proc/<pid>/root', 'file:///proc/1/root/etc/shadow'],
+    ['/proc/thread-self/root', 'file:///proc/thread-self/root/etc/passwd'],
+    ['a task root', 'file:///proc/self/task/1/root/etc/passwd'],
+    ['/proc/self/cwd', 'file:///proc/self/cwd/../../etc/passwd'],
+    ['/proc/self/fd', 'file:///proc/self/fd/3/passwd'],
+    ['/proc/self/root followed by ..', 'file:///proc/self/root/../etc/passwd'],
+    ['an encoded /proc alias', 'file:///proc/self/%72oot/etc/passwd'],
+    ['/dev/fd', 'file:///dev/fd/3/passwd'],
+    ['/dev/stdin', 'file:///dev/stdin'],
+  ])('a kernel alias is denied whatever the rules: %s', (_label, uri) => {
+    for (const p of [denyEtc, policy({})]) {
+      expect(denied(read(p, uri))).toMatchObject({ reason: 'resource_denied', rule: 'uri.alias', target: uri, detail: expect.stringContaining('alias') });
+    }
+  });
+
+  it.each([
+    ['a host', 'file://evil.example/etc/passwd', 'host'],
+    ['a host with a port', 'file://localhost:80/etc/passwd', 'host'],
+    ['no absolute path', 'file:etc/passwd', 'absolute path'],
+    ['a backslash', 'file:///etc\\passwd', 'backslash'],
+    ['an encoded backslash', 'file:///tmp%5C..%5Cetc/passwd', 'backslash'],
+    ['an encoded slash', 'file:///etc%2Fpasswd', 'encoded "/"'],
+    ['an encoded slash in lower case', 'file:///tmp/..%2f..%2fetc/passwd', 'encoded "/"'],
+    ['an encoded NUL', 'file:///etc/passwd%00.txt', 'control character'],
+    ['an encoded newline', 'file:///etc/pass%0Awd', 'control character'],
+    ['double encoding', 'file:///%2565tc/passwd', 'twice'],
+    ['double-encoded dots', 'file:///srv/docs/%252e%252e/x', 'twice'],
+    ['a malformed escape', 'file:///etc/%zzpasswd', 'malformed'],
+    ['a truncated escape', 'file:///etc/passwd%2', 'malformed'],
+    ['escapes that are not UTF-8', 'file:///%C0%AFetc/passwd', 'UTF-8'],
+    ['.. above the root', 'file:///../etc/passwd', 'above the root'],
+    ['encoded .. above the root', 'file:///%2e%2e/etc/passwd', 'above the root'],
+    ['a query', 'file:///etc/passwd?raw', 'query'],
+    ['a fragment', 'file:///srv/docs/a#/../../../etc/passwd', 'query or fragment'],
+    ['a leading space', ' file:///etc/passwd', 'spaces'],
+    ['a trailing space', 'file:///etc/passwd ', 'spaces'],
+    ['a percent-encoded scheme', '%66ile:///etc/passwd', 'scheme'],
+  ])('a file URI that cannot be read unambiguously is denied as malformed: %s', (_label, uri, detail) => {
+    for (const p of [denyEtc, allowDocs, policy({})]) {
+      expect(denied(read(p, uri))).toMatchObject({ reason: 'malformed_request', rule: 'uri', target: uri, detail: expect.stringContaining(detail) });
+    }
+  });
+
+  it.each([
+    ['empty segments and ..', 'file:///srv/docs/x/..//..//etc/passwd'],
+    ['.. out of the allowed directory', 'file:///srv/docs/../docs-private/key'],
+    ['encoded ..', 'file:///srv/docs/%2e%2e/%2e%2e/etc/passwd'],
+    ['a sibling with the same prefix', 'file:///srv/docs-private/key'],
+  ])('an allow of file:///srv/docs/* does not let out %s', (_label, uri) => {
+    expect(denied(read(allowDocs, uri))).toMatchObject({ reason: 'resource_denied', rule: 'policy.default' });
+  });
+
+  it.each([
+    ['plain', 'file:///srv/docs/a.txt'],
+    ['an encoded space', 'file:///srv/docs/a%20b.txt'],
+    ['a literal space inside', 'file:///srv/docs/a b.txt'],
+    ['doubled slashes and a dot', 'file:////srv//docs/./a.txt'],
+    ['localhost', 'file://localhost/srv/docs/a.txt'],
+    ['.. that stays inside', 'file:///srv/docs/x/../a.txt'],
+    ['a directory', 'file:///srv/docs/sub/'],
+    ['a percent sign that is not an escape of one', 'file:///srv/docs/100%25.txt'],
+  ])('an allow of file:///srv/docs/* still allows %s', (_label, uri) => {
+    expect(allowed(read(allowDocs, uri))).toMatchObject({ rule: 'policy.resources.allow "file:///srv/docs/*"', target: uri });
+  });
+
+  it('file globs are matched in the decoded, normalised form, labelled as written', () => {
+    const p = policy({ default: 'deny', resources: { allow: ['file:///srv/my%20docs/*', 'FILE://localhost//srv//b/*'], deny: ['file://localhost/srv/my%20docs/secret/*'] } });
+    expect(allowed(read(p, 'file:///srv/my docs/a')).rule).toBe('policy.resources.allow "file:///srv/my%20docs/*"');
+    expect(allowed(read(p, 'file:///srv/my%20docs/a')).rule).toBe('policy.resources.allow "file:///srv/my%20docs/*"');
+    expect(allowed(read(p, 'file:///srv/b/x')).rule).toBe('policy.resources.allow "FILE://localhost//srv//b/*"');
+    expect(denied(read(p, 'file:///srv/my%20docs/secret/k')).rule).toBe('policy.resources.deny "file://localhost/srv/my%20docs/secret/*"');
+  });
+
+  it('a file glob whose escape does not decode fails the load, naming its key', () => {
+    expect(() => policy({ roles: { user: { resources: { deny: ['file:///ok/*', 'file:///%E0%A4/*'] } } } })).toThrow(/roles\.user\.resources\.deny\[1\]: .*percent-escape/);
+  });
+
+  it('decideUri (used to filter resources/list) gives the same answer as resources/read', () => {
+    expect(decideUri(denyEtc, 'file:////etc/passwd', 'user', 'cmd').allowed).toBe(false);
+    expect(decideUri(denyEtc, 'file:///proc/self/root/etc/passwd', 'user', 'cmd')).toMatchObject({ allowed: false, rule: 'uri.alias' });
+    expect(decideUri(allowDocs, 'file:///srv/docs/a%20b.txt', 'user', 'cmd').allowed).toBe(true);
+  });
+
+  it('other schemes keep their spellings: as written, decoded and WHATWG-normalised', () => {
+    const p = policy({ resources: { deny: ['https://example.com/private/*'] } });
+    expect(denied(read(p, 'https://example.com/public/../private/x')).reason).toBe('resource_denied');
+    expect(denied(read(p, 'https://example.com/%70rivate/x')).reason).toBe('resource_denied');
+    expect(read(p, 'https://example.com/public/x').action).toBe('allow');
+    expect(read(p, 'notes/today').action).toBe('allow');
   });
 });

@@ -10,6 +10,7 @@ import { ERROR_TABLE } from '../../../src/errors.js';
 import { compilePolicy, type CompiledPolicy } from '../../../src/policy/compile.js';
 import { FORWARD, PolicyGuard, type AuditRecorder, type InboundResult } from '../../../src/policy/guard.js';
 import { PolicyStats } from '../../../src/policy/stats.js';
+import { SessionTasks } from '../../../src/policy/tasks.js';
 import { parsePolicy } from '../../../src/policy/store.js';
 import { createLimiterStore, type LimiterStore } from '../../../src/ratelimit/limiter.js';
 import { ToolRateLimits } from '../../../src/ratelimit/toolLimits.js';
@@ -595,5 +596,367 @@ describe('fixed gaps', () => {
     expect(JSON.stringify(out)).not.toContain('leaf');
     guard.close();
     expect(audit.toolCalls()).toEqual([expect.objectContaining({ isError: true, outcome: 'result not checkable' })]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Every string a child sends passes the same redaction
+// ---------------------------------------------------------------------------------------
+
+/** Assembled at runtime so secret scanners do not flag this file; the value is fake. */
+const GITHUB_TOKEN = ['ghp', 'FAKEfakeTOKENtoken0123456789abcdefAB'].join('_');
+const AWS_MARK = '[REDACTED:aws-access-key-id]';
+const GH_MARK = '[REDACTED:github-token]';
+
+function notification(method: string, params: unknown): JSONRPCMessage {
+  return { jsonrpc: '2.0', method, params } as JSONRPCMessage;
+}
+
+/** Asserts no fake secret is left anywhere in `value`. */
+function expectClean(value: unknown): void {
+  const wire = JSON.stringify(value);
+  expect(wire).not.toContain(AWS_KEY_ID);
+  expect(wire).not.toContain(GITHUB_TOKEN);
+}
+
+describe('redaction of everything a child sends', () => {
+  const p = policy({ redaction: { exceptTools: ['raw_*'] } });
+
+  it('a tools/call JSON-RPC error: message and data, audited with the count', () => {
+    const { guard, audit } = makeGuard({ policy: p });
+    guard.inbound(toolCall('deploy', {}, 1));
+    const error = {
+      jsonrpc: '2.0',
+      id: 1,
+      error: { code: -32603, message: `auth failed for ${AWS_KEY_ID}`, data: { token: GITHUB_TOKEN, tries: [GITHUB_TOKEN, 2] } },
+    } as JSONRPCMessage;
+    const out = guard.outbound(error, 'tools/call') as unknown as { id: number; error: { code: number; message: string; data: unknown } };
+    expect(out).toEqual({
+      jsonrpc: '2.0',
+      id: 1,
+      error: { code: -32603, message: `auth failed for ${AWS_MARK}`, data: { token: GH_MARK, tries: [GH_MARK, 2] } },
+    });
+    expect(audit.toolCalls()).toEqual([expect.objectContaining({ tool: 'deploy', isError: true, redactions: 3 })]);
+  });
+
+  it('a JSON-RPC error of an exempt tool is still redacted (the exemption covers its result only)', () => {
+    const { guard } = makeGuard({ policy: p });
+    guard.inbound(toolCall('raw_env', {}, 1));
+    guard.inbound(toolCall('raw_env', {}, 2));
+    const error = { jsonrpc: '2.0', id: 1, error: { code: -1, message: AWS_KEY_ID, data: AWS_KEY_ID } } as JSONRPCMessage;
+    expectClean(guard.outbound(error, 'tools/call'));
+    expect(JSON.stringify(guard.outbound(textResult(2, AWS_KEY_ID), 'tools/call'))).toContain(AWS_KEY_ID);
+  });
+
+  it('a progress notification message', () => {
+    const { guard } = makeGuard({ policy: p });
+    const progress = notification('notifications/progress', { progressToken: 7, progress: 1, total: 2, message: `uploading with ${AWS_KEY_ID}` });
+    expect(guard.outboundOther(progress)).toEqual(
+      notification('notifications/progress', { progressToken: 7, progress: 1, total: 2, message: `uploading with ${AWS_MARK}` }),
+    );
+  });
+
+  it.each([
+    ['a string', `login ${GITHUB_TOKEN}`, `login ${GH_MARK}`],
+    ['an object', { env: { AWS_ACCESS_KEY_ID: AWS_KEY_ID }, n: 1 }, { env: { AWS_ACCESS_KEY_ID: AWS_MARK }, n: 1 }],
+    ['an array', [[GITHUB_TOKEN], { x: [AWS_KEY_ID] }], [[GH_MARK], { x: [AWS_MARK] }]],
+  ])('a log notification whose data is %s', (_label, data, redacted) => {
+    const { guard } = makeGuard({ policy: p });
+    const out = guard.outboundOther(notification('notifications/message', { level: 'info', logger: 'srv', data }));
+    expect(out).toEqual(notification('notifications/message', { level: 'info', logger: 'srv', data: redacted }));
+  });
+
+  it('tools/list: descriptions, titles and inputSchema text', () => {
+    const { guard } = makeGuard({ policy: p });
+    const tool = {
+      name: 'deploy',
+      title: `Deploy (${AWS_KEY_ID})`,
+      description: `Uses ${GITHUB_TOKEN}`,
+      inputSchema: { type: 'object', properties: { env: { type: 'string', description: `default ${AWS_KEY_ID}`, default: GITHUB_TOKEN } } },
+      annotations: { title: GITHUB_TOKEN },
+    };
+    const out = guard.outbound({ jsonrpc: '2.0', id: 1, result: { tools: [tool] } } as JSONRPCMessage, 'tools/list') as unknown as {
+      result: { tools: (typeof tool)[] };
+    };
+    expectClean(out);
+    expect(out.result.tools[0]).toEqual({
+      name: 'deploy',
+      title: `Deploy (${AWS_MARK})`,
+      description: `Uses ${GH_MARK}`,
+      inputSchema: { type: 'object', properties: { env: { type: 'string', description: `default ${AWS_MARK}`, default: GH_MARK } } },
+      annotations: { title: GH_MARK },
+    });
+  });
+
+  it('resources/list and resources/templates/list descriptions', () => {
+    const { guard } = makeGuard({ policy: p });
+    const list = guard.outbound(
+      { jsonrpc: '2.0', id: 1, result: { resources: [{ uri: 'file:///srv/a', name: 'a', description: AWS_KEY_ID }] } } as JSONRPCMessage,
+      'resources/list',
+    );
+    expect(JSON.stringify(list)).toContain(`"description":"${AWS_MARK}"`);
+    const templates = guard.outbound(
+      { jsonrpc: '2.0', id: 2, result: { resourceTemplates: [{ uriTemplate: 'db://{id}', name: 't', description: GITHUB_TOKEN }] } } as JSONRPCMessage,
+      'resources/templates/list',
+    );
+    expect(JSON.stringify(templates)).toContain(`"description":"${GH_MARK}"`);
+  });
+
+  it('a prompts/get result', () => {
+    const { guard } = makeGuard({ policy: p });
+    const prompt = {
+      description: `Rotate ${AWS_KEY_ID}`,
+      messages: [
+        { role: 'user', content: { type: 'text', text: `my token is ${GITHUB_TOKEN}` } },
+        { role: 'assistant', content: { type: 'resource', resource: { uri: 'file:///k', text: AWS_KEY_ID } } },
+      ],
+    };
+    const out = guard.outbound({ jsonrpc: '2.0', id: 1, result: prompt } as JSONRPCMessage, 'prompts/get');
+    expectClean(out);
+    expect(JSON.stringify(out)).toContain(`my token is ${GH_MARK}`);
+  });
+
+  it('completion/complete values', () => {
+    const { guard } = makeGuard({ policy: p });
+    const out = guard.outbound(
+      { jsonrpc: '2.0', id: 1, result: { completion: { values: ['dev', AWS_KEY_ID, `x ${GITHUB_TOKEN}`], total: 3 } } } as JSONRPCMessage,
+      'completion/complete',
+    ) as unknown as { result: { completion: { values: string[] } } };
+    expect(out.result.completion.values).toEqual(['dev', AWS_MARK, `x ${GH_MARK}`]);
+  });
+
+  it('a server-to-client elicitation request; its id and method are left as they are', () => {
+    const { guard } = makeGuard({ policy: p });
+    const elicit = {
+      jsonrpc: '2.0',
+      id: 'srv-1',
+      method: 'elicitation/create',
+      params: { message: `Confirm ${AWS_KEY_ID}?`, requestedSchema: { type: 'object', properties: { ok: { type: 'boolean', description: GITHUB_TOKEN } } } },
+    } as JSONRPCMessage;
+    const out = guard.outboundOther(elicit) as unknown as { id: string; method: string; params: { message: string } };
+    expectClean(out);
+    expect(out.id).toBe('srv-1');
+    expect(out.method).toBe('elicitation/create');
+    expect(out.params.message).toBe(`Confirm ${AWS_MARK}?`);
+  });
+
+  it('a response the bridge could not match to a request, and the initialize instructions', () => {
+    const { guard } = makeGuard({ policy: p });
+    expectClean(guard.outbound(textResult(99, AWS_KEY_ID), undefined));
+    const init = { jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 's', version: '1' }, instructions: GITHUB_TOKEN } };
+    expectClean(guard.outbound(init as JSONRPCMessage, 'initialize'));
+  });
+
+  it('without a policy file the built-in detectors apply to notifications too', () => {
+    const { guard } = makeGuard({ policy: undefined });
+    expectClean(guard.outboundOther(notification('notifications/message', { level: 'error', data: AWS_KEY_ID })));
+  });
+
+  it('redaction.enabled false passes notifications and errors through', () => {
+    const { guard } = makeGuard({ policy: policy({ redaction: { enabled: false } }) });
+    const log = notification('notifications/message', { level: 'error', data: AWS_KEY_ID });
+    expect(guard.outboundOther(log)).toBe(log);
+  });
+
+  it('returns the same message when nothing matched (no copy on the hot path)', () => {
+    const { guard } = makeGuard({ policy: p });
+    const progress = notification('notifications/progress', { progressToken: 't', progress: 1, message: 'half way' });
+    expect(guard.outboundOther(progress)).toBe(progress);
+    const list = { jsonrpc: '2.0', id: 1, result: { prompts: [{ name: 'greet', description: 'hello' }] } } as JSONRPCMessage;
+    expect(guard.outbound(list, 'prompts/list')).toBe(list);
+  });
+
+  it('object keys are left alone', () => {
+    const { guard } = makeGuard({ policy: p });
+    const out = guard.outboundOther(notification('notifications/message', { level: 'info', data: { [AWS_KEY_ID]: 1 } }));
+    expect(out).toEqual(notification('notifications/message', { level: 'info', data: { [AWS_KEY_ID]: 1 } }));
+  });
+
+  it('too deep to check: a response becomes an error with its id, a notification is dropped', () => {
+    const { guard } = makeGuard({ policy: p });
+    let nested: unknown = AWS_KEY_ID;
+    for (let i = 0; i < 600; i += 1) nested = [nested];
+    const error = guard.outbound({ jsonrpc: '2.0', id: 4, error: { code: -1, message: 'x', data: nested } } as JSONRPCMessage, 'prompts/get') as {
+      id: number;
+      error: { code: number };
+    };
+    expect(error.id).toBe(4);
+    expect(error.error.code).toBe(ERROR_TABLE.upstream_protocol.rpc);
+    expectClean(error);
+    expect(guard.outboundOther(notification('notifications/message', { level: 'info', data: nested }))).toBeUndefined();
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Tasks (2025-11-25): tools/call with params.task, then tasks/get, tasks/result, ...
+// ---------------------------------------------------------------------------------------
+
+const TASK_TIME = { ttl: 60_000, createdAt: 'created', lastUpdatedAt: 'updated' };
+
+function taskCall(name: string, id: RequestId): JSONRPCMessage {
+  return req('tools/call', { name, arguments: {}, task: { ttl: 60_000 } }, id);
+}
+
+function taskCreated(id: RequestId, taskId: string, statusMessage = 'queued'): JSONRPCMessage {
+  return { jsonrpc: '2.0', id, result: { task: { taskId, status: 'working', statusMessage, ...TASK_TIME } } } as JSONRPCMessage;
+}
+
+/** A session with a task `t-<tool>` created by a tools/call of each tool. */
+function withTasks(setup: Setup, tools: string[]) {
+  const made = makeGuard(setup);
+  tools.forEach((tool, i) => {
+    expect(made.guard.inbound(taskCall(tool, `call-${i}`))).toBe(FORWARD);
+    made.guard.outbound(taskCreated(`call-${i}`, `t-${tool}`), 'tools/call');
+  });
+  return made;
+}
+
+describe('tasks', () => {
+  const p = policy({ default: 'deny', tools: { allow: ['report', 'raw_dump'] }, redaction: { exceptTools: ['raw_*'] } });
+
+  it('tasks/result is redacted as the tool result and audited as the call outcome', () => {
+    const { guard, audit } = withTasks({ policy: p }, ['report']);
+    expect(audit.toolCalls()).toEqual([]); // the outcome is not known yet
+    expect(guard.inbound(req('tasks/result', { taskId: 't-report' }, 'r1'))).toBe(FORWARD);
+    const out = guard.outbound(textResult('r1', `key ${AWS_KEY_ID}`, { structuredContent: { blob: GITHUB_TOKEN } }), 'tasks/result');
+    expectClean(out);
+    expect(JSON.stringify(out)).toContain(`key ${AWS_MARK}`);
+    expect(audit.toolCalls()).toEqual([
+      expect.objectContaining({ tool: 'report', decision: 'allowed', task: true, isError: false, redactions: 2, ...argDigest({}) }),
+    ]);
+    // fetched again: redacted again, audited once
+    expectClean(guard.outbound((guard.inbound(req('tasks/result', { taskId: 't-report' }, 'r2')), textResult('r2', AWS_KEY_ID)), 'tasks/result'));
+    guard.close();
+    expect(audit.toolCalls()).toHaveLength(1);
+  });
+
+  it('the CreateTaskResult itself passes the one rule', () => {
+    const { guard } = makeGuard({ policy: p });
+    guard.inbound(taskCall('raw_dump', 1));
+    expectClean(guard.outbound(taskCreated(1, 't-1', `waiting on ${AWS_KEY_ID}`), 'tools/call'));
+  });
+
+  it("tasks/result of an exempt tool's task is not redacted", () => {
+    const { guard, audit } = withTasks({ policy: p }, ['raw_dump']);
+    guard.inbound(req('tasks/result', { taskId: 't-raw_dump' }, 'r1'));
+    const raw = textResult('r1', AWS_KEY_ID);
+    expect(guard.outbound(raw, 'tasks/result')).toBe(raw);
+    expect(audit.toolCalls()).toEqual([expect.objectContaining({ tool: 'raw_dump', redactions: 0 })]);
+  });
+
+  it('a JSON-RPC error from tasks/result is redacted and audited as isError', () => {
+    const { guard, audit } = withTasks({ policy: p }, ['report']);
+    guard.inbound(req('tasks/result', { taskId: 't-report' }, 'r1'));
+    expectClean(guard.outbound({ jsonrpc: '2.0', id: 'r1', error: { code: -1, message: `failed: ${AWS_KEY_ID}` } } as JSONRPCMessage, 'tasks/result'));
+    expect(audit.toolCalls()).toEqual([expect.objectContaining({ tool: 'report', task: true, isError: true, redactions: 1 })]);
+  });
+
+  it.each(['tasks/get', 'tasks/result', 'tasks/cancel'])('%s of a task this session never saw created is denied and not forwarded', (method) => {
+    const { guard, audit } = withTasks({ policy: p }, ['report']);
+    const error = replyError(guard.inbound(req(method, { taskId: 'someone-elses' }, 'q')) as InboundResult);
+    expect(error).toEqual({
+      id: 'q',
+      code: ERROR_TABLE.policy_denied.rpc,
+      message: 'denied by policy: unknown task',
+      data: { code: 'policy_denied', reason: 'unknown_task', rule: 'session tasks' },
+    });
+    expect(JSON.stringify(error)).not.toContain('someone-elses');
+    expect(audit.records.at(-1)).toMatchObject({ event: 'access', fields: { method, decision: 'denied', reason: 'unknown_task' } });
+  });
+
+  it('unknown tasks are refused without a policy file and in shadow mode too', () => {
+    for (const setup of [{ policy: undefined }, { policy: policy({ mode: 'shadow', default: 'deny' }) }]) {
+      const { guard } = makeGuard(setup);
+      expect(replyError(guard.inbound(req('tasks/result', { taskId: 'x' }, 1)) as InboundResult).data).toMatchObject({ reason: 'unknown_task' });
+    }
+  });
+
+  it('a tasks/* request without a usable taskId is malformed; sent as a notification it is dropped', () => {
+    const { guard } = makeGuard({ policy: p });
+    for (const params of [{}, { taskId: 7 }, { taskId: '' }, null]) {
+      expect(replyError(guard.inbound(req('tasks/get', params, 1)) as InboundResult).data).toMatchObject({ reason: 'malformed_request' });
+    }
+    expect(guard.inbound(notification('tasks/cancel', { taskId: 'x' }))).toEqual({ drop: true });
+  });
+
+  it("after a reload that denies the tool, the task's get, result and cancel are denied like the call", () => {
+    let current = p;
+    const { guard } = withTasks({ getPolicy: () => current }, ['report']);
+    current = policy({ default: 'deny', tools: { allow: ['raw_dump'] } });
+    for (const method of ['tasks/get', 'tasks/result', 'tasks/cancel']) {
+      expect(replyError(guard.inbound(req(method, { taskId: 't-report' }, 1)) as InboundResult)).toMatchObject({
+        code: ERROR_TABLE.policy_denied.rpc,
+        data: { code: 'policy_denied', reason: 'tool_denied', rule: 'policy.default', name: 'report' },
+      });
+    }
+    // allowed again: forwarded
+    current = p;
+    expect(guard.inbound(req('tasks/get', { taskId: 't-report' }, 2))).toBe(FORWARD);
+  });
+
+  it('tasks/list keeps only this session’s tasks whose tool is still allowed, redacted', () => {
+    let current = p;
+    const { guard } = withTasks({ getPolicy: () => current }, ['report', 'raw_dump']);
+    const task = (taskId: string, statusMessage = 'ok') => ({ taskId, status: 'working', statusMessage, ...TASK_TIME });
+    const list = {
+      jsonrpc: '2.0',
+      id: 5,
+      result: { tasks: [task('t-report', `using ${AWS_KEY_ID}`), task('foreign-1'), task('t-raw_dump'), 'junk', task('foreign-2')], nextCursor: 'n' },
+    } as JSONRPCMessage;
+    const ids = (m: JSONRPCMessage) => (m as unknown as { result: { tasks: { taskId: string }[] } }).result.tasks.map((t) => t.taskId);
+    const out = guard.outbound(list, 'tasks/list');
+    expect(ids(out)).toEqual(['t-report', 't-raw_dump']);
+    expect((out as unknown as { result: { nextCursor: string } }).result.nextCursor).toBe('n');
+    expectClean(out);
+    current = policy({ default: 'deny', tools: { allow: ['raw_dump'] } });
+    expect(ids(guard.outbound(list, 'tasks/list'))).toEqual(['t-raw_dump']);
+  });
+
+  it('a task status notification is delivered (redacted) for own visible tasks only', () => {
+    let current = p;
+    const { guard } = withTasks({ getPolicy: () => current }, ['report']);
+    const status = (taskId: string) => notification('notifications/tasks/status', { taskId, status: 'working', statusMessage: `at ${AWS_KEY_ID}`, ...TASK_TIME });
+    const own = guard.outboundOther(status('t-report'));
+    expect(own).toBeDefined();
+    expectClean(own);
+    expect(guard.outboundOther(status('foreign'))).toBeUndefined();
+    current = policy({ default: 'deny' });
+    expect(guard.outboundOther(status('t-report'))).toBeUndefined();
+  });
+
+  it('shadow mode forwards a task of a denied tool and audits it as shadow-denied', () => {
+    const { guard, audit } = withTasks({ policy: policy({ mode: 'shadow', default: 'deny' }) }, ['report']);
+    expect(guard.inbound(req('tasks/result', { taskId: 't-report' }, 1))).toBe(FORWARD);
+    expect(audit.records.at(-1)).toMatchObject({ event: 'access', fields: { method: 'tasks/result', name: 'report', decision: 'shadow-denied' } });
+  });
+
+  it('close() audits a task whose result was never fetched, once', () => {
+    const { guard, audit } = withTasks({ policy: p }, ['report']);
+    guard.close();
+    guard.close();
+    expect(audit.toolCalls()).toEqual([expect.objectContaining({ tool: 'report', task: true, outcome: 'no task result fetched' })]);
+  });
+
+  it('a tasks/result too deep to check is an error, audited as the call outcome', () => {
+    const { guard, audit } = withTasks({ policy: p }, ['report']);
+    guard.inbound(req('tasks/result', { taskId: 't-report' }, 'r'));
+    let nested: unknown = AWS_KEY_ID;
+    for (let i = 0; i < 600; i += 1) nested = { n: nested };
+    const out = guard.outbound(textResult('r', 'x', { structuredContent: nested }), 'tasks/result') as { error?: { code: number } };
+    expect(out.error?.code).toBe(ERROR_TABLE.upstream_protocol.rpc);
+    expect(audit.toolCalls()).toEqual([expect.objectContaining({ tool: 'report', task: true, isError: true, outcome: 'result not checkable' })]);
+  });
+});
+
+describe('SessionTasks', () => {
+  it('forgets the oldest task past its bound and hands it back', () => {
+    const tasks = new SessionTasks(2);
+    const call = (tool: string) => ({ tool, started: 0, fields: {}, audited: false });
+    expect(tasks.add('a', call('a'))).toEqual([]);
+    expect(tasks.add('b', call('b'))).toEqual([]);
+    expect(tasks.add('c', call('c'))).toEqual([call('a')]);
+    expect(tasks.get('a')).toBeUndefined();
+    expect(tasks.get('c')?.tool).toBe('c');
+    expect(tasks.drain().map((t) => t.tool)).toEqual(['b', 'c']);
   });
 });

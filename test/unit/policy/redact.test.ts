@@ -417,6 +417,42 @@ describe('redactToolResult', () => {
   });
 });
 
+describe('binary fields', () => {
+  it('text that is not base64 in an image, audio or blob field is scanned like any string', () => {
+    const input = {
+      content: [
+        { type: 'image', data: `key: ${AWS_KEY_ID}`, mimeType: 'image/png' },
+        { type: 'audio', data: `token ${GHP}`, mimeType: 'audio/wav' },
+        { type: 'resource', resource: { uri: 'file:///x.bin', blob: `Authorization: Bearer ${JWT}` } },
+      ],
+    };
+    const out = redactToolResult(input, BUILTIN_DETECTORS);
+    expect(out.result).toEqual({
+      content: [
+        { type: 'image', data: `key: ${marker('aws-access-key-id')}`, mimeType: 'image/png' },
+        { type: 'audio', data: `token ${marker('github-token')}`, mimeType: 'audio/wav' },
+        { type: 'resource', resource: { uri: 'file:///x.bin', blob: `Authorization: Bearer ${marker('jwt')}` } },
+      ],
+    });
+    expect(redactValue({ type: 'image', data: `a b ${AWS_KEY_ID}` }, BUILTIN_DETECTORS).count).toBe(1);
+  });
+
+  it('base64 and base64url, also wrapped in lines, are kept', () => {
+    for (const data of [`iVBOR+${AWS_KEY_ID}/AA==`, `iVBOR-${AWS_KEY_ID}_AA`, `iVBOR${AWS_KEY_ID}\r\nAAAA\nAA==\n`]) {
+      const input = { type: 'image', data, mimeType: 'image/png' };
+      expect(redactValue(input, BUILTIN_DETECTORS).result).toBe(input);
+    }
+  });
+
+  it.each([
+    ['long lines', 'A'.repeat(1_000_000) + '\n'.repeat(3) + 'A'.repeat(1_000_000) + ' '],
+    ['wrapped lines', ('A'.repeat(76) + '\r\n').repeat(20_000) + ' '],
+    ['a run of line breaks', 'A' + '\n'.repeat(100_000) + ' '],
+  ])('the base64 check is linear on a large payload that is almost base64: %s', (_label, data) => {
+    expect(cpuMs(() => redactValue({ type: 'image', data }, BUILTIN_DETECTORS), 500)).toBeLessThan(500);
+  });
+});
+
 describe('redactValue', () => {
   it('redacts resources/read text contents and keeps blobs', () => {
     const blob = `AAAA+${AWS_KEY_ID}/AAAA`;
