@@ -2,7 +2,14 @@
  * The child side of a session as an SDK Transport: JSON-RPC lines over a spawned server's
  * stdin/stdout. Framing is a newline splitter with a size cap; lines that are not
  * JSON-RPC are dropped (and logged, throttled); a line over the cap ends the child.
- * close() stops the whole tree in bounded stages and is idempotent; onclose fires once.
+ *
+ * close() stops the whole tree in bounded stages (docs/processes.md), resolves once it is
+ * gone, is idempotent; onclose fires once. The tree and its process groups are listed from
+ * /proc before EOF and again before each signal (stopTree.ts): EOF, wait `eofMs` -> SIGTERM
+ * to the child's group, every listed group and process, wait `termMs` for all of them ->
+ * SIGKILL to the same, wait `killMs` -> SIGKILL to listed groups that still have members.
+ * A child that exits on its own goes through the same stages without the EOF; output from
+ * it schedules a listing within `treeSampleMs`, so helpers it started are known by then.
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -14,7 +21,7 @@ import { LogThrottle, type Logger } from '../logging/logger.js';
 import type { ChildPort } from './childPort.js';
 import { LineSplitter } from './lineSplitter.js';
 import type { SpawnedChild } from './spawn.js';
-import { signalAll, signalGroup, within } from './stopTree.js';
+import { stopTarget, until, within, type StopSignal, type StopTarget } from './stopTree.js';
 
 /** How long each stage of a stop may take before the next, harsher one. */
 export interface StopTimeouts {
@@ -22,7 +29,7 @@ export interface StopTimeouts {
   readonly eofMs: number;
   /** After SIGTERM to the tree, wait this long before SIGKILL. @default 2000 */
   readonly termMs: number;
-  /** After SIGKILL, wait at most this long for the exit to be reported. @default 2000 */
+  /** After SIGKILL, wait at most this long for the child and its listed descendants to be gone. @default 2000 */
   readonly killMs: number;
 }
 
@@ -32,11 +39,18 @@ export interface ChildTransportOptions {
   /** Longest line the child may write on stdout, in bytes. @default 16 MiB */
   readonly maxLineBytes?: number;
   readonly stopTimeouts?: StopTimeouts;
+  /**
+   * After the child writes output, list the processes below it once within this many ms,
+   * so helpers it started are known if it later dies on its own. 0: only when stopping.
+   * @default 1000
+   */
+  readonly treeSampleMs?: number;
   /** Counts bytes written to stdin (`in`) and read from stdout (`out`). */
   readonly bytes?: { readonly in: { inc(n: number): void }; readonly out: { inc(n: number): void } };
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_TREE_SAMPLE_MS = 1000;
 
 /** The id of the gateway's own warm-up ping; its answer is never forwarded to a session. */
 export const WARMUP_ID = 'mcp-warden-warmup';
@@ -54,7 +68,7 @@ export class ChildTransport implements ChildPort {
   onclose?: () => void;
 
   readonly pid: number;
-  /** Resolves once the child process has exited and its group has been cleared. */
+  /** Resolves once the child process has exited (close() resolves once its tree is gone too). */
   readonly exited: Promise<ExitInfo>;
   /** Why the child ended, as the error in-flight requests should receive. */
   closeError: WardenError | undefined;
@@ -65,6 +79,11 @@ export class ChildTransport implements ChildPort {
   private readonly junkThrottle = new LogThrottle(5, 10_000);
   private readonly stopTimeouts: StopTimeouts;
   private stopping: Promise<void> | undefined;
+  private readonly tree: StopTarget;
+  private readonly sampleMs: number;
+  private sampleTimer: NodeJS.Timeout | undefined;
+  /** Without /proc: the `ps` walks still running. */
+  private readonly walks: Promise<void>[] = [];
   private isClosed = false;
   private started = false;
   private sawMessage = false;
@@ -79,6 +98,8 @@ export class ChildTransport implements ChildPort {
     this.pid = child.pid;
     this.lines = new LineSplitter(options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
     this.stopTimeouts = options.stopTimeouts ?? DEFAULT_STOP_TIMEOUTS;
+    this.sampleMs = options.treeSampleMs ?? DEFAULT_TREE_SAMPLE_MS;
+    this.tree = stopTarget(child.pid);
     this.exited = child.subprocess.then((result) => this.onExit(result.exitCode ?? null, result.signal ?? null));
     // A server that closed its stdin (EPIPE) can't take requests any more: end it, unless it
     // is exiting anyway (then its exit code is the better reason).
@@ -173,35 +194,62 @@ export class ChildTransport implements ChildPort {
     }
   }
 
-  /** Stops the whole tree: stdin EOF, SIGTERM, SIGKILL, each stage bounded. Idempotent. */
+  /** Stops the whole tree in bounded stages and resolves once it is gone (see the file header). Idempotent. */
   close(): Promise<void> {
     this.stopping ??= this.stop();
     return this.stopping;
   }
 
+  /** Processes seen below the child so far (Linux; empty elsewhere). */
+  get knownDescendants(): readonly number[] {
+    return this.tree.pids;
+  }
+
   private async stop(): Promise<void> {
     const { eofMs, termMs, killMs } = this.stopTimeouts;
-    const walks: Promise<void>[] = [];
+    // Listed before EOF too: a server that exits on EOF takes its tree's shape with it.
+    this.tree.refresh();
     if (!this.isClosed) {
       this.child.subprocess.stdin.end();
-      if (!(await within(this.exited, eofMs))) {
-        this.logger.debug('child did not exit on stdin EOF, sending SIGTERM', this.tags());
-        // The grace period runs from the signal, not from the end of the tree walk.
-        walks.push(signalAll(this.pid, 'SIGTERM'));
-        if (!(await within(this.exited, termMs))) {
-          this.logger.warn('child ignored SIGTERM, sending SIGKILL', this.tags());
-          walks.push(signalAll(this.pid, 'SIGKILL'));
-          await within(this.exited, killMs);
-        }
-      }
+      if (!(await within(this.exited, eofMs))) this.logger.debug('child did not exit on stdin EOF, sending SIGTERM', this.tags());
+    }
+    if (!(await this.stage('SIGTERM', termMs))) {
+      this.logger.warn(this.isClosed ? 'descendants ignored SIGTERM, sending SIGKILL' : 'child ignored SIGTERM, sending SIGKILL', this.tags());
+      await this.stage('SIGKILL', killMs);
     }
     await this.exited;
-    // The tree walks (`ps`) finish too, bounded, so nothing of ours outlives close().
-    await within(Promise.allSettled(walks), killMs);
+    this.tree.sweep();
+    // Without /proc the tree walks (`ps`) finish too, bounded, so nothing of ours outlives close().
+    await within(Promise.allSettled(this.walks), killMs);
+  }
+
+  /**
+   * One stage: lists the tree again, signals the child's group, every listed group and
+   * process, then waits up to `ms` for the child and every listed process to be gone. The
+   * grace period runs from the signal. Resolves false when something is still running.
+   */
+  private async stage(signal: StopSignal, ms: number): Promise<boolean> {
+    this.tree.refresh();
+    const gone = (): boolean => this.isClosed && !this.tree.othersAlive();
+    if (gone()) return true;
+    if (this.isClosed) this.logger.debug('child gone, signalling its descendants', { ...this.tags(), signal });
+    this.walks.push(this.tree.signal(signal));
+    return until(gone, ms);
+  }
+
+  /** After output from the child, list its tree once within `treeSampleMs` (helpers it started meanwhile). */
+  private sampleSoon(): void {
+    if (this.sampleTimer !== undefined || this.isClosed || this.stopping || this.sampleMs <= 0) return;
+    this.sampleTimer = setTimeout(() => {
+      this.sampleTimer = undefined;
+      if (!this.isClosed && !this.stopping) this.tree.refresh();
+    }, this.sampleMs);
+    this.sampleTimer.unref();
   }
 
   private readonly onData = (chunk: Buffer): void => {
     this.options.bytes?.out.inc(chunk.length);
+    this.sampleSoon();
     if (this.closeError) return;
     if (!this.lines.push(chunk, this.onLine)) {
       this.fail(new WardenError('upstream_protocol', 'MCP server wrote a line over the size limit'));
@@ -240,8 +288,8 @@ export class ChildTransport implements ChildPort {
   }
 
   private onExit(code: number | null, signal: string | null): ExitInfo {
-    // Descendants left in the group (a grandchild of a server that exited) go with it.
-    signalGroup(this.pid, 'SIGKILL');
+    clearTimeout(this.sampleTimer);
+    this.sampleTimer = undefined;
     const reason = this.stopping ? 'stopped' : 'exited';
     if (!this.closeError && reason === 'exited') {
       this.closeError = new UpstreamExitedError(signal ? `signal ${signal}` : `code ${code}`);
@@ -253,6 +301,8 @@ export class ChildTransport implements ChildPort {
     const onclose = this.onclose;
     this.onclose = undefined;
     queueMicrotask(() => onclose?.());
+    // What it left running (its group, helpers it was seen to start) goes in the usual stages.
+    if (reason === 'exited') void this.close();
     return { code, signal, reason };
   }
 
