@@ -178,13 +178,25 @@ export class Bridge {
       relatedRequestId = id;
       this.options.requestSeconds?.observe({ method: request.method }, request.elapsedMs / 1000);
       if (this.options.guard) message = this.options.guard.outbound(message, request.method);
-    } else if (isNotification(message) && message.method === 'notifications/progress') {
-      relatedRequestId = this.pending.byProgressToken(message.params?.progressToken as string | number | undefined);
-      if (relatedRequestId === undefined) return this.dropped('progress for no request in flight', message);
-    } else if (isRequest(message)) {
-      this.childRequests.add(message.id);
-      // Bounded: a child that sends requests nobody answers forgets the oldest.
-      if (this.childRequests.size > MAX_CHILD_REQUESTS) this.childRequests.delete(this.childRequests.values().next().value!);
+    } else {
+      if (isNotification(message) && message.method === 'notifications/progress') {
+        // Attributed by the token as the child sent it (redaction may change a token that looks secret).
+        relatedRequestId = this.pending.byProgressToken(message.params?.progressToken as string | number | undefined);
+        if (relatedRequestId === undefined) return this.dropped('progress for no request in flight', message);
+      }
+      // Notifications and the child's own requests pass the same redaction as responses.
+      const checked = this.options.guard ? this.options.guard.outboundOther(message) : message;
+      if (checked === undefined) {
+        this.dropped('a message the policy withheld', message);
+        if (isRequest(message)) void this.child.send(errorBody(new WardenError('upstream_protocol', 'the gateway withheld this request from the client'), message.id) as JSONRPCMessage).catch(() => undefined);
+        return;
+      }
+      if (isRequest(message)) {
+        this.childRequests.add(message.id);
+        // Bounded: a child that sends requests nobody answers forgets the oldest.
+        if (this.childRequests.size > MAX_CHILD_REQUESTS) this.childRequests.delete(this.childRequests.values().next().value!);
+      }
+      message = checked;
     }
     this.deliver(message, relatedRequestId);
   }

@@ -23,8 +23,10 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import {
   CallToolResultSchema,
   CreateTaskResultSchema,
+  ElicitRequestSchema,
   ListResourceTemplatesResultSchema,
   ListTasksResultSchema,
+  LoggingMessageNotificationSchema,
   McpError,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
@@ -681,5 +683,37 @@ describe('redaction of responses and tasks through the gateway', () => {
       expectPolicyDenied(refused, { reason: 'unknown_task' });
       expectNoLeak(refused);
     }
+  });
+});
+
+describe('redaction of notifications and server requests through the gateway', () => {
+  it('progress, log messages and elicitation requests reach the client redacted', async () => {
+    const { policyFile, clientsFile } = setup({ name: 'leaky', default: 'allow' });
+    const gw = await start({ policyFile, clientsFile }, { [LEAKY]: fixtureEntry('leaky-server.mjs') });
+    const client = new Client({ name: 'notified', version: '1' }, { capabilities: { elicitation: {} } });
+    const seen: unknown[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void seen.push(n));
+    client.setRequestHandler(ElicitRequestSchema, (request) => {
+      seen.push(request);
+      return { action: 'decline' };
+    });
+    const transport = new StreamableHTTPClientTransport(gw.url(LEAKY, 'mcp'), { requestInit: { headers: { Authorization: `Bearer ${USER_TOKEN}` } } });
+    await client.connect(transport);
+    opened.push(async () => {
+      await transport.terminateSession().catch(() => undefined);
+      await client.close();
+    });
+    const progress: unknown[] = [];
+    await client.callTool({ name: 'chatty', arguments: {} }, undefined, { onprogress: (p) => void progress.push(p) });
+    await client.callTool({ name: 'ask', arguments: {} });
+    await waitFor(() => seen.length >= 2, { message: 'the log message and the elicitation request' });
+    expect(progress).toEqual([expect.objectContaining({ progress: 1, message: 'using [REDACTED:aws-access-key-id]' })]);
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ method: 'notifications/message', params: expect.objectContaining({ data: { token: '[REDACTED:github-token]' } }) }),
+        expect.objectContaining({ method: 'elicitation/create', params: expect.objectContaining({ message: 'Confirm [REDACTED:aws-access-key-id]?' }) }),
+      ]),
+    );
+    expectNoLeak(seen);
   });
 });
