@@ -73,7 +73,7 @@ interface StatusBody {
 }
 
 async function status(gw: TestGateway): Promise<StatusBody> {
-  const res = await fetch(`${gw.base}/status`, { headers: gw.headers() });
+  const res = await fetch(`${gw.base}/status`, { headers: gw.adminHeaders() });
   if (res.status !== 200) throw new Error(`GET /status answered ${res.status}`);
   return (await res.json()) as StatusBody;
 }

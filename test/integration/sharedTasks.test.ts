@@ -46,10 +46,12 @@ describe.each<Kind>(['sse', 'mcp'])('over %s', (kind) => {
     await a.post({ jsonrpc: '2.0', id: 't1', method: 'tools/call', params: { name: 'simulate-research-query', arguments: { topic: 'x' }, task: { ttl: 60_000 } } });
     const created = await a.reply('t1');
     expect(created.error).toMatchObject({ code: -32602, message: expect.stringContaining('not available through a shared server') });
-    for (const [i, method] of ['tasks/list', 'tasks/get', 'tasks/result', 'tasks/cancel'].entries()) {
-      await b.post({ jsonrpc: '2.0', id: i, method, params: method === 'tasks/list' ? {} : { taskId: 'anything' } });
-      const reply = await b.reply(i);
-      expect(reply.error).toMatchObject({ code: -32601, message: expect.stringContaining('not available through a shared server') });
+    await b.post({ jsonrpc: '2.0', id: 'list', method: 'tasks/list', params: {} });
+    expect((await b.reply('list')).error).toMatchObject({ code: -32601, message: expect.stringContaining('not available through a shared server') });
+    // A task id the session never created is refused before anything else looks at it.
+    for (const [i, method] of ['tasks/get', 'tasks/result', 'tasks/cancel'].entries()) {
+      await b.post({ jsonrpc: '2.0', id: i, method, params: { taskId: 'anything' } });
+      expect((await b.reply(i)).error).toMatchObject({ data: { code: 'policy_denied', reason: 'unknown_task' } });
     }
   });
 });
