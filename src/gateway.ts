@@ -4,7 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createApp } from './app.js';
+import { createPagesApp } from './app.js';
 import { AuditLog } from './audit/auditLog.js';
 import { adminVerifier } from './auth/admin.js';
 import { sharedSecretVerifier, type Principal } from './auth/bearer.js';
@@ -12,9 +12,10 @@ import { loadClientsFile, multiTokenVerifier } from './auth/clients.js';
 import { CommandRegistry } from './commands/registry.js';
 import { loadCommandsFile } from './config/commands.js';
 import type { Settings } from './config/settings.js';
-import { addressResolver, clientKey } from './http/clientAddress.js';
+import { addressResolver } from './http/clientAddress.js';
 import { defaultMaxConnections, fileDescriptorLimit } from './http/connectionLimits.js';
-import { fastLane } from './http/fastLane.js';
+import { buildChecks } from './http/checks.js';
+import { createPipeline } from './http/pipeline.js';
 import { defaultHostGuard, hostCheck } from './http/hostGuard.js';
 import type { WardenError } from './errors.js';
 import type { Logger } from './logging/logger.js';
@@ -23,7 +24,7 @@ import { Metrics } from './metrics/metrics.js';
 import { PolicyStats } from './policy/stats.js';
 import { PolicyStore } from './policy/store.js';
 import { ProcessManager } from './process/manager.js';
-import { AuthThrottle, httpRateLimit, takeRequest } from './ratelimit/httpLimits.js';
+import { AuthThrottle, takeRequest } from './ratelimit/httpLimits.js';
 import { createLimiterStore, type LimiterStore } from './ratelimit/limiter.js';
 import { ToolRateLimits } from './ratelimit/toolLimits.js';
 import { statusRoute } from './status/status.js';
@@ -117,6 +118,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     limits: sessionLimits,
     audit,
     requestSeconds: metrics.requestSeconds,
+    onConnected: (kind, pooled, seconds) => metrics.connectSeconds.observe({ transport: kind, pooled: String(pooled) }, seconds),
     guard: {
       onDecision: (outcome) => metrics.policyDecisions.inc({ outcome }),
       policy: () => policy?.current,
@@ -144,8 +146,6 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   server.keepAliveTimeout = 65_000;
 
   const sharedRole = clients?.sharedSecretRole ?? settings.defaultRole;
-  const onConnected = (kind: 'sse' | 'streamable', pooled: boolean, seconds: number) =>
-    metrics.connectSeconds.observe({ transport: kind, pooled: String(pooled) }, seconds);
   const metricsRoute = (_req: IncomingMessage, res: ServerResponse) => {
     metrics.text().then(
       ({ contentType, body }) => res.writeHead(200, { 'Content-Type': contentType }).end(body),
@@ -160,57 +160,44 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const verify = clients ? multiTokenVerifier(settings.secret!, sharedRole, clients.tokens) : sharedSecretVerifier(settings.secret!, sharedRole);
   const verifyAdmin = adminVerifier(settings.adminToken, clients?.adminTokens ?? []);
   const addressOf = addressResolver(settings.trustedProxy ?? []);
-  const keyOf = (req: IncomingMessage & { principal?: Principal }) => clientKey(req.principal!);
-  const sse = new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, onConnected });
-  const streamable = new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, jsonReplyWindowMs: settings.jsonReplyWindowMs, onConnected });
+  const sse = new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs });
+  const streamable = new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, jsonReplyWindowMs: settings.jsonReplyWindowMs });
   const onRejection = (error: WardenError) => {
     if (error.code === 'rate_limited' || error.code === 'limit_reached') metrics.rateLimited.inc({ limit: String(error.data?.limit ?? error.code) });
   };
-  const policyActive = () => policy !== undefined;
   const isDraining = () => draining;
-  /** The request listener for the bound port: the fast lane in front of the full stack. */
+  const pages = createPagesApp({
+    logger,
+    status: statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats }),
+    ...(settings.metricsPort === undefined ? { metrics: metricsRoute } : {}),
+  });
+  /** The request listener for the bound port (the origin allowlist depends on the port). */
   const buildListener = (port: number) => {
     const hostOptions = {
       ...defaultHostGuard(settings.host, port),
       ...(settings.allowedHosts ? { allowedHosts: settings.allowedHosts } : {}),
       ...(settings.allowedOrigins ? { allowedOrigins: settings.allowedOrigins } : {}),
     };
-    const app = createApp({
-      logger,
-      registry,
-      auth: {
-        verify,
-        addressOf,
-        throttle: authThrottle,
-        onFailure: (req, reason) => audit.record('auth_failure', { address: addressOf(req), reason, path: req.path }),
-      },
-      httpRateLimit: requestLimiter && httpRateLimit(requestLimiter, keyOf),
-      hostGuard: hostOptions,
-      bodyLimitBytes: settings.bodyLimitBytes,
-      sse,
-      streamable,
-      onRejection,
+    const checks = buildChecks({
       isDraining,
-      policyActive,
-      admin: {
-        verifyAdmin,
-        status: statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats }),
-        ...(settings.metricsPort === undefined ? { metrics: metricsRoute } : {}),
-      },
-    });
-    return fastLane({
-      logger,
+      hostCheck: hostCheck(hostOptions, logger),
       registry,
-      sse,
-      streamable,
-      fallback: app,
-      isDraining,
-      hostCheck: hostCheck(hostOptions),
       verify,
-      takeRequest: requestLimiter && ((req) => takeRequest(requestLimiter, keyOf(req))),
+      verifyAdmin,
+      addressOf,
+      authThrottle,
+      onAuthFailure: (req, path, reason) => audit.record('auth_failure', { address: addressOf(req), reason, path }),
+      takeRequest: requestLimiter && ((key) => takeRequest(requestLimiter, key)),
       bodyLimitBytes: settings.bodyLimitBytes,
-      policyActive,
+      policyActive: () => policy !== undefined,
+    });
+    return createPipeline({
+      logger,
+      checks,
+      isDraining,
       onRejection,
+      pages,
+      messages: (request) => (request.endpoint === 'sse' ? sse.open(request) : request.endpoint === 'messages' ? sse.post(request) : streamable.handle(request)),
     });
   };
 

@@ -4,10 +4,7 @@
  * Authorization header counts: a token in the query string is refused, never used.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Request, RequestHandler } from 'express';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { UnauthorizedError } from '../errors.js';
-import { sendError } from '../http/respond.js';
 
 /**
  * What kind of credential a principal presented: the shared WARDEN_SECRET, or a token
@@ -40,6 +37,7 @@ export function sharedSecretPrincipal(role: string): Principal {
 
 declare module 'express-serve-static-core' {
   interface Request {
+    /** Who the pipeline authenticated. */
     principal?: Principal;
   }
 }
@@ -70,20 +68,6 @@ export function bearerToken(req: IncomingMessage): string | undefined {
   return match?.[1];
 }
 
-export interface BearerOptions {
-  readonly verify: TokenVerifier;
-  /** The caller's address, for throttling failed attempts. */
-  readonly addressOf: (req: Request) => string;
-  /**
-   * Failed-authentication budget per address. Only failures count and only failures are
-   * refused: a valid credential is never turned away, so nobody sharing an address (a NAT,
-   * a reverse proxy) can lock its owner out.
-   */
-  readonly throttle?: { check(address: string): Promise<void>; fail(address: string): Promise<void> };
-  /** Told of each failure (never given the token). */
-  readonly onFailure?: (req: Request, reason: string) => void;
-}
-
 /** Why a request without a valid credential is refused, in words that say what to send. */
 export function unauthorizedReason(req: IncomingMessage, token: string | undefined, query: Record<string, unknown>): string {
   if (Object.keys(query).some((k) => QUERY_CREDENTIAL.test(k))) {
@@ -92,29 +76,4 @@ export function unauthorizedReason(req: IncomingMessage, token: string | undefin
   if (token !== undefined) return 'invalid bearer token';
   if (req.headers.authorization !== undefined) return 'the Authorization header must be "Bearer <token>"';
   return 'missing bearer token: send Authorization: Bearer <token>';
-}
-
-export function requireBearer(options: BearerOptions): RequestHandler {
-  return async (req, res, next) => {
-    const token = bearerToken(req);
-    const principal = token === undefined ? undefined : options.verify(token);
-    if (principal !== undefined) {
-      req.principal = principal;
-      next();
-      return;
-    }
-    const address = options.addressOf(req);
-    if (options.throttle) {
-      try {
-        await options.throttle.check(address);
-      } catch (error) {
-        sendError(res, error);
-        return;
-      }
-    }
-    const message = unauthorizedReason(req, token, req.query);
-    options.onFailure?.(req, message);
-    if (options.throttle) await options.throttle.fail(address).catch(() => undefined);
-    sendError(res, new UnauthorizedError(message));
-  };
 }

@@ -8,14 +8,13 @@
  * same holds for client responses to requests the child never sent. When either side
  * closes, the other is closed; requests still in flight get a JSON-RPC error at once.
  */
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { DuplicateRequestIdError, errorBody, toWardenError, UpstreamExitedError, WardenError } from '../errors.js';
 import { LogThrottle, type Logger } from '../logging/logger.js';
 import type { ChildPort } from '../process/childPort.js';
 import type { InboundResult, MessageGuard } from '../policy/guard.js';
 import { isNotification, isRequest, isResponse } from './jsonrpc.js';
-import { OutboundMeter } from './outboundMeter.js';
+import type { ClientPort } from './clientPort.js';
 import { PendingRequests } from './pending.js';
 
 export interface BridgeOptions {
@@ -24,8 +23,6 @@ export interface BridgeOptions {
   readonly tags: Readonly<Record<string, string>>;
   /** Called for every message in either direction (activity tracking). */
   readonly onActivity?: () => void;
-  /** Bytes a client may fall behind before its session is dropped. @default 16 MiB */
-  readonly maxClientBacklogBytes?: number;
   /** Policy, audit and redaction on the stream; absent: messages pass untouched. */
   readonly guard?: MessageGuard;
   /** Observes request durations by method. */
@@ -43,8 +40,6 @@ export class Bridge {
   /** Fires once, after both sides are closed. */
   onclose: (() => void) | undefined;
 
-  /** The client's response streams, to see when it stops reading. */
-  readonly outbound: OutboundMeter;
   private readonly pending = new PendingRequests();
   /** Ids of the child's own requests to the client that await the client's answer. */
   private readonly childRequests = new Set<RequestId>();
@@ -55,12 +50,10 @@ export class Bridge {
   private inboundTail: Promise<void> | undefined;
 
   constructor(
-    readonly client: Transport,
+    readonly client: ClientPort,
     readonly child: ChildPort,
     private readonly options: BridgeOptions,
-  ) {
-    this.outbound = new OutboundMeter(options.maxClientBacklogBytes ?? 16 * 1024 * 1024);
-  }
+  ) {}
 
   /** Wires both sides and starts them (the client transport last: it opens the stream). */
   async start(): Promise<void> {
@@ -229,12 +222,12 @@ export class Bridge {
 
   private deliver(message: JSONRPCMessage, relatedRequestId?: RequestId): void {
     if (this.closing) return;
-    if (this.outbound.add(message)) {
+    if (this.client.lagging(message)) {
       this.options.logger.warn('client is not reading its stream; dropping the session', {
         ...this.options.tags,
-        backlogBytes: this.outbound.backlog,
+        backlogBytes: this.client.backlog,
       });
-      this.outbound.destroyAll();
+      this.client.cutStreams();
       void this.close('client not reading');
       return;
     }

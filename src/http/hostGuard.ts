@@ -3,10 +3,8 @@
  * must be one the operator allowed. Non-browser clients send no Origin and pass that check.
  */
 import type { IncomingMessage } from 'node:http';
-import type { RequestHandler } from 'express';
 import { WardenError } from '../errors.js';
 import { LogThrottle, type Logger } from '../logging/logger.js';
-import { sendError } from './respond.js';
 
 export interface HostGuardOptions {
   /**
@@ -65,8 +63,23 @@ function originRefusal(origin: string): WardenError {
   );
 }
 
-/** The check alone: the error a request's Host or Origin earns, or undefined when it passes. */
-export function hostCheck(options: HostGuardOptions): (req: IncomingMessage) => WardenError | undefined {
+/**
+ * The check: the error a request's Host or Origin earns, or undefined when it passes. Each
+ * refusal is logged (throttled) with what was refused, when a logger is given.
+ */
+export function hostCheck(options: HostGuardOptions, logger?: Logger): (req: IncomingMessage) => WardenError | undefined {
+  const check = hostOriginError(options);
+  const throttle = new LogThrottle(10, 60_000);
+  return (req) => {
+    const error = check(req);
+    if (error && logger && throttle.allow((n) => logger.warn('Host/Origin refusals suppressed', { count: n }))) {
+      logger.warn(error.message, { host: quotable(req.headers.host ?? ''), origin: quotable(req.headers.origin ?? '') });
+    }
+    return error;
+  };
+}
+
+function hostOriginError(options: HostGuardOptions): (req: IncomingMessage) => WardenError | undefined {
   const hosts = new Set(options.allowedHosts.map((h) => h.toLowerCase()));
   const origins = new Set(options.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
   const anyOrigin = origins.has('*');
@@ -78,19 +91,5 @@ export function hostCheck(options: HostGuardOptions): (req: IncomingMessage) => 
     const origin = req.headers.origin;
     if (origin !== undefined && !anyOrigin && !origins.has(origin.toLowerCase())) return originRefusal(origin);
     return undefined;
-  };
-}
-
-/** The check as middleware; each refusal is logged (throttled) with what was refused. */
-export function hostGuard(options: HostGuardOptions, logger: Logger): RequestHandler {
-  const check = hostCheck(options);
-  const throttle = new LogThrottle(10, 60_000);
-  return (req, res, next) => {
-    const error = check(req);
-    if (!error) return next();
-    if (throttle.allow((n) => logger.warn('Host/Origin refusals suppressed', { count: n }))) {
-      logger.warn(error.message, { host: quotable(req.headers.host ?? ''), origin: quotable(req.headers.origin ?? '') });
-    }
-    sendError(res, error);
   };
 }

@@ -1,19 +1,14 @@
 /**
  * The one place an HTTP rejection is written: status, headers (Retry-After,
- * WWW-Authenticate) and a JSON-RPC error body. Never echoes request input.
+ * WWW-Authenticate, and X-Warden-Error with the reason) and a JSON-RPC error body. Never
+ * echoes request input beyond what an error's own message quotes.
  */
 import type { ServerResponse } from 'node:http';
-import type { Response } from 'express';
 import { errorBody, toWardenError, type WardenError } from '../errors.js';
 
-/** Set on `app.locals` to be told of every rejection (metrics). */
-export type RejectionHook = (error: WardenError) => void;
-
-/** Through Express: tells `app.locals.onRejection`, then writes the error. */
-export function sendError(res: Response, error: unknown, id: string | number | null = null): void {
-  const warden = toWardenError(error);
-  (res.app?.locals.onRejection as RejectionHook | undefined)?.(warden);
-  writeError(res, warden, id);
+/** Printable ASCII only, at most 200 characters (a header value must not carry anything else). */
+function headerSafe(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
 }
 
 /** Writes `error` on any response (no hook): status, headers and the JSON-RPC error body. */
@@ -29,6 +24,8 @@ export function writeError(res: ServerResponse, error: unknown, id: string | num
   // the connection closes instead of draining whatever the client still sends.
   if (res.req && !res.req.complete) res.setHeader('Connection', 'close');
   if (warden.retryAfter !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(warden.retryAfter))));
+  // The reason in a header too: some clients show only the status of a failed request.
+  res.setHeader('X-Warden-Error', headerSafe(`${warden.code}: ${warden.message}`));
   res.statusCode = warden.status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.end(JSON.stringify(errorBody(warden, id)));

@@ -8,9 +8,7 @@
  * misconfiguration and goes to the error handler as a 500 (never a silent pass, never a
  * fake 429).
  */
-import type { Request, RequestHandler } from 'express';
 import { LimitReachedError } from '../errors.js';
-import { sendError } from '../http/respond.js';
 import type { Limiter } from './limiter.js';
 
 /** Whole seconds for `Retry-After`, at least 1. */
@@ -23,23 +21,6 @@ export async function takeRequest(limiter: Limiter, key: string): Promise<LimitR
   const decision = await limiter.consume(key);
   if (decision.allowed) return undefined;
   return new LimitReachedError('httpRequestsPerClient', limiter.rule.points, retryAfterSeconds(decision.retryAfterMs), 'rate_limited');
-}
-
-/** Takes one point per request from `keyOf(req)`'s budget (the principal's `clientKey`). */
-export function httpRateLimit(limiter: Limiter, keyOf: (req: Request) => string): RequestHandler {
-  return (req, res, next) => {
-    let key: string;
-    try {
-      key = keyOf(req);
-    } catch (error) {
-      next(error);
-      return;
-    }
-    takeRequest(limiter, key).then(
-      (refusal) => (refusal ? sendError(res, refusal) : next()),
-      (error: unknown) => next(error),
-    );
-  };
 }
 
 /**

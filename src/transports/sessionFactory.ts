@@ -1,22 +1,22 @@
 /**
- * What both transports do to open a session: check the per-client session limit and the
- * request's ENV_* headers, lease a child with them, and tie a client transport and that
- * child together through a bridge that unregisters the session when either side ends.
+ * Opening a session, for both transports: check the per-client session limit and the
+ * request's ENV_* headers, lease a child with them, tie the client transport and that child
+ * together through a bridge (with the session's policy guard), register the session, and
+ * start both sides. Closing either side unregisters it.
  */
-import type { Request } from 'express';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Principal } from '../auth/bearer.js';
 import { Bridge } from '../bridge/bridge.js';
+import type { ChildPort } from '../process/childPort.js';
 import { extractEnvHeaders, validateEnvHeaders } from '../commands/env.js';
 import type { EnvMode } from '../commands/envPolicy.js';
 import type { CommandSpec } from '../commands/types.js';
 import { LimitReachedError, WardenError } from '../errors.js';
 import { clientKey } from '../http/clientAddress.js';
 import type { Logger } from '../logging/logger.js';
-import type { ChildPort } from '../process/childPort.js';
 import { PolicyGuard, type AuditRecorder, type GuardDeps } from '../policy/guard.js';
 import type { ProcessManager } from '../process/manager.js';
-import { Session, type SessionStore, type TransportKind } from './sessions.js';
+import type { RoutedRequest } from './routed.js';
+import { Session, type ClientTransportOf, type SessionStore, type TransportKind } from './sessions.js';
 
 export interface SessionLimits {
   /** Concurrent sessions per client: per principal (all holders of the shared secret are one). @default 16 */
@@ -41,10 +41,12 @@ export interface SessionFactoryDeps {
   readonly guard: GuardDeps;
   /** Observes request durations by method. */
   readonly requestSeconds?: { observe(labels: { method: string }, seconds: number): void };
+  /** Told how long each session took to open, and whether its child was waiting. */
+  readonly onConnected?: (kind: TransportKind, pooled: boolean, seconds: number) => void;
 }
 
 /** A child leased for a request, with whom it is counted against. */
-export interface Lease {
+interface Lease {
   readonly child: ChildPort;
   readonly clientKey: string;
 }
@@ -59,9 +61,45 @@ export class SessionFactory {
     return this.deps.limits;
   }
 
+  /**
+   * Opens a session for `request` with the client transport `create` makes. Undefined when
+   * the client left while its child started (the child is then stopped). The order matters:
+   * the session is registered before the bridge starts, because starting the client side
+   * may announce the session (SSE's endpoint event) and a POST for it can follow at once.
+   */
+  async open<K extends TransportKind>(request: RoutedRequest, kind: K, create: () => ClientTransportOf[K]): Promise<Session<K> | undefined> {
+    const started = performance.now();
+    const lease = await this.leaseChild(request);
+    if (request.res.destroyed || request.res.writableEnded) {
+      await lease.child.close();
+      return undefined;
+    }
+    const transport = create();
+    const session = this.connect(transport, lease, request.spec, kind, request.principal);
+    try {
+      await session.bridge.start();
+    } catch (error) {
+      await session.close('start failed');
+      throw error;
+    }
+    this.deps.onConnected?.(kind, lease.child.pooled, (performance.now() - started) / 1000);
+    return session;
+  }
+
+  /** 503 when the session's child is not reading its stdin (its queue is over the bound). */
+  assertChildAccepting(session: Session): void {
+    const queued = session.bridge.child.writableLength;
+    if (queued > this.deps.limits.maxChildQueueBytes) {
+      throw new WardenError('backpressure', 'the MCP server is not reading its input; try again later', {
+        retryAfter: 1,
+        data: { queuedBytes: queued },
+      });
+    }
+  }
+
   /** Checks limits and env headers (429/400), then starts a child (502/503 on failure). */
-  async leaseChild(req: Request, spec: CommandSpec): Promise<Lease> {
-    const key = clientKey(req.principal!);
+  private async leaseChild({ req, spec, principal }: RoutedRequest): Promise<Lease> {
+    const key = clientKey(principal);
     const max = this.deps.limits.maxSessionsPerClient;
     const opening = this.opening.get(key) ?? 0;
     if (this.deps.sessions.countByClient(key) + opening >= max) {
@@ -78,67 +116,36 @@ export class SessionFactory {
     }
   }
 
-  /**
-   * Ties `client` and `child` together. The caller starts the bridge, then registers the
-   * session once the client transport has an id; closing either side unregisters it.
-   */
-  connect(client: Transport, lease: Lease, spec: CommandSpec, kind: TransportKind, principal: Principal): SessionLink {
+  /** Ties `transport` and the leased child together and registers the session. */
+  private connect<K extends TransportKind>(transport: ClientTransportOf[K], lease: Lease, spec: CommandSpec, kind: K, principal: Principal): Session<K> {
     const { logger, sessions, audit } = this.deps;
     const { child } = lease;
+    let session: Session<K> | undefined;
     const guard = new PolicyGuard(this.deps.guard, {
       principal,
       commandKey: spec.key,
       clientKey: lease.clientKey,
-      sessionTag: () => link.session?.idHash,
+      sessionTag: () => session?.idHash,
     });
-    const link: SessionLink = {
-      session: undefined,
-      bridge: new Bridge(client, child, {
-        logger,
-        tags: { command: spec.key, transport: kind },
-        onActivity: () => link.session?.touch(),
-        maxClientBacklogBytes: this.deps.limits.maxClientBacklogBytes,
-        guard,
-        requestSeconds: this.deps.requestSeconds,
-        initializeTimeoutMs: this.deps.limits.initializeTimeoutMs,
-      }),
-      register(id: string): Session {
-        const session = new Session(id, kind, spec.key, principal, lease.clientKey, link.bridge);
-        link.session = session;
-        sessions.add(session);
-        const fields = { session: session.idHash, command: spec.key, transport: kind, pid: child.pid, clientId: principal.clientId, role: principal.role };
-        logger.info('session opened', fields);
-        audit.record('session_open', fields);
-        return session;
-      },
+    const bridge = new Bridge(transport, child, {
+      logger,
+      tags: { command: spec.key, transport: kind },
+      onActivity: () => session?.touch(),
+      guard,
+      requestSeconds: this.deps.requestSeconds,
+      initializeTimeoutMs: this.deps.limits.initializeTimeoutMs,
+    });
+    session = new Session(transport.sessionId, kind, spec.key, principal, lease.clientKey, transport, bridge);
+    const opened = session;
+    bridge.onclosing = () => sessions.delete(opened);
+    bridge.onclose = () => {
+      logger.info('session closed', { session: opened.idHash, command: spec.key, transport: kind });
+      audit.record('session_close', { session: opened.idHash, command: spec.key, transport: kind, clientId: principal.clientId, durationMs: Date.now() - opened.createdAt });
     };
-    link.bridge.onclosing = () => {
-      if (link.session) sessions.delete(link.session);
-    };
-    link.bridge.onclose = () => {
-      const session = link.session;
-      if (!session) return;
-      logger.info('session closed', { session: session.idHash, command: spec.key, transport: kind });
-      audit.record('session_close', { session: session.idHash, command: spec.key, transport: kind, clientId: principal.clientId, durationMs: Date.now() - session.createdAt });
-    };
-    return link;
+    sessions.add(session);
+    const fields = { session: session.idHash, command: spec.key, transport: kind, pid: child.pid, clientId: principal.clientId, role: principal.role };
+    logger.info('session opened', fields);
+    audit.record('session_open', fields);
+    return session;
   }
-
-  /** 503 when the session's child is not reading its stdin (its queue is over the bound). */
-  assertChildAccepting(session: Session): void {
-    const queued = session.bridge.child.writableLength;
-    if (queued > this.deps.limits.maxChildQueueBytes) {
-      throw new WardenError('backpressure', 'the MCP server is not reading its input; try again later', {
-        retryAfter: 1,
-        data: { queuedBytes: queued },
-      });
-    }
-  }
-}
-
-/** A bridge and, once registered, the session that owns it. */
-export interface SessionLink {
-  session: Session | undefined;
-  readonly bridge: Bridge;
-  register(id: string): Session;
 }

@@ -6,9 +6,16 @@
 import { createHash } from 'node:crypto';
 import { samePrincipal, type Principal } from '../auth/bearer.js';
 import type { Bridge } from '../bridge/bridge.js';
-import type { CommandSpec } from '../commands/types.js';
+import type { SseSessionTransport } from './sseSession.js';
+import type { StreamableSessionTransport } from './streamableSession.js';
 
 export type TransportKind = 'sse' | 'streamable';
+
+/** The client transport of each kind of session. */
+export interface ClientTransportOf {
+  readonly sse: SseSessionTransport;
+  readonly streamable: StreamableSessionTransport;
+}
 
 export interface SessionInfo {
   readonly id: string;
@@ -17,15 +24,7 @@ export interface SessionInfo {
   readonly principal: Principal;
 }
 
-/** A per-message request once authenticated and routed: who, for which command, what. */
-export interface MessageRequest {
-  readonly spec: CommandSpec;
-  readonly principal: Principal;
-  /** The parsed JSON body (undefined when there was none). */
-  readonly body: unknown;
-}
-
-export class Session implements SessionInfo {
+export class Session<K extends TransportKind = TransportKind> implements SessionInfo {
   readonly createdAt = Date.now();
   lastActivity = Date.now();
   /** Short, non-reversible id for logs and audit. */
@@ -33,11 +32,13 @@ export class Session implements SessionInfo {
 
   constructor(
     readonly id: string,
-    readonly kind: TransportKind,
+    readonly kind: K,
     readonly commandKey: string,
     readonly principal: Principal,
     /** Whom per-client limits count this session against. */
     readonly clientKey: string,
+    /** The client side of the session, typed by its kind. */
+    readonly transport: ClientTransportOf[K],
     readonly bridge: Bridge,
   ) {
     this.idHash = hashSessionId(id);
@@ -50,6 +51,10 @@ export class Session implements SessionInfo {
   close(why?: string): Promise<void> {
     return this.bridge.close(why);
   }
+}
+
+function isKind<K extends TransportKind>(session: Session, kind: K): session is Session<K> {
+  return session.kind === kind;
 }
 
 export function hashSessionId(id: string): string {
@@ -72,10 +77,10 @@ export class SessionStore {
   }
 
   /** The session, if it exists and belongs to this transport, command and principal. */
-  find(id: string | undefined, kind: TransportKind, commandKey: string, principal: Principal | undefined): Session | undefined {
+  find<K extends TransportKind>(id: string | undefined, kind: K, commandKey: string, principal: Principal | undefined): Session<K> | undefined {
     if (id === undefined) return undefined;
     const session = this.sessions.get(id);
-    if (!session || session.kind !== kind || session.commandKey !== commandKey) return undefined;
+    if (!session || session.commandKey !== commandKey || !isKind(session, kind)) return undefined;
     if (!principal || !samePrincipal(session.principal, principal)) return undefined;
     return session;
   }

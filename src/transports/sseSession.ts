@@ -3,14 +3,16 @@
  * event stream and announces the endpoint to POST to; messages from those POSTs arrive
  * through `receive()` (already validated); `send()` writes `message` events. `close()` is
  * idempotent and `onclose` fires once, whether the gateway or the client ended the stream.
+ * It meters its one stream, so the bridge can tell a client that stopped reading.
  */
 import type { ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { ClientPort } from '../bridge/clientPort.js';
 import { EventStream, messageEvent } from './eventStream.js';
+import { OutboundMeter } from './outboundMeter.js';
 
-export class SseSessionTransport implements Transport {
+export class SseSessionTransport implements ClientPort {
   onmessage?: (message: JSONRPCMessage) => void;
   onerror?: (error: Error) => void;
   onclose?: () => void;
@@ -18,16 +20,34 @@ export class SseSessionTransport implements Transport {
   readonly sessionId = randomUUID();
   private stream: EventStream | undefined;
   private ended = false;
+  private readonly meter: OutboundMeter;
 
   /**
    * @param endpoint path the client POSTs to (the session id is added as `?sessionId=`)
    * @param keepAliveMs interval of keep-alive comments
+   * @param maxBacklogBytes how far the client may fall behind before the session is dropped
    */
   constructor(
     private readonly endpoint: string,
     private readonly res: ServerResponse,
     private readonly keepAliveMs: number,
-  ) {}
+    maxBacklogBytes: number,
+  ) {
+    this.meter = new OutboundMeter(maxBacklogBytes);
+    this.meter.track(res);
+  }
+
+  lagging(message: unknown): boolean {
+    return this.meter.add(message);
+  }
+
+  get backlog(): number {
+    return this.meter.backlog;
+  }
+
+  cutStreams(): void {
+    this.meter.destroyAll();
+  }
 
   async start(): Promise<void> {
     if (this.stream) throw new Error('SseSessionTransport already started');

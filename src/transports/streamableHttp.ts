@@ -1,18 +1,17 @@
 /**
  * Streamable HTTP: `POST|GET|DELETE /<cmd>/mcp` with stateful sessions (`Mcp-Session-Id`).
  * A POST without a session id must be `initialize`; it starts the session's own child.
- * An unknown or closed session id gets 404 so that clients re-initialize. Every check the
- * protocol asks for (Accept, Content-Type, MCP-Protocol-Version) is answered here, with the
- * gateway's error bodies.
+ * An unknown or closed session id gets 404 so that clients re-initialize. The checks this
+ * transport asks for (Accept, MCP-Protocol-Version) are answered here, with the gateway's
+ * error bodies; Content-Type was checked when the body was read.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Request, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { asMessage, isInitialize } from '../bridge/jsonrpc.js';
 import { SessionNotFoundError, WardenError } from '../errors.js';
-import { commandOf } from '../http/commandRoute.js';
+import type { RoutedRequest } from './routed.js';
 import type { SessionFactory } from './sessionFactory.js';
-import type { MessageRequest, SessionStore } from './sessions.js';
+import type { SessionStore } from './sessions.js';
 import { StreamableSessionTransport } from './streamableSession.js';
 
 export interface StreamableOptions {
@@ -20,8 +19,6 @@ export interface StreamableOptions {
   readonly keepAliveMs: number;
   /** How long a POST waits to answer its one reply as JSON; 0: always an event stream. */
   readonly jsonReplyWindowMs: number;
-  /** Told how long each session took to open. */
-  readonly onConnected?: (kind: 'sse' | 'streamable', pooled: boolean, seconds: number) => void;
 }
 
 export class StreamableHandler {
@@ -31,26 +28,22 @@ export class StreamableHandler {
     private readonly options: StreamableOptions,
   ) {}
 
-  /** Every request to `/<cmd>/mcp` that came through the full middleware stack. */
-  readonly handle = async (req: Request, res: Response): Promise<void> => {
-    const request: MessageRequest = { spec: commandOf(req), principal: req.principal!, body: req.body };
-    if (req.headers['mcp-session-id'] !== undefined) return this.sessionRequest(request, req, res);
-    if (req.method !== 'POST') throw new WardenError('bad_request', 'Bad Request: Mcp-Session-Id header is required');
-    checkPostHeaders(req);
-    if (!isInitialize(req.body)) {
-      throw new WardenError('bad_request', 'Bad Request: a session starts with an initialize request');
-    }
-    await this.initialize(req, res);
-  };
+  /** Every request to `/<cmd>/mcp`. */
+  async handle(request: RoutedRequest): Promise<void> {
+    if (request.sessionId !== undefined) return this.sessionRequest(request);
+    if (request.req.method !== 'POST') throw new WardenError('bad_request', 'Bad Request: Mcp-Session-Id header is required');
+    checkAccept(request.req);
+    if (!isInitialize(request.body)) throw new WardenError('bad_request', 'Bad Request: a session starts with an initialize request');
+    const options = { ...this.options, maxBacklogBytes: this.factory.limits.maxClientBacklogBytes };
+    const session = await this.factory.open(request, 'streamable', () => new StreamableSessionTransport(options));
+    session?.transport.post(request.res, [request.body as JSONRPCMessage]);
+  }
 
   /** A request on an existing session: POST messages, GET the event stream, DELETE it. */
-  readonly sessionRequest = (request: MessageRequest, req: IncomingMessage, res: ServerResponse): void => {
-    const header = req.headers['mcp-session-id'];
-    const id = typeof header === 'string' ? header : undefined;
-    const session = this.sessions.find(id, 'streamable', request.spec.key, request.principal);
+  private sessionRequest({ req, res, spec, principal, sessionId, body }: RoutedRequest): void {
+    const session = this.sessions.find(sessionId, 'streamable', spec.key, principal);
     if (!session) throw new SessionNotFoundError();
     checkProtocolVersion(req);
-    const transport = session.bridge.client as StreamableSessionTransport;
     if (req.method === 'DELETE') {
       res.writeHead(200).end();
       void session.close('client ended the session');
@@ -60,45 +53,23 @@ export class StreamableHandler {
       if (!(req.headers.accept ?? '').includes('text/event-stream')) {
         throw new WardenError('not_acceptable', 'Not Acceptable: Accept must include text/event-stream');
       }
-      session.bridge.outbound.track(res);
-      transport.openStream(res);
+      session.transport.openStream(res);
       return;
     }
-    checkPostHeaders(req);
+    checkAccept(req);
     this.factory.assertChildAccepting(session);
-    const messages = toMessages(request.body);
+    const messages = toMessages(body);
     if (messages.some(isInitialize)) throw new WardenError('bad_request', 'Invalid Request: Server already initialized');
     session.bridge.admit(messages);
-    session.bridge.outbound.track(res);
-    transport.post(res, messages);
-  };
-
-  private async initialize(req: Request, res: Response): Promise<void> {
-    const started = performance.now();
-    const spec = commandOf(req);
-    const lease = await this.factory.leaseChild(req, spec);
-    if (res.destroyed || res.writableEnded) {
-      await lease.child.close(); // the client left while its child started
-      return;
-    }
-    const transport = new StreamableSessionTransport(this.options);
-    const link = this.factory.connect(transport, lease, spec, 'streamable', req.principal!);
-    link.bridge.outbound.track(res);
-    await link.bridge.start();
-    link.register(transport.sessionId);
-    transport.post(res, [req.body as JSONRPCMessage]);
-    this.options.onConnected?.('streamable', lease.child.pooled, (performance.now() - started) / 1000);
+    session.transport.post(res, messages);
   }
 }
 
-/** POSTs must accept both reply forms and send JSON. */
-function checkPostHeaders(req: IncomingMessage): void {
+/** POSTs must accept both reply forms. */
+function checkAccept(req: IncomingMessage): void {
   const accept = req.headers.accept ?? '';
   if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
     throw new WardenError('not_acceptable', 'Not Acceptable: Accept must include application/json and text/event-stream');
-  }
-  if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
-    throw new WardenError('unsupported_media_type', 'Unsupported Media Type: Content-Type must be application/json');
   }
 }
 

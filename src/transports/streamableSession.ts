@@ -8,17 +8,21 @@
  */
 import type { ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { ClientPort } from '../bridge/clientPort.js';
 import { isNotification, isRequest, isResponse } from '../bridge/jsonrpc.js';
 import { SessionNotFoundError, WardenError } from '../errors.js';
 import { EventStream, messageEvent } from './eventStream.js';
+import { OutboundMeter } from './outboundMeter.js';
 
 export interface StreamableSessionOptions {
   /** Interval of keep-alive comments on event streams, ms. */
   readonly keepAliveMs: number;
   /** How long a single request's POST waits to answer as JSON, ms; 0: always stream. */
   readonly jsonReplyWindowMs: number;
+  /** How far the client may fall behind on its streams before the session is dropped, bytes. */
+  readonly maxBacklogBytes: number;
 }
 
 /** One POST's response and the requests still unanswered on it. */
@@ -72,7 +76,7 @@ class Exchange {
   }
 }
 
-export class StreamableSessionTransport implements Transport {
+export class StreamableSessionTransport implements ClientPort {
   onmessage?: (message: JSONRPCMessage) => void;
   onerror?: (error: Error) => void;
   onclose?: () => void;
@@ -81,8 +85,23 @@ export class StreamableSessionTransport implements Transport {
   private readonly exchanges = new Map<RequestId, Exchange>();
   private standalone: EventStream | undefined;
   private ended = false;
+  private readonly meter: OutboundMeter;
 
-  constructor(readonly options: StreamableSessionOptions) {}
+  constructor(readonly options: StreamableSessionOptions) {
+    this.meter = new OutboundMeter(options.maxBacklogBytes);
+  }
+
+  lagging(message: unknown): boolean {
+    return this.meter.add(message);
+  }
+
+  get backlog(): number {
+    return this.meter.backlog;
+  }
+
+  cutStreams(): void {
+    this.meter.destroyAll();
+  }
 
   async start(): Promise<void> {}
 
@@ -92,6 +111,7 @@ export class StreamableSessionTransport implements Transport {
    */
   post(res: ServerResponse, messages: readonly JSONRPCMessage[]): void {
     if (this.ended) throw new SessionNotFoundError();
+    this.meter.track(res);
     for (const message of messages) if (isNotification(message) && message.method === 'notifications/cancelled') this.cancelled(message.params?.requestId);
     const requests = messages.filter(isRequest);
     if (requests.length === 0) {
@@ -118,6 +138,7 @@ export class StreamableSessionTransport implements Transport {
     if (this.ended) throw new SessionNotFoundError();
     if (this.standalone?.open) throw new WardenError('conflict', 'Conflict: Only one SSE stream is allowed per session');
     const stream = new EventStream(res, this.options.keepAliveMs, { 'mcp-session-id': this.sessionId });
+    this.meter.track(res);
     stream.flush();
     this.standalone = stream;
     res.once('close', () => {

@@ -89,8 +89,9 @@ describe('metrics', () => {
     gw = await startGateway(undefined, { metricsPort });
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(text).toContain('warden_spawns_total');
-    const main = await fetch(`${gw.base}/metrics`, { headers: gw.headers() });
-    expect(main.status).toBe(404);
+    // On the main port /metrics is an admin route that is not there.
+    expect((await fetch(`${gw.base}/metrics`, { headers: gw.headers() })).status).toBe(403);
+    expect((await fetch(`${gw.base}/metrics`, { headers: gw.adminHeaders() })).status).toBe(404);
     const other = await fetch(`http://127.0.0.1:${metricsPort}/status`);
     expect(other.status).toBe(404);
   });

@@ -688,9 +688,9 @@ describe('400 parse_error and bad_request', () => {
   it.each([
     ['an unknown Content-Encoding', { 'Content-Encoding': 'x-unknown' }],
     ['a charset other than UTF-8', { 'Content-Type': 'application/json; charset=latin1' }],
-  ])('/mcp initialize with %s -> 400 bad_request', async (_name, extra) => {
+  ])('/mcp initialize with %s -> 415 unsupported_media_type (one body reader for every POST)', async (_name, extra) => {
     const reply = await expectNoSpawn(gw, () => viaFetch(gw.url(ENV, 'mcp'), { method: 'POST', headers: mcpHeaders(gw, extra), body: INIT }));
-    expectRejection(reply, 400, 'bad_request');
+    expectRejection(reply, 415, 'unsupported_media_type');
   });
 
   it.each(['GET', 'DELETE'])('/mcp %s without a session id -> 400 bad_request', async (method) => {
@@ -698,7 +698,7 @@ describe('400 parse_error and bad_request', () => {
     expectRejection(reply, 400, 'bad_request');
   });
 
-  it('/messages with a live SSE session: invalid JSON is parse_error, a non-JSON-RPC body or text/plain is bad_request', async () => {
+  it('/messages with a live SSE session: invalid JSON is parse_error, a non-JSON-RPC body is bad_request, text/plain is 415', async () => {
     const sse = await openSse(gw, ENV);
     try {
       const live = descendantsOf(process.pid);
@@ -712,7 +712,7 @@ describe('400 parse_error and bad_request', () => {
       expectRejection(await post('{"foo":1}'), 400, 'bad_request');
       expectRejection(await post('[]'), 400, 'bad_request');
       expectRejection(await post(JSON.stringify({ jsonrpc: '1.0', id: 1, method: 'ping' })), 400, 'bad_request');
-      expectRejection(await post(PING, 'text/plain'), 400, 'bad_request');
+      expectRejection(await post(PING, 'text/plain'), 415, 'unsupported_media_type');
       // control: the session is still there and takes a real message
       const ok = await post(JSON.stringify(initializeBody(3)));
       expect(ok.status).toBe(202);

@@ -11,6 +11,7 @@ import { multiTokenVerifier } from '../../../src/auth/clients.js';
 import type { Bridge } from '../../../src/bridge/bridge.js';
 import { clientKey } from '../../../src/http/clientAddress.js';
 import { Session, SessionStore } from '../../../src/transports/sessions.js';
+import type { StreamableSessionTransport } from '../../../src/transports/streamableSession.js';
 
 const SHARED = 'the-shared-secret-value-42';
 const COLLIDING_TOKEN = 'colliding-client-token-0001';
@@ -18,7 +19,7 @@ const colliding: Principal = Object.freeze({ kind: 'client', clientId: SHARED_SE
 
 /** A session record for lookups only: find() never touches its bridge. */
 function sessionOf(id: string, principal: Principal): Session {
-  return new Session(id, 'streamable', 'cmd', principal, 'key', {} as Bridge);
+  return new Session(id, 'streamable', 'cmd', principal, 'key', {} as StreamableSessionTransport, {} as Bridge);
 }
 
 function requestFrom(principal: Principal | undefined): IncomingMessage & { principal?: Principal } {

@@ -1,14 +1,10 @@
 /**
  * Rate limiting with the in-memory store: the Limiter contract, tool limits, the auth
- * throttle, and the HTTP middleware driven through a real express app on a random port.
+ * throttle (the HTTP check that charges requests is tested with the pipeline).
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import express, { type ErrorRequestHandler, type Request } from 'express';
 import { ERROR_TABLE, WardenError } from '../../../src/errors.js';
-import { sendError } from '../../../src/http/respond.js';
-import { AuthThrottle, httpRateLimit, retryAfterSeconds } from '../../../src/ratelimit/httpLimits.js';
+import { AuthThrottle, retryAfterSeconds } from '../../../src/ratelimit/httpLimits.js';
 import {
   createLimiterStore,
   redactRedisUrl,
@@ -238,82 +234,3 @@ describe('retryAfterSeconds', () => {
     [0, 1],
   ])('%i ms -> %i s', (ms, s) => expect(retryAfterSeconds(ms)).toBe(s));
 });
-
-describe('httpRateLimit middleware', () => {
-  let server: Server;
-  let base: string;
-  const errorHandler: ErrorRequestHandler = (error, _req, res, _next) => sendError(res, error);
-  const keyOf = (req: Request): string => `addr:${String(req.headers['x-test-client'] ?? 'none')}`;
-
-  beforeAll(async () => {
-    const app = express();
-    app.use('/limited', httpRateLimit(fresh({ points: 3, durationSeconds: 30 }), keyOf));
-    app.use('/broken', httpRateLimit(failingLimiter(), keyOf));
-    app.use('/badkey', httpRateLimit(fresh({ points: 3, durationSeconds: 30 }), () => {
-      throw new Error('no key');
-    }));
-    app.use((_req, res) => {
-      res.json({ ok: true });
-    });
-    app.use(errorHandler);
-    server = app.listen(0, '127.0.0.1');
-    await new Promise<void>((resolve) => server.once('listening', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-
-  const get = (path: string, client: string): Promise<Response> => fetch(`${base}${path}`, { headers: { 'x-test-client': client } });
-
-  it('answers 429 with Retry-After and a JSON-RPC body after the budget is used', async () => {
-    for (let i = 0; i < 3; i++) {
-      const ok = await get('/limited', 'alice');
-      expect(ok.status).toBe(200);
-      expect(await ok.json()).toEqual({ ok: true });
-    }
-    const limited = await get('/limited', 'alice');
-    expect(limited.status).toBe(429);
-    const retryAfter = Number(limited.headers.get('retry-after'));
-    expect(Number.isInteger(retryAfter)).toBe(true);
-    expect(retryAfter).toBeGreaterThanOrEqual(1);
-    expect(retryAfter).toBeLessThanOrEqual(30);
-    expect(limited.headers.get('content-type')).toMatch(/application\/json/);
-    expect(await limited.json()).toEqual({
-      jsonrpc: '2.0',
-      error: {
-        code: ERROR_TABLE.rate_limited.rpc,
-        message: expect.any(String),
-        data: { code: 'rate_limited', limit: 'httpRequestsPerClient', max: 3 },
-      },
-      id: null,
-    });
-  });
-
-  it('gives each key its own budget', async () => {
-    for (let i = 0; i < 3; i++) expect((await get('/limited', 'bob')).status).toBe(200);
-    expect((await get('/limited', 'bob')).status).toBe(429);
-    expect((await get('/limited', 'carol')).status).toBe(200);
-  });
-
-  it('passes a limiter failure (not a refusal) to the error handler: 500, no Retry-After', async () => {
-    const res = await get('/broken', 'dave');
-    expect(res.status).toBe(500);
-    expect(res.headers.get('retry-after')).toBeNull();
-    const body = (await res.json()) as { error: { data: { code: string }; message: string } };
-    expect(body.error.data.code).toBe('internal');
-    expect(body.error.message).not.toContain('store exploded');
-  });
-
-  it('passes a throwing key function to the error handler', async () => {
-    expect((await get('/badkey', 'erin')).status).toBe(500);
-  });
-});
-
-/** A limiter whose store fails with a real Error (as opposed to a refusal). */
-function failingLimiter(): Limiter {
-  const fail = (): Promise<never> => Promise.reject(new Error('store exploded'));
-  return { rule: { points: 1, durationSeconds: 1 }, consume: fail, peek: fail, reward: fail };
-}

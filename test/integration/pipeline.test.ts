@@ -1,13 +1,11 @@
 /**
- * The fast lane (src/http/fastLane.ts): a POST to an existing session (SSE
- * `/<cmd>/messages?sessionId=<id>`, Streamable `/<cmd>/mcp` with `Mcp-Session-Id`) sent
- * with a Content-Length and a plain JSON Content-Type skips the Express stack; anything
- * else goes to the full stack. Both must give the same answers, so most cases here send the
- * same message twice over raw node:http: once with a Content-Length (the lane's framing)
- * and once chunked (always the full stack), and compare. Which of the two served a request
- * is read off the request object itself: Express swaps its prototype, the lane does not.
- * The rest drives what the lane decides itself: failed-auth throttle, request rate limit,
- * body limit, drain, policy.
+ * One request pipeline (src/http/pipeline.ts): every request to an MCP endpoint runs the
+ * same checks in the same order and never reaches Express, whatever its framing. Most
+ * cases send the same message twice over raw node:http, once with a Content-Length and
+ * once chunked, and compare the answers; which code answered is read off the request
+ * object itself (Express swaps the prototype of every request it handles). The rest
+ * drives what the pipeline decides: failed-auth throttle, request rate limit, body limit,
+ * drain, policy.
  * Waits on events or polls with deadlines; never sleeps for readiness.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
@@ -91,13 +89,13 @@ function track(target: TestGateway): TestGateway {
 }
 
 /**
- * Which path answered: Express (the full stack) sets the prototype of every request it
- * handles to its own request object; a request the lane answered keeps IncomingMessage's.
+ * Which code answered: Express sets the prototype of every request it handles to its own
+ * request object; a request the pipeline answered alone keeps IncomingMessage's.
  */
-function servedBy(target: TestGateway, reply: Reply): 'lane' | 'stack' {
+function servedBy(target: TestGateway, reply: Reply): 'pipeline' | 'express' {
   const req = seen.get(target)?.get(reply.tag);
   if (!req) throw new Error(`the gateway never saw request ${reply.tag}`);
-  return Object.getPrototypeOf(req) === IncomingMessage.prototype ? 'lane' : 'stack';
+  return Object.getPrototypeOf(req) === IncomingMessage.prototype ? 'pipeline' : 'express';
 }
 
 interface RejectionBody {
@@ -124,7 +122,7 @@ function expectRejection(reply: Reply, status: number, code: ErrorCodeName): Rej
   return body!;
 }
 
-/** What must be equal between the lane's answer and the full stack's. */
+/** What must be equal between the two answers. */
 function comparable(reply: Reply) {
   let body: unknown = reply.text;
   try {
@@ -291,7 +289,7 @@ afterAll(async () => {
 // The same answers as the full stack
 // ---------------------------------------------------------------------------------------
 
-describe('the lane answers what the full stack answers', () => {
+describe('Content-Length and chunked bodies get the same answer, from the pipeline alone', () => {
   let gw: TestGateway;
   const live: Partial<Record<Kind, RawSession>> = {};
   const session = (kind: Kind) => live[kind]!;
@@ -316,12 +314,11 @@ describe('the lane answers what the full stack answers', () => {
 
   /**
    * The same message sent with a Content-Length (`sized`) and chunked; asserts that the
-   * chunked one went through the full stack, that the sized one took `path`, and that both
+   * pipeline alone answered both (no Express), and that both
    * got the same answer.
    */
   async function both(
     kind: Kind,
-    path: 'lane' | 'stack',
     body: (id: number) => string,
     options: { headers?: Record<string, string>; path?: string } = {},
   ) {
@@ -331,14 +328,14 @@ describe('the lane answers what the full stack answers', () => {
     const ids = [nextId++, nextId++] as const;
     const sized = await send(gw, url, { headers, body: body(ids[0]) });
     const chunked = await send(gw, url, { headers, body: body(ids[1]), chunked: true });
-    expect({ sized: servedBy(gw, sized), chunked: servedBy(gw, chunked) }).toEqual({ sized: path, chunked: 'stack' });
+    expect({ sized: servedBy(gw, sized), chunked: servedBy(gw, chunked) }).toEqual({ sized: 'pipeline', chunked: 'pipeline' });
     expect(comparable(sized)).toEqual(comparable(chunked));
     return { sized, chunked, ids };
   }
 
   describe.each(KINDS)('%s', (kind) => {
     it('a well-formed request: 202 (SSE) or its reply as application/json (Streamable), delivered to the child', async () => {
-      const { sized, chunked, ids } = await both(kind, 'lane', (id) => ping(id));
+      const { sized, chunked, ids } = await both(kind, (id) => ping(id));
       expectAccepted(sized, kind, ids[0]);
       expectAccepted(chunked, kind, ids[1]);
       if (kind === 'sse') {
@@ -347,12 +344,12 @@ describe('the lane answers what the full stack answers', () => {
     });
 
     it('a notification: 202', async () => {
-      const { sized } = await both(kind, 'lane', () => '{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}');
+      const { sized } = await both(kind, () => '{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}');
       expect(sized.status).toBe(202);
     });
 
     it('Content-Type: application/json; charset=utf-8 is served like plain JSON', async () => {
-      const { sized, ids } = await both(kind, 'lane', (id) => ping(id), { headers: session(kind).headers({ 'Content-Type': 'application/json; charset=utf-8' }) });
+      const { sized, ids } = await both(kind, (id) => ping(id), { headers: session(kind).headers({ 'Content-Type': 'application/json; charset=utf-8' }) });
       expectAccepted(sized, kind, ids[0]);
       if (kind === 'sse') await session(kind).streamedReply(ids[0]);
     });
@@ -364,18 +361,18 @@ describe('the lane answers what the full stack answers', () => {
       ['JSON null', 'null'],
       ['JSON true', 'true'],
     ])('%s: 400 parse_error', async (_name, text) => {
-      const { sized } = await both(kind, 'lane', () => text);
+      const { sized } = await both(kind, () => text);
       const body = expectRejection(sized, 400, 'parse_error');
       expect(body.error.code).toBe(-32700);
     });
 
     it('an object that is no JSON-RPC message: 400 bad_request', async () => {
-      const { sized } = await both(kind, 'lane', () => '{"foo":1}');
+      const { sized } = await both(kind, () => '{"foo":1}');
       expectRejection(sized, 400, 'bad_request');
     });
 
     it('a wrong bearer token: 401 with WWW-Authenticate', async () => {
-      const { sized } = await both(kind, 'stack', (id) => ping(id), { headers: session(kind).headers({ Authorization: 'Bearer wrong-token' }) });
+      const { sized } = await both(kind, (id) => ping(id), { headers: session(kind).headers({ Authorization: 'Bearer wrong-token' }) });
       expectRejection(sized, 401, 'unauthorized');
       expect(sized.headers['www-authenticate']).toMatch(/^Bearer /);
       expect(sized.text).not.toContain(gw.secret);
@@ -384,7 +381,7 @@ describe('the lane answers what the full stack answers', () => {
     it('no Authorization header: 401', async () => {
       const headers = session(kind).headers();
       delete headers.Authorization;
-      const { sized } = await both(kind, 'stack', (id) => ping(id), { headers });
+      const { sized } = await both(kind, (id) => ping(id), { headers });
       expectRejection(sized, 401, 'unauthorized');
     });
 
@@ -394,8 +391,7 @@ describe('the lane answers what the full stack answers', () => {
         kind === 'sse'
           ? { path: `/${ENV}/messages?sessionId=${unknown}` }
           : { headers: session(kind).headers({ 'Mcp-Session-Id': unknown }) };
-      // The lane takes it (the transport handler finds no session) and answers as the stack does.
-      const { sized } = await both(kind, 'lane', (id) => ping(id), options);
+      const { sized } = await both(kind, (id) => ping(id), options);
       expect(expectRejection(sized, 404, 'session_not_found').error.code).toBe(-32001);
     });
 
@@ -405,13 +401,13 @@ describe('the lane answers what the full stack answers', () => {
         kind === 'sse'
           ? { path: `/${ENV}/messages?sessionId=${other}` }
           : { headers: session(kind).headers({ 'Mcp-Session-Id': other }) };
-      const { sized } = await both(kind, 'lane', (id) => ping(id), options);
+      const { sized } = await both(kind, (id) => ping(id), options);
       expectRejection(sized, 404, 'session_not_found');
     });
 
     it('a Host header that is not allowed: 403 forbidden_host', async () => {
       const port = new URL(gw.base).port;
-      const { sized } = await both(kind, 'stack', (id) => ping(id), { headers: session(kind).headers({ Host: `evil.example:${port}` }) });
+      const { sized } = await both(kind, (id) => ping(id), { headers: session(kind).headers({ Host: `evil.example:${port}` }) });
       expectRejection(sized, 403, 'forbidden_host');
       // control: a loopback name is allowed
       const id = nextId++;
@@ -419,75 +415,67 @@ describe('the lane answers what the full stack answers', () => {
     });
 
     it('an Origin that is not allowed: 403 forbidden_origin', async () => {
-      const { sized } = await both(kind, 'stack', (id) => ping(id), { headers: session(kind).headers({ Origin: 'http://evil.example' }) });
+      const { sized } = await both(kind, (id) => ping(id), { headers: session(kind).headers({ Origin: 'http://evil.example' }) });
       expectRejection(sized, 403, 'forbidden_origin');
     });
   });
 
   describe('sse only', () => {
     it('a JSON array: 400 bad_request', async () => {
-      const { sized } = await both('sse', 'lane', (id) => `[${ping(id)}]`);
+      const { sized } = await both('sse', (id) => `[${ping(id)}]`);
       expect(expectRejection(sized, 400, 'bad_request').error.message).toBe('Invalid Request: not a JSON-RPC message');
     });
   });
 
   describe('streamable only', () => {
     it('an empty batch: 400 bad_request', async () => {
-      const { sized } = await both('mcp', 'lane', () => '[]');
+      const { sized } = await both('mcp', () => '[]');
       expectRejection(sized, 400, 'bad_request');
     });
 
     it('initialize on an open session: 400 bad_request', async () => {
-      const { sized } = await both('mcp', 'lane', (id) => JSON.stringify(initializeBody(id)));
+      const { sized } = await both('mcp', (id) => JSON.stringify(initializeBody(id)));
       expect(expectRejection(sized, 400, 'bad_request').error.message).toBe('Invalid Request: Server already initialized');
     });
 
     it('an Accept without text/event-stream: 406 not_acceptable', async () => {
-      const { sized } = await both('mcp', 'lane', (id) => ping(id), { headers: session('mcp').headers({ Accept: 'application/json' }) });
+      const { sized } = await both('mcp', (id) => ping(id), { headers: session('mcp').headers({ Accept: 'application/json' }) });
       expectRejection(sized, 406, 'not_acceptable');
     });
 
     it('an unsupported MCP-Protocol-Version: 400 bad_request', async () => {
-      const { sized } = await both('mcp', 'lane', (id) => ping(id), { headers: session('mcp').headers({ 'MCP-Protocol-Version': '1999-01-01' }) });
+      const { sized } = await both('mcp', (id) => ping(id), { headers: session('mcp').headers({ 'MCP-Protocol-Version': '1999-01-01' }) });
       expectRejection(sized, 400, 'bad_request');
     });
 
     it('a supported MCP-Protocol-Version is served', async () => {
-      const { sized, ids } = await both('mcp', 'lane', (id) => ping(id), { headers: session('mcp').headers({ 'MCP-Protocol-Version': '2025-06-18' }) });
+      const { sized, ids } = await both('mcp', (id) => ping(id), { headers: session('mcp').headers({ 'MCP-Protocol-Version': '2025-06-18' }) });
       expectAccepted(sized, 'mcp', ids[0]);
     });
   });
 
   describe('a body that starts with a UTF-8 byte order mark', () => {
-    // express.json decodes the body with iconv-lite, which strips a leading UTF-8 BOM, so the
-    // full stack serves a BOM-prefixed message; the lane drops the BOM too.
+    // The body reader drops a leading byte order mark, whatever the framing.
     const bom = (id: number) => Buffer.from(`\ufeff${ping(id)}`, 'utf8');
 
-    it.each(KINDS)('%s: control: the full stack serves a message that starts with a UTF-8 BOM', async (kind) => {
+    it.each(KINDS)('%s: is served, chunked or with a Content-Length', async (kind) => {
       const s = session(kind);
-      const id = nextId++;
-      expectAccepted(await send(gw, s.path, { headers: s.headers(), body: bom(id), chunked: true }), kind, id);
-    });
-
-    it.each(KINDS)('%s: control: the same message with a Content-Length takes the lane', async (kind) => {
-      const s = session(kind);
-      expect(servedBy(gw, await send(gw, s.path, { headers: s.headers(), body: bom(nextId++) }))).toBe('lane');
-    });
-
-    it.each(KINDS)('%s: the lane serves it too', async (kind) => {
-      const s = session(kind);
-      const id = nextId++;
-      expectAccepted(await send(gw, s.path, { headers: s.headers(), body: bom(id) }), kind, id);
+      for (const chunked of [true, false]) {
+        const id = nextId++;
+        const reply = await send(gw, s.path, { headers: s.headers(), body: bom(id), chunked });
+        expectAccepted(reply, kind, id);
+        expect(servedBy(gw, reply)).toBe('pipeline');
+      }
     });
   });
 
 });
 
 // ---------------------------------------------------------------------------------------
-// What the lane decides itself
+// What the pipeline decides
 // ---------------------------------------------------------------------------------------
 
-describe('failed authentications on the lane are throttled like everywhere else', () => {
+describe('failed authentications are throttled, valid credentials never', () => {
   it.each(KINDS)('%s: 3 wrong tokens are recorded; the 4th wrong one gets 429, the right token is still served', async (kind) => {
     const gw = await ownGateway({ authFailuresPerWindow: 3 });
     const s = await open(gw, kind);
@@ -498,21 +486,21 @@ describe('failed authentications on the lane are throttled like everywhere else'
       const reply = await send(gw, s.path, { headers: s.headers({ Authorization: `Bearer wrong-${i}` }), body: ping() });
       expectRejection(reply, 401, 'unauthorized');
       expect(reply.headers['www-authenticate']).toMatch(/^Bearer /);
-      expect(servedBy(gw, reply)).toBe('stack'); // the lane handed it over after the token check
+      expect(servedBy(gw, reply)).toBe('pipeline');
     }
     const refused = await send(gw, s.path, { headers: s.headers({ Authorization: 'Bearer wrong-3' }), body: ping() });
     const body = expectRejection(refused, 429, 'rate_limited');
-    expect(servedBy(gw, refused)).toBe('stack');
+    expect(servedBy(gw, refused)).toBe('pipeline');
     expect(body.error.data).toMatchObject({ limit: 'authFailuresPerAddress', max: 3 });
     expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     // the full stack gives the same answer
     const chunked = await send(gw, s.path, { headers: s.headers({ Authorization: 'Bearer wrong-4' }), body: ping(), chunked: true });
     expect(comparable(chunked)).toEqual({ ...comparable(refused), retryAfter: expect.any(String) });
-    // a valid credential from the throttled address is never refused, on the lane
+    // a valid credential from the throttled address is never refused
     const served = nextId++;
     const ok = await send(gw, s.path, { headers: s.headers(), body: ping(served) });
     expectAccepted(ok, kind, served);
-    expect(servedBy(gw, ok)).toBe('lane');
+    expect(servedBy(gw, ok)).toBe('pipeline');
     expect(gw.gateway.sessions.size).toBe(1); // the session itself is untouched
   });
 });
@@ -528,7 +516,7 @@ describe('per-session POSTs count against httpRequestsPerMinute', () => {
     for (let i = 0; i < 6 - spent; i += 1) {
       last = await send(gw, s.path, { headers: s.headers(), body: ping() });
       statuses.push(last.status);
-      expect(servedBy(gw, last)).toBe('lane');
+      expect(servedBy(gw, last)).toBe('pipeline');
     }
     const ok = kind === 'sse' ? 202 : 200;
     expect(statuses).toEqual([...Array<number>(5 - spent).fill(ok), 429]);
@@ -554,7 +542,7 @@ describe('bodyLimitBytes', () => {
       if (kind === 'sse') await s.streamedReply(id);
       const over = await send(gw, s.path, { headers: s.headers(), body: pingOfSize(LIMIT + 1), chunked });
       expect(expectRejection(over, 413, 'payload_too_large').error.data).toMatchObject({ limitBytes: LIMIT });
-      expect({ atLimit: servedBy(gw, atLimit), over: servedBy(gw, over) }).toEqual(chunked ? { atLimit: 'stack', over: 'stack' } : { atLimit: 'lane', over: 'stack' });
+      expect({ atLimit: servedBy(gw, atLimit), over: servedBy(gw, over) }).toEqual({ atLimit: 'pipeline', over: 'pipeline' });
     }
     expect(gw.gateway.sessions.size).toBe(1);
     await s.close();
@@ -565,9 +553,9 @@ describe('under a policy', () => {
   let gw: TestGateway;
 
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'warden-fastlane-'));
+    const dir = mkdtempSync(join(tmpdir(), 'warden-pipeline-'));
     const policyFile = join(dir, 'policy.json');
-    writeFileSync(policyFile, JSON.stringify({ name: 'fast-lane', default: 'allow' }));
+    writeFileSync(policyFile, JSON.stringify({ name: 'pipeline', default: 'allow' }));
     gw = track(await startGateway(COMMANDS, { policyFile }));
   });
   afterAll(async () => {
@@ -580,7 +568,7 @@ describe('under a policy', () => {
       const duplicate = (id: number) => `{"jsonrpc":"2.0","id":${id},"method":"ping","method":"tools/list"}`;
       const lane = await send(gw, s.path, { headers: s.headers(), body: duplicate(nextId++) });
       const body = expectRejection(lane, 403, 'policy_denied');
-      expect(servedBy(gw, lane)).toBe('lane');
+      expect(servedBy(gw, lane)).toBe('pipeline');
       expect(body.error.data).toMatchObject({ reason: 'malformed_request', rule: 'shape', key: 'method' });
       const chunked = await send(gw, s.path, { headers: s.headers(), body: duplicate(nextId++), chunked: true });
       expect(comparable(chunked)).toEqual(comparable(lane));
