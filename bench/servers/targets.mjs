@@ -11,6 +11,8 @@ import { EVERYTHING, IDLE_FIXTURE, ROOT, WORK_DIR, sleep, waitFor, withTimeout }
 import http from 'node:http';
 
 export const SECRET = `bench-${randomBytes(18).toString('hex')}`;
+/** The admin credential: /status details need it. */
+export const ADMIN_TOKEN = `bench-admin-${randomBytes(18).toString('hex')}`;
 
 /**
  * The environment every process the bench starts gets: the same small set mcp-warden
@@ -72,7 +74,7 @@ function writeCommands(name, entries) {
 function wardenStatus(port) {
   return withTimeout(
     new Promise((resolvePromise, reject) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/status', agent: postAgent, headers: { authorization: `Bearer ${SECRET}` } }, (res) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/status', agent: postAgent, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c) => (text += c));
@@ -111,7 +113,7 @@ export async function startWarden({ entries, poolMin = 2, extraArgs = [], nodeAr
     '--idle-timeout-ms', '0',
     ...extraArgs,
   ];
-  const env = { ...CLEAN_ENV, WARDEN_SECRET: SECRET };
+  const env = { ...CLEAN_ENV, WARDEN_SECRET: SECRET, WARDEN_ADMIN_TOKEN: ADMIN_TOKEN };
   const service = new Service('mcp-warden', process.execPath, args, { env, cwd: ROOT, stdoutToTail: true });
   try {
     const port = await service.waitLine((line) => {
