@@ -1,11 +1,18 @@
 /**
- * Loads the policy file, validates it (an error names the bad key) and reloads it when
- * the file changes. A bad edit keeps the last good policy and logs why.
+ * Loads the policy file, validates it (an error says where and what to write) and reloads
+ * it when the file changes. A bad edit keeps the last good policy and logs why.
  */
 import { readFileSync, unwatchFile, watchFile, type StatWatcher } from 'node:fs';
+import { basename } from 'node:path';
 import type { Logger } from '../logging/logger.js';
 import { compilePolicy, PolicyError, type CompiledPolicy } from './compile.js';
+import { explainIssues } from './explain.js';
 import { policySchema } from './schema.js';
+
+/** The policy's name when the file gives none: the file name without `.json`. */
+function defaultName(source: string): string {
+  return basename(source).replace(/\.json$/i, '').slice(0, 100) || 'policy';
+}
 
 export function parsePolicy(text: string, source: string): CompiledPolicy {
   let json: unknown;
@@ -19,14 +26,9 @@ export function parsePolicy(text: string, source: string): CompiledPolicy {
     throw new PolicyError(`${source}: invalid JSON: ${(error as Error).message}`);
   }
   const result = policySchema.safeParse(json);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-    const keys = issue.code === 'unrecognized_keys' ? ` ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : '';
-    throw new PolicyError(`${source}: ${path || '(top level)'}: ${issue.message}${keys}`);
-  }
+  if (!result.success) throw new PolicyError(explainIssues(result.error.issues, json, policySchema, source));
   try {
-    return compilePolicy(result.data);
+    return compilePolicy({ ...result.data, name: result.data.name ?? defaultName(source) });
   } catch (error) {
     throw new PolicyError(`${source}: ${(error as Error).message}`);
   }

@@ -84,8 +84,8 @@ describe('parsePolicy', () => {
     expect(parseError({ name: 'x', resources: { deny: ['x'.repeat(257)] } }).message).toMatch(/^policy\.json: resources\.deny\[0\]: /);
   });
 
-  it('names a missing name, a bad mode and a bad rate limit', () => {
-    expect(parseError({}).message).toMatch(/^policy\.json: name: /);
+  it('names an empty name, a bad mode and a bad rate limit', () => {
+    expect(parseError({ name: '' }).message).toMatch(/^policy\.json: name: /);
     expect(parseError({ name: 'x', mode: 'audit' }).message).toMatch(/^policy\.json: mode: /);
     expect(parseError({ name: 'x', roles: { user: { rateLimits: { t: { calls: 0, perSeconds: 1 } } } } }).message).toMatch(
       /^policy\.json: roles\.user\.rateLimits\.t\.calls: /,
