@@ -129,6 +129,27 @@ describe('mcp-warden CLI', () => {
     expect(running.stdout.join('')).toBe('');
   });
 
+  it('a policy section for a key that is not in the whitelist fails at start with exit 2, naming the nearest key', async () => {
+    const commands = whitelist({ 'sms-server': fixtureEntry('sms-server.mjs'), env: fixtureEntry('env-server.mjs') });
+    const policy = join(mkdtempSync(join(tmpdir(), 'warden-cli-')), 'policy.json');
+    writeFileSync(policy, JSON.stringify({ default: 'allow', commands: { 'sms-srever': { default: 'deny' } } }));
+    running = runCli(['--port', '0', '--commands', commands, '--policy', policy], { WARDEN_SECRET: 'whatever-secret' });
+    expect(await running.exit).toBe(2);
+    expect(running.stderr.join('')).toContain(`mcp-warden: ${policy}: commands["sms-srever"]: "sms-srever" is not a key of the whitelist`);
+    expect(running.stderr.join('')).toContain('did you mean "sms-server"?');
+    expect(running.stdout.join('')).toBe('');
+  });
+
+  it("starts with the README's simple policy form (no name)", async () => {
+    const commands = whitelist({ env: fixtureEntry('env-server.mjs') });
+    const policy = join(mkdtempSync(join(tmpdir(), 'warden-cli-')), 'policy.json');
+    writeFileSync(policy, '{"default":"deny","tools":{"allow":["echo"]}}');
+    running = runCli(['--port', '0', '--commands', commands, '--policy', policy], { WARDEN_SECRET: 'whatever-secret' });
+    await listeningPort(running);
+    running.proc.kill('SIGTERM');
+    expect(await running.exit).toBe(0);
+  });
+
   it('bad flags and values fail with exit 2 and name the flag', async () => {
     running = runCli(['--port', 'eighty'], { WARDEN_SECRET: 'whatever-secret' });
     expect(await running.exit).toBe(2);
