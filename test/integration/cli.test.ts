@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -148,6 +148,24 @@ describe('mcp-warden CLI', () => {
     await listeningPort(running);
     running.proc.kill('SIGTERM');
     expect(await running.exit).toBe(0);
+  });
+
+  it('--version and -v print the package version on stdout and exit 0', async () => {
+    const { version } = JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v']) {
+      running = runCli([flag], { PORT: 'not-a-port' });
+      expect(await running.exit).toBe(0);
+      expect(running.stdout.join('')).toBe(`${version}\n`);
+      expect(running.stderr.join('')).toBe('');
+    }
+  });
+
+  it('--help prints the usage on stderr and exits 0', async () => {
+    running = runCli(['--help']);
+    expect(await running.exit).toBe(0);
+    expect(running.stderr.join('')).toMatch(/^Usage: mcp-warden \[options\]\n/);
+    expect(running.stderr.join('')).toContain('  -v, --version ');
+    expect(running.stdout.join('')).toBe('');
   });
 
   it('bad flags and values fail with exit 2 and name the flag', async () => {
