@@ -62,7 +62,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   if (!settings.secret) throw new TypeError('settings.secret is required: the gateway never runs without a secret');
   const registry = deps.registry ?? new CommandRegistry(await loadCommandsFile(settings.commandsFile));
   const clients = settings.clientsFile ? loadClientsFile(settings.clientsFile) : undefined;
-  const policy = settings.policyFile ? PolicyStore.load(settings.policyFile, { logger, pollMs: settings.policyPollMs }) : undefined;
+  const policy = settings.policyFile ? PolicyStore.load(settings.policyFile, { logger, pollMs: settings.policyPollMs, commandKeys: registry.keys() }) : undefined;
   const audit = settings.auditFile || settings.auditStderr
     ? await AuditLog.open({
         file: settings.auditFile,

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
  * The CLI: flags/env -> settings -> gateway -> listen; signals drain it. The only place
- * that calls process.exit. stdout stays empty: the banner and logs go to stderr.
+ * that calls process.exit. stdout stays empty: the banner and logs go to stderr (only
+ * `--version` and the `audit` subcommand answer on stdout).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { runAuditCli } from './audit/cli.js';
 import { ClientsFileError } from './auth/clients.js';
 import { CommandsFileError } from './config/commands.js';
@@ -12,6 +14,12 @@ import { parseSettings, SettingsError, USAGE, type Settings } from './config/set
 import { installCrashGuards } from './crashGuards.js';
 import { createGateway } from './gateway.js';
 import { createLogger } from './logging/logger.js';
+
+/** The package's version, from the package.json next to dist/. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return String(pkg.version);
+}
 
 function fail(message: string): never {
   process.stderr.write(`mcp-warden: ${message}\n`);
@@ -28,6 +36,10 @@ async function main(): Promise<void> {
     const cli = parseSettings(process.argv.slice(2), process.env);
     if (cli.help) {
       process.stderr.write(`${USAGE}\n`);
+      process.exit(0);
+    }
+    if (cli.version) {
+      process.stdout.write(`${packageVersion()}\n`);
       process.exit(0);
     }
     settings = cli.settings;

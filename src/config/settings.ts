@@ -164,7 +164,7 @@ export type Settings = z.output<typeof settingsSchema>;
 export type SettingsInput = z.input<typeof settingsSchema>;
 
 /** Flag name, env variable, settings key. */
-const SOURCES = [
+export const SOURCES = [
   ['host', 'HOST', 'host'],
   ['port', 'PORT', 'port'],
   ['commands', 'WARDEN_COMMANDS', 'commandsFile'],
@@ -205,47 +205,16 @@ const SOURCES = [
   ['redis-prefix', 'WARDEN_REDIS_PREFIX', 'redisPrefix'],
 ] as const;
 
-export const USAGE = `Usage: mcp-warden [options]
-  --host H               interface to listen on (HOST, default 127.0.0.1)
-  --port P               port (PORT, default 8000)
-  --commands FILE        whitelist (WARDEN_COMMANDS, default allowed-commands.json)
-  --log-level L          ${LOG_LEVELS.join('|')} (LOG_LEVEL, default info)
-  --body-limit N         largest request body, e.g. 4mb (WARDEN_BODY_LIMIT)
-  --allowed-hosts LIST   comma-separated Host allowlist (WARDEN_ALLOWED_HOSTS)
-  --allowed-origins LIST comma-separated Origin allowlist, * for any (WARDEN_ALLOWED_ORIGINS)
-  --max-line N           longest stdout line from a child (WARDEN_MAX_LINE, default 16mb)
-  --keepalive-ms N       SSE keep-alive interval (WARDEN_KEEPALIVE_MS, default 15000)
-  --shutdown-grace-ms N  shutdown deadline (WARDEN_SHUTDOWN_GRACE_MS, default 10000)
-  --initialize-timeout-ms N  a server's time to answer initialize (WARDEN_INITIALIZE_TIMEOUT_MS, default 30000)
-  --request-timeout-ms N a client's time to send a whole request (WARDEN_REQUEST_TIMEOUT_MS, default 60000)
-  --max-connections N    connections at once (WARDEN_MAX_CONNECTIONS, default from the open-files limit)
-  --pool-min N           warm spares per command (WARDEN_POOL_MIN, default 1)
-  --spare-ttl-ms N       replace spares older than this (WARDEN_SPARE_TTL_MS, default 600000)
-  --spawn-concurrency N  spawns at once (WARDEN_SPAWN_CONCURRENCY, default 4)
-  --max-children N       live children in all (WARDEN_MAX_CHILDREN, default 64)
-  --max-sessions-per-client N  (WARDEN_MAX_SESSIONS_PER_CLIENT, default 16)
-  --idle-timeout-ms N    close quiet sessions (WARDEN_IDLE_TIMEOUT_MS, default 1800000)
-  --max-session-ms N     longest session, 0 = none (WARDEN_MAX_SESSION_MS, default 0)
-  --startup-window-ms N  an exit this soon is a failed start (WARDEN_STARTUP_WINDOW_MS, default 100)
-  --start-attempts N     tries before 502 (WARDEN_START_ATTEMPTS, default 3)
-  --circuit-cooldown-ms N  refuse a failing command this long (WARDEN_CIRCUIT_COOLDOWN_MS, default 5000)
-  --max-client-backlog N drop a session whose client fell this far behind (WARDEN_MAX_CLIENT_BACKLOG, 16mb)
-  --max-child-queue N    503 when a child's stdin queue is over this (WARDEN_MAX_CHILD_QUEUE, 4mb)
-  --trusted-proxy LIST   fly and/or CIDRs whose forwarded client address is used (WARDEN_TRUSTED_PROXY, default fly on Fly.io)
-  --env-mode M           allowlist: entries without allowedEnv take no ENV_* (WARDEN_ENV_MODE, default blocklist)
-  --policy FILE          tool policy, hot-reloaded (WARDEN_POLICY)
-  --clients FILE         client tokens and roles (WARDEN_CLIENTS)
-  --default-role R       role of the shared secret (WARDEN_DEFAULT_ROLE, default "default")
-  --audit-file FILE      hash-chained audit trail (WARDEN_AUDIT_FILE); WARDEN_AUDIT_HMAC_KEY keys it
-  --audit-stderr B       also write audit lines to stderr (WARDEN_AUDIT_STDERR)
-  --http-rate N          requests per client per minute, 0 = off (WARDEN_HTTP_RATE, default 1200)
-  --auth-failures N      failed logins per address per 15 min (WARDEN_AUTH_FAILURES, default 20)
-  --metrics-port P       Prometheus /metrics without auth on this port (WARDEN_METRICS_PORT)
-REDIS_URL shares rate limits between instances; --redis-prefix P (WARDEN_REDIS_PREFIX) names their keys.
-Subcommand: mcp-warden audit verify FILEThe shared secret comes from WARDEN_SECRET only (never a flag: argv is visible to others).`;
+export { USAGE } from './usage.js';
+
+/** Variables read from the environment only (secrets, and what the platform sets). */
+export const ENV_ONLY = ['WARDEN_SECRET', 'WARDEN_ADMIN_TOKEN', 'WARDEN_AUDIT_HMAC_KEY', 'REDIS_URL', 'FLY_APP_NAME'] as const;
 
 export interface ParsedCli {
+  /** `--help`/`-h`: print USAGE and exit (settings are then the defaults, not validated). */
   readonly help: boolean;
+  /** `--version`/`-v`: print the version and exit (settings as for help). */
+  readonly version: boolean;
   readonly settings: Settings;
 }
 
@@ -256,9 +225,13 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   let values: Record<string, string | boolean | undefined>;
   try {
     const options = Object.fromEntries(SOURCES.map(([flag]) => [flag, { type: 'string' as const }]));
-    values = parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
+    const flags = { ...options, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } } as const;
+    values = parseArgs({ args: [...argv], options: flags, strict: true }).values;
   } catch (error) {
     throw new SettingsError((error as Error).message);
+  }
+  if (values.help === true || values.version === true) {
+    return { help: values.help === true, version: values.version === true, settings: settingsSchema.parse({}) };
   }
   const input: Record<string, unknown> = {};
   const origin: Record<string, string> = { secret: 'WARDEN_SECRET', auditHmacKey: 'WARDEN_AUDIT_HMAC_KEY', redisUrl: 'REDIS_URL', adminToken: 'WARDEN_ADMIN_TOKEN' };
@@ -280,7 +253,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   if (input.trustedProxy === undefined && env.FLY_APP_NAME) input.trustedProxy = 'fly';
   // On Fly.io the app's own name is the Host clients use (custom domains are added by hand).
   if (input.allowedHosts === undefined && env.FLY_APP_NAME) input.allowedHosts = `${env.FLY_APP_NAME}.fly.dev`;
-  return { help: values.help === true, settings: validateSettings(input, origin) };
+  return { help: false, version: false, settings: validateSettings(input, origin) };
 }
 
 export function validateSettings(input: SettingsInput | Record<string, unknown>, origin: Record<string, string> = {}): Settings {

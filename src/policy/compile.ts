@@ -114,7 +114,7 @@ export function compilePolicy(policy: Policy): CompiledPolicy {
   for (const c of commands.values()) for (const r of c.roles.keys()) roleNames.add(r);
   const cache = new Map<string, readonly CompiledSection[]>();
   return {
-    name: policy.name,
+    name: policy.name ?? 'policy',
     version: policy.version === undefined ? undefined : String(policy.version),
     mode: policy.mode ?? 'enforce',
     roleNames: [...roleNames],

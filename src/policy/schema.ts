@@ -53,7 +53,7 @@ const sectionShape = {
   rateLimits: z.record(glob, rateLimit).optional().describe('Tool-call rate limits by tool glob'),
 };
 
-const roleName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/);
+const roleName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a role name is 1 to 64 letters, digits, dots, underscores or hyphens');
 export const sectionSchema = z.strictObject(sectionShape);
 const commandSectionSchema = z.strictObject({
   ...sectionShape,
@@ -64,7 +64,13 @@ const redaction = z.strictObject({
   enabled: z.boolean().optional().describe('Redact secrets in everything a child sends to a client (default true); see docs/redaction.md'),
   builtin: z.boolean().optional().describe('Use the built-in detectors (default true)'),
   patterns: z
-    .array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/), regex: z.string().min(1), flags: z.string().regex(/^[imsu]*$/).optional() }))
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'a pattern name is 1 to 40 letters, digits, underscores or hyphens'),
+        regex: z.string().min(1),
+        flags: z.string().regex(/^[imsu]*$/, 'flags are any of the letters i, m, s and u').optional(),
+      }),
+    )
     .optional()
     .describe('Extra detectors'),
   exceptTools: globs.optional().describe('Tools whose results are not redacted (their results only: their errors and notifications still are)'),
@@ -73,7 +79,7 @@ const redaction = z.strictObject({
 export const policySchema = z
   .strictObject({
     $schema: z.string().optional(),
-    name: z.string().min(1).max(100),
+    name: z.string().min(1).max(100).optional().describe('Shown in logs, /status and audit records (default: the file name without .json)'),
     version: z.union([z.string().max(100), z.number()]).optional(),
     mode: z.enum(['enforce', 'shadow']).optional().describe('shadow: evaluate and audit, never block (default enforce)'),
     ...sectionShape,

@@ -1,13 +1,41 @@
 /**
- * Loads the policy file, validates it (an error names the bad key) and reloads it when
- * the file changes. A bad edit keeps the last good policy and logs why.
+ * Loads the policy file, validates it (an error says where and what to write) and reloads
+ * it when the file changes. A bad edit keeps the last good policy and logs why.
  */
 import { readFileSync, unwatchFile, watchFile, type StatWatcher } from 'node:fs';
+import { basename } from 'node:path';
 import type { Logger } from '../logging/logger.js';
 import { compilePolicy, PolicyError, type CompiledPolicy } from './compile.js';
-import { policySchema } from './schema.js';
+import { explainIssues, formatPath } from './explain.js';
+import { nearest } from './nearest.js';
+import { policySchema, type Policy } from './schema.js';
 
-export function parsePolicy(text: string, source: string): CompiledPolicy {
+export interface ParsePolicyOptions {
+  /**
+   * The whitelist's keys: a `commands` section for any other key is refused, naming the
+   * nearest key (a misspelt key would otherwise leave that server without its rules).
+   * Unset: not checked.
+   */
+  readonly commandKeys?: readonly string[];
+}
+
+/** The policy's name when the file gives none: the file name without `.json`. */
+function defaultName(source: string): string {
+  return basename(source).replace(/\.json$/i, '').slice(0, 100) || 'policy';
+}
+
+function checkCommandKeys(policy: Policy, keys: readonly string[], source: string): void {
+  for (const key of Object.keys(policy.commands ?? {})) {
+    if (keys.includes(key)) continue;
+    const where = formatPath(['commands', key]);
+    const best = nearest(key, keys);
+    const hint = best ? `did you mean ${JSON.stringify(best.name)}?` : 'the whitelist is empty';
+    const listed = keys.length > 0 && keys.length <= 10 ? ` (the whitelist keys: ${keys.map((k) => JSON.stringify(k)).join(', ')})` : '';
+    throw new PolicyError(`${source}: ${where}: ${JSON.stringify(key)} is not a key of the whitelist, so these rules would apply to nothing; ${hint}${listed}`);
+  }
+}
+
+export function parsePolicy(text: string, source: string, options: ParsePolicyOptions = {}): CompiledPolicy {
   let json: unknown;
   try {
     json = JSON.parse(text, (key, value: unknown) => {
@@ -19,20 +47,16 @@ export function parsePolicy(text: string, source: string): CompiledPolicy {
     throw new PolicyError(`${source}: invalid JSON: ${(error as Error).message}`);
   }
   const result = policySchema.safeParse(json);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-    const keys = issue.code === 'unrecognized_keys' ? ` ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : '';
-    throw new PolicyError(`${source}: ${path || '(top level)'}: ${issue.message}${keys}`);
-  }
+  if (!result.success) throw new PolicyError(explainIssues(result.error.issues, json, policySchema, source));
+  if (options.commandKeys) checkCommandKeys(result.data, options.commandKeys, source);
   try {
-    return compilePolicy(result.data);
+    return compilePolicy({ ...result.data, name: result.data.name ?? defaultName(source) });
   } catch (error) {
     throw new PolicyError(`${source}: ${(error as Error).message}`);
   }
 }
 
-export interface PolicyStoreOptions {
+export interface PolicyStoreOptions extends ParsePolicyOptions {
   readonly logger: Logger;
   /** How often the file is checked for changes, ms. @default 1000 */
   readonly pollMs?: number;
@@ -59,7 +83,7 @@ export class PolicyStore {
     } catch (error) {
       throw new PolicyError(`${path}: cannot read file: ${(error as Error).message}`);
     }
-    return new PolicyStore(path, parsePolicy(text, path), options);
+    return new PolicyStore(path, parsePolicy(text, path, options), options);
   }
 
   get current(): CompiledPolicy {
@@ -78,7 +102,7 @@ export class PolicyStore {
   /** Re-reads the file now. Returns true when the new policy took effect. */
   reload(): boolean {
     try {
-      const next = parsePolicy(readFileSync(this.path, 'utf8'), this.path);
+      const next = parsePolicy(readFileSync(this.path, 'utf8'), this.path, this.options);
       this.policy = next;
       this.options.logger.info('policy reloaded', { policy: next.name, version: next.version, mode: next.mode });
       this.onReload?.(next);

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -126,6 +126,45 @@ describe('mcp-warden CLI', () => {
     running = runCli(['--port', '0', '--commands', file], { WARDEN_SECRET: 'whatever-secret' });
     expect(await running.exit).toBe(2);
     expect(running.stderr.join('')).toMatch(/bad-one/);
+    expect(running.stdout.join('')).toBe('');
+  });
+
+  it('a policy section for a key that is not in the whitelist fails at start with exit 2, naming the nearest key', async () => {
+    const commands = whitelist({ 'sms-server': fixtureEntry('sms-server.mjs'), env: fixtureEntry('env-server.mjs') });
+    const policy = join(mkdtempSync(join(tmpdir(), 'warden-cli-')), 'policy.json');
+    writeFileSync(policy, JSON.stringify({ default: 'allow', commands: { 'sms-srever': { default: 'deny' } } }));
+    running = runCli(['--port', '0', '--commands', commands, '--policy', policy], { WARDEN_SECRET: 'whatever-secret' });
+    expect(await running.exit).toBe(2);
+    expect(running.stderr.join('')).toContain(`mcp-warden: ${policy}: commands["sms-srever"]: "sms-srever" is not a key of the whitelist`);
+    expect(running.stderr.join('')).toContain('did you mean "sms-server"?');
+    expect(running.stdout.join('')).toBe('');
+  });
+
+  it("starts with the README's simple policy form (no name)", async () => {
+    const commands = whitelist({ env: fixtureEntry('env-server.mjs') });
+    const policy = join(mkdtempSync(join(tmpdir(), 'warden-cli-')), 'policy.json');
+    writeFileSync(policy, '{"default":"deny","tools":{"allow":["echo"]}}');
+    running = runCli(['--port', '0', '--commands', commands, '--policy', policy], { WARDEN_SECRET: 'whatever-secret' });
+    await listeningPort(running);
+    running.proc.kill('SIGTERM');
+    expect(await running.exit).toBe(0);
+  });
+
+  it('--version and -v print the package version on stdout and exit 0', async () => {
+    const { version } = JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v']) {
+      running = runCli([flag], { PORT: 'not-a-port' });
+      expect(await running.exit).toBe(0);
+      expect(running.stdout.join('')).toBe(`${version}\n`);
+      expect(running.stderr.join('')).toBe('');
+    }
+  });
+
+  it('--help prints the usage on stderr and exits 0', async () => {
+    running = runCli(['--help']);
+    expect(await running.exit).toBe(0);
+    expect(running.stderr.join('')).toMatch(/^Usage: mcp-warden \[options\]\n/);
+    expect(running.stderr.join('')).toContain('  -v, --version ');
     expect(running.stdout.join('')).toBe('');
   });
 

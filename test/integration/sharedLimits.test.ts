@@ -5,7 +5,7 @@
  * at the end; nothing may be left running.
  * Waits on events or polls with deadlines; never sleeps for readiness.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { ERROR_TABLE } from '../../src/errors.js';
 import { connectClient, fixtureEntry, startGateway, TEST_SECRET, type Kind, type TestGateway } from '../helpers/gateway.js';
 import { describeDescendants, descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { describeWithRedis, startRedis, type TestRedis } from '../helpers/redis.js';
 
 const SMS = 'sms';
 type Json = Record<string, any>;
@@ -24,38 +24,6 @@ type Json = Record<string, any>;
 let redis: TestRedis;
 const gateways: TestGateway[] = [];
 const opened: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-
-beforeEach(async () => {
-  // Every test starts from empty budgets (the gateways' key prefix is fixed).
-  const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await admin.connect();
-    await admin.flushall();
-  } finally {
-    await admin.quit().catch(() => admin.disconnect());
-  }
-});
-
-afterEach(async () => {
-  await Promise.allSettled(opened.splice(0).map((close) => close()));
-  await Promise.allSettled(gateways.splice(0).map((gw) => gw.close()));
-  // redis-server is our child too while it runs: everything else must be gone.
-  const others = () => descendantsOf(process.pid).filter((pid) => pid !== redis.pid);
-  await waitFor(() => others().length === 0, { timeoutMs: 10_000, message: 'no descendants but redis-server' }).catch(() => {
-    throw new Error(`descendants left besides redis-server (${redis.pid}):\n${describeDescendants(process.pid)}`);
-  });
-  expect(isAlive(redis.pid)).toBe(true);
-});
-
-afterAll(async () => {
-  await redis?.stop();
-  expect(isAlive(redis.pid)).toBe(false);
-  await waitForNoDescendants(process.pid, { timeoutMs: 10_000, message: 'after stopping redis-server, this process' });
-});
 
 /** Two gateway instances sharing `redis` (and the default secret). */
 async function twoInstances(settings: Parameters<typeof startGateway>[1] = {}, commands: Record<string, unknown> = { [SMS]: fixtureEntry('sms-server.mjs') }) {
@@ -92,7 +60,39 @@ async function rejection(call: Promise<unknown>): Promise<McpError> {
   throw new Error('expected an McpError');
 }
 
-describe('limits shared through Redis by two gateway instances', () => {
+describeWithRedis('limits shared through Redis by two gateway instances', () => {
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+
+  beforeEach(async () => {
+    // Every test starts from empty budgets (the gateways' key prefix is fixed).
+    const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await admin.connect();
+      await admin.flushall();
+    } finally {
+      await admin.quit().catch(() => admin.disconnect());
+    }
+  });
+
+  afterEach(async () => {
+    await Promise.allSettled(opened.splice(0).map((close) => close()));
+    await Promise.allSettled(gateways.splice(0).map((gw) => gw.close()));
+    // redis-server is our child too while it runs: everything else must be gone.
+    const others = () => descendantsOf(process.pid).filter((pid) => pid !== redis.pid);
+    await waitFor(() => others().length === 0, { timeoutMs: 10_000, message: 'no descendants but redis-server' }).catch(() => {
+      throw new Error(`descendants left besides redis-server (${redis.pid}):\n${describeDescendants(process.pid)}`);
+    });
+    expect(isAlive(redis.pid)).toBe(true);
+  });
+
+  afterAll(async () => {
+    await redis?.stop();
+    expect(isAlive(redis.pid)).toBe(false);
+    await waitForNoDescendants(process.pid, { timeoutMs: 10_000, message: 'after stopping redis-server, this process' });
+  });
+
   it('one HTTP request budget per client across instances: 6 on A + 4 on B, then 429 on either', async () => {
     const [a, b] = await twoInstances({ httpRequestsPerMinute: 10 });
     const allowed = [];

@@ -21,6 +21,6 @@ describe('--env-mode / WARDEN_ENV_MODE', () => {
   });
 
   it('is in the usage text', () => {
-    expect(USAGE).toMatch(/--env-mode M .*WARDEN_ENV_MODE, default blocklist/);
+    expect(USAGE).toMatch(/--env-mode M .*\n? *\(WARDEN_ENV_MODE, default blocklist\)/);
   });
 });

@@ -36,13 +36,13 @@ describe('schema/policy.schema.json', () => {
     expect(committedText).toBe(`${JSON.stringify(policyJsonSchema(), null, 2)}\n`);
   });
 
-  it('is a draft 2020-12 schema for a closed object that requires a name', () => {
+  it('is a draft 2020-12 schema for a closed object where every key is optional', () => {
     expect(committed).toMatchObject({
       $schema: 'https://json-schema.org/draft/2020-12/schema',
       type: 'object',
-      required: ['name'],
       additionalProperties: false,
     });
+    expect(committed['required']).toBeUndefined();
   });
 });
 
@@ -70,6 +70,8 @@ describe('examples/policy.sms.json', () => {
 describe('the zod schema and the JSON Schema agree', () => {
   const valid: [string, unknown][] = [
     ['minimal', { name: 'x' }],
+    ['empty (every key optional)', {}],
+    ['the simple form without a name', { default: 'deny', tools: { allow: ['echo'] } }],
     ['numeric version', { name: 'x', version: 2 }],
     ['full section', { name: 'x', default: 'deny', tools: { allow: ['a*'], deny: ['b?'] }, resources: { allow: ['file:///*'] }, prompts: { deny: ['p'] } }],
     ['argument rules', { name: 'x', arguments: { t: { maxTotalBytes: 1, additionalArgs: false, args: { a: { required: true, type: 'integer', maxLength: 0, pattern: '^a', notPattern: 'b', enum: ['1', 1, true, null] } } } } }],
@@ -79,7 +81,6 @@ describe('the zod schema and the JSON Schema agree', () => {
     ['audit', { name: 'x', audit: { includeArguments: true }, mode: 'shadow' }],
   ];
   const invalid: [string, unknown][] = [
-    ['no name', {}],
     ['empty name', { name: '' }],
     ['unknown top-level key', { name: 'x', extra: 1 }],
     ['unknown section key', { name: 'x', roles: { user: { tool: {} } } }],

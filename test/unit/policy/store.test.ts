@@ -84,8 +84,8 @@ describe('parsePolicy', () => {
     expect(parseError({ name: 'x', resources: { deny: ['x'.repeat(257)] } }).message).toMatch(/^policy\.json: resources\.deny\[0\]: /);
   });
 
-  it('names a missing name, a bad mode and a bad rate limit', () => {
-    expect(parseError({}).message).toMatch(/^policy\.json: name: /);
+  it('names an empty name, a bad mode and a bad rate limit', () => {
+    expect(parseError({ name: '' }).message).toMatch(/^policy\.json: name: /);
     expect(parseError({ name: 'x', mode: 'audit' }).message).toMatch(/^policy\.json: mode: /);
     expect(parseError({ name: 'x', roles: { user: { rateLimits: { t: { calls: 0, perSeconds: 1 } } } } }).message).toMatch(
       /^policy\.json: roles\.user\.rateLimits\.t\.calls: /,
@@ -235,6 +235,36 @@ describe('PolicyStore', () => {
     const error = entries.find((e) => e.level === 'error');
     expect(error).toMatchObject({ message: 'policy reload rejected; keeping the last good policy', policy: 'good' });
     expect(String(error?.['error'])).toContain(`${path}: roles.user.arguments["t"].args["a"].pattern: invalid regex`);
+  });
+
+  it('load() refuses a commands key that is not in the whitelist, naming it and the nearest key', () => {
+    const { logger } = captureLogger();
+    const path = file(policyText('typo', { commands: { 'sms-sever': { default: 'deny' } } }));
+    const commandKeys = ['mcp-server-everything', 'sms-server'];
+    expect(() => PolicyStore.load(path, { logger, commandKeys })).toThrow(PolicyError);
+    expect(() => PolicyStore.load(path, { logger, commandKeys })).toThrow(
+      `${path}: commands["sms-sever"]: "sms-sever" is not a key of the whitelist, so these rules would apply to nothing; did you mean "sms-server"? (the whitelist keys: "mcp-server-everything", "sms-server")`,
+    );
+    // Keys are matched exactly, as the gateway routes them.
+    expect(() => PolicyStore.load(file(policyText('case', { commands: { 'SMS-SERVER': {} } })), { logger, commandKeys })).toThrow('did you mean "sms-server"?');
+    // Known keys load; without the whitelist keys nothing is checked.
+    expect(load(file(policyText('ok', { commands: { 'sms-server': {} } })), logger).current.name).toBe('ok');
+    expect(PolicyStore.load(path, { logger }).current.name).toBe('typo');
+  });
+
+  it('reload() of an edit naming an unknown command key keeps the last good policy and logs why', () => {
+    const { logger, entries } = captureLogger();
+    const path = file(policyText('good', { commands: { sms: { default: 'deny' } } }));
+    const store = PolicyStore.load(path, { logger, pollMs: 50, commandKeys: ['sms', 'everything'] });
+    stores.push(store);
+    const before = store.current;
+    writeFileSync(path, policyText('typo', { commands: { smss: { default: 'allow' } } }));
+    expect(store.reload()).toBe(false);
+    expect(store.current).toBe(before);
+    const error = entries.find((e) => e.level === 'error');
+    expect(error).toMatchObject({ message: 'policy reload rejected; keeping the last good policy', policy: 'good' });
+    expect(String(error?.['error'])).toContain(`${path}: commands.smss: "smss" is not a key of the whitelist`);
+    expect(String(error?.['error'])).toContain('did you mean "sms"?');
   });
 
   it('reload() of a deleted file keeps the last good policy', () => {

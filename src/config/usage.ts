@@ -1,0 +1,73 @@
+/**
+ * The `--help` text. Every flag of SOURCES (settings.ts) appears here with its variable and
+ * default (test/unit/config/settings.test.ts checks it); docs/configuration.md says more.
+ */
+import { LOG_LEVELS } from '../logging/logger.js';
+
+export const USAGE = `Usage: mcp-warden [options]
+       mcp-warden audit verify FILE
+Options (each also read from the environment variable in brackets; the flag wins):
+  --host H                     interface to listen on (HOST, default 127.0.0.1)
+  --port P                     port, 0 = any free one (PORT, default 8000)
+  --commands FILE              the whitelist (WARDEN_COMMANDS, default allowed-commands.json)
+  --log-level L                ${LOG_LEVELS.join('|')} (LOG_LEVEL, default info)
+  --body-limit N               largest request body, e.g. 4mb (WARDEN_BODY_LIMIT, default 4mb)
+  --allowed-hosts LIST         comma-separated Host allowlist (WARDEN_ALLOWED_HOSTS)
+  --allowed-origins LIST       comma-separated Origin allowlist, * for any (WARDEN_ALLOWED_ORIGINS)
+  --max-line N                 longest stdout line from a child (WARDEN_MAX_LINE, default 16mb)
+  --keepalive-ms N             SSE keep-alive interval (WARDEN_KEEPALIVE_MS, default 15000)
+  --json-reply-window-ms N     answer a POST as one JSON body if its reply comes this soon, 0 = always a stream
+                               (WARDEN_JSON_REPLY_WINDOW_MS, default 250)
+  --shutdown-grace-ms N        shutdown deadline (WARDEN_SHUTDOWN_GRACE_MS, default 10000)
+  --initialize-timeout-ms N    a server's time to answer initialize
+                               (WARDEN_INITIALIZE_TIMEOUT_MS, default 30000)
+  --request-timeout-ms N       a client's time to send a whole request
+                               (WARDEN_REQUEST_TIMEOUT_MS, default 60000)
+  --max-connections N          connections at once
+                               (WARDEN_MAX_CONNECTIONS, default from the open-files limit)
+  --pool-min N                 warm spares per command (WARDEN_POOL_MIN, default 1)
+  --spare-ttl-ms N             replace spares older than this (WARDEN_SPARE_TTL_MS, default 600000)
+  --spawn-concurrency N        spawns at once (WARDEN_SPAWN_CONCURRENCY, default 4)
+  --max-children N             live children in all (WARDEN_MAX_CHILDREN, default 64)
+  --max-sessions-per-client N  sessions per client at once
+                               (WARDEN_MAX_SESSIONS_PER_CLIENT, default 16)
+  --idle-timeout-ms N          close quiet sessions, 0 = never
+                               (WARDEN_IDLE_TIMEOUT_MS, default 1800000)
+  --max-session-ms N           longest session, 0 = none (WARDEN_MAX_SESSION_MS, default 0)
+  --startup-window-ms N        an exit this soon is a failed start
+                               (WARDEN_STARTUP_WINDOW_MS, default 100)
+  --start-attempts N           tries before 502 (WARDEN_START_ATTEMPTS, default 3)
+  --circuit-cooldown-ms N      refuse a failing command this long
+                               (WARDEN_CIRCUIT_COOLDOWN_MS, default 5000)
+  --max-client-backlog N       drop a session whose client fell this far behind
+                               (WARDEN_MAX_CLIENT_BACKLOG, default 16mb)
+  --max-child-queue N          503 when a child's stdin queue is over this
+                               (WARDEN_MAX_CHILD_QUEUE, default 4mb)
+  --trusted-proxy LIST         fly and/or CIDRs whose forwarded client address is used
+                               (WARDEN_TRUSTED_PROXY, default fly when FLY_APP_NAME is set)
+  --env-mode M                 allowlist: entries without allowedEnv take no ENV_*
+                               (WARDEN_ENV_MODE, default blocklist)
+  --policy FILE                tool policy, hot-reloaded (WARDEN_POLICY)
+  --policy-poll-ms N           how often the policy file is checked
+                               (WARDEN_POLICY_POLL_MS, default 1000)
+  --clients FILE               client tokens and roles (WARDEN_CLIENTS)
+  --default-role R             role of the shared secret (WARDEN_DEFAULT_ROLE, default "default")
+  --audit-file FILE            hash-chained audit trail (WARDEN_AUDIT_FILE)
+  --audit-stderr B             also write audit lines to stderr, true|false
+                               (WARDEN_AUDIT_STDERR, default false)
+  --http-rate N                requests per client per minute, 0 = off
+                               (WARDEN_HTTP_RATE, default 1200)
+  --auth-failures N            failed logins per address per 15 min
+                               (WARDEN_AUTH_FAILURES, default 20)
+  --metrics-port P             Prometheus /metrics without auth on this port (WARDEN_METRICS_PORT)
+  --redis-prefix P             prefix of the Redis keys (WARDEN_REDIS_PREFIX, default warden)
+  -h, --help                   print this text and exit
+  -v, --version                print the version and exit
+Environment only (secrets never go in flags: argv is visible to other users):
+  WARDEN_SECRET          the shared bearer secret, at least 8 characters; generated and printed if unset
+  WARDEN_ADMIN_TOKEN     opens /status details and /metrics, at least 16 characters
+  WARDEN_AUDIT_HMAC_KEY  keys the audit chain with HMAC-SHA256, at least 16 characters
+  REDIS_URL              shares rate limits between instances (redis://...)
+  FLY_APP_NAME           set by Fly.io: WARDEN_SECRET is required, --trusted-proxy defaults to fly and
+                         --allowed-hosts to <app>.fly.dev
+Every flag and variable: docs/configuration.md`;
