@@ -14,11 +14,11 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { once } from 'node:events';
+import type { ChildPort } from '../bridge/childPort.js';
 import { asMessage } from '../bridge/jsonrpc.js';
 import type { CommandSpec } from '../commands/types.js';
 import { UpstreamExitedError, WardenError } from '../errors.js';
 import { LogThrottle, type Logger } from '../logging/logger.js';
-import type { ChildPort } from './childPort.js';
 import { LineSplitter } from './lineSplitter.js';
 import type { SpawnedChild } from './spawn.js';
 import { stopTarget, until, within, type StopSignal, type StopTarget } from './stopTree.js';

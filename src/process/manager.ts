@@ -5,10 +5,10 @@
  * the caller gets 503 with Retry-After, naming the limit.
  */
 import PQueue from 'p-queue';
+import type { ChildPort } from '../bridge/childPort.js';
 import type { CommandSpec } from '../commands/types.js';
 import { DrainingError, LimitReachedError, UpstreamFailedError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { ChildPort } from './childPort.js';
 import type { ChildTransport } from './childTransport.js';
 import { SharedChild, type SharedPort } from './shared.js';
 import { WarmPool } from './pool.js';

@@ -17,11 +17,11 @@ import {
   type JSONRPCRequest,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
+import type { ChildPort } from '../bridge/childPort.js';
 import { isNotification, isRequest } from '../bridge/jsonrpc.js';
 import type { CommandSpec } from '../commands/types.js';
 import { UpstreamExitedError, UpstreamFailedError, type WardenError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { ChildPort } from './childPort.js';
 import type { ChildTransport } from './childTransport.js';
 import { within } from './stopTree.js';
 

@@ -13,7 +13,7 @@ import type { CommandSpec } from '../commands/types.js';
 import { LimitReachedError, WardenError } from '../errors.js';
 import { clientKey } from '../http/clientAddress.js';
 import type { Logger } from '../logging/logger.js';
-import type { ChildPort } from '../process/childPort.js';
+import type { ChildPort } from '../bridge/childPort.js';
 import { PolicyGuard, type AuditRecorder, type GuardDeps } from '../policy/guard.js';
 import type { ProcessManager } from '../process/manager.js';
 import { Session, type SessionStore, type TransportKind } from './sessions.js';
