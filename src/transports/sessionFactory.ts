@@ -5,6 +5,7 @@
  */
 import type { Request } from 'express';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { AuditRecorder } from '../audit/recorder.js';
 import type { Principal } from '../auth/bearer.js';
 import { Bridge } from '../bridge/bridge.js';
 import { extractEnvHeaders, validateEnvHeaders } from '../commands/env.js';
@@ -14,7 +15,7 @@ import { LimitReachedError, WardenError } from '../errors.js';
 import { clientKey } from '../http/clientAddress.js';
 import type { Logger } from '../logging/logger.js';
 import type { ChildPort } from '../bridge/childPort.js';
-import { PolicyGuard, type AuditRecorder, type GuardDeps } from '../policy/guard.js';
+import { PolicyGuard, type GuardDeps } from '../policy/guard.js';
 import type { ProcessManager } from '../process/manager.js';
 import { Session, type SessionStore, type TransportKind } from './sessions.js';
 
