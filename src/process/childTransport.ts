@@ -21,7 +21,8 @@ import { UpstreamExitedError, WardenError } from '../errors.js';
 import { LogThrottle, type Logger } from '../logging/logger.js';
 import { LineSplitter } from './lineSplitter.js';
 import type { SpawnedChild } from './spawn.js';
-import { stopTarget, until, within, type StopSignal, type StopTarget } from './stopTree.js';
+import { stopTarget, until, type StopSignal, type StopTarget } from './stopTree.js';
+import { within } from './within.js';
 
 /** How long each stage of a stop may take before the next, harsher one. */
 export interface StopTimeouts {

@@ -23,7 +23,7 @@ import type { CommandSpec } from '../commands/types.js';
 import { UpstreamExitedError, UpstreamFailedError, type WardenError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { ChildTransport } from './childTransport.js';
-import { within } from './stopTree.js';
+import { within } from './within.js';
 
 type ProgressToken = string | number;
 

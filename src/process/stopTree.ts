@@ -92,24 +92,6 @@ function signalTree(pid: number, signal: StopSignal): Promise<void> {
   });
 }
 
-/** Resolves true when `done` settles within `ms`, false otherwise; the timer is unref'd. */
-export function within(done: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    timer.unref();
-    done.then(
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-    );
-  });
-}
-
 /**
  * Resolves true as soon as `probe()` is true (checked now, then every `intervalMs`), false
  * once `ms` have passed. Its timers are unref'd and cleared when it resolves.

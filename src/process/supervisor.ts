@@ -15,7 +15,7 @@ import { ChildTransport, type ChildTransportOptions } from './childTransport.js'
 import { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitOptions, type CircuitState } from './circuit.js';
 import { spawnChild } from './spawn.js';
 import { newStats, recordExit, type CommandStats } from './stats.js';
-import { within } from './stopTree.js';
+import { within } from './within.js';
 
 export interface SupervisorOptions {
   readonly logger: Logger;
