@@ -10,7 +10,7 @@ import type { CommandSpec } from '../commands/types.js';
 import { DrainingError, LimitReachedError, UpstreamFailedError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { ChildTransport } from './childTransport.js';
-import { SharedChild, type SharedPort } from './shared.js';
+import { Multiplexer, type MultiplexedPort } from './multiplexer.js';
 import { WarmPool } from './pool.js';
 import { Supervisor, type CommandHealth, type SupervisorOptions } from './supervisor.js';
 
@@ -37,7 +37,7 @@ export interface CommandProcessStatus extends CommandHealth {
 }
 
 interface SharedGroup {
-  live: SharedChild[];
+  live: Multiplexer[];
   readonly starting: Set<Promise<void>>;
 }
 
@@ -167,7 +167,7 @@ export class ProcessManager {
    * A port on the least-loaded shared child of `spec`. While children are starting,
    * sessions wait for them, so a burst spreads instead of piling onto the first child.
    */
-  private async sharedPort(spec: CommandSpec): Promise<SharedPort> {
+  private async sharedPort(spec: CommandSpec): Promise<MultiplexedPort> {
     const group = this.sharedGroup(spec);
     const wanted = spec.sharedChildren ?? 1;
     let failure: unknown;
@@ -178,13 +178,13 @@ export class ProcessManager {
       group.live = group.live.filter((s) => !s.closed);
     }
     if (group.live.length === 0 && failure !== undefined) throw failure;
-    const least = group.live.reduce<SharedChild | undefined>((a, b) => (a === undefined || b.sessions < a.sessions ? b : a), undefined);
+    const least = group.live.reduce<Multiplexer | undefined>((a, b) => (a === undefined || b.sessions < a.sessions ? b : a), undefined);
     if (!least) throw new UpstreamFailedError('the shared server is not running');
     // Chosen and opened in one step, so concurrent leases see each other's sessions.
     return least.open();
   }
 
-  private async startShared(spec: CommandSpec, group: { live: SharedChild[] }): Promise<void> {
+  private async startShared(spec: CommandSpec, group: { live: Multiplexer[] }): Promise<void> {
     this.ensureRoom(spec);
     this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
     // Registered with the starts that closeAll() waits for; a child that finishes starting
@@ -194,7 +194,7 @@ export class ProcessManager {
         await child.close();
         throw new DrainingError();
       }
-      const shared = new SharedChild(child, this.options.logger);
+      const shared = new Multiplexer(child, this.options.logger);
       this.track(child);
       await shared.start();
       if (this.draining) {
