@@ -112,22 +112,7 @@ export class ProcessManager {
       this.refillSoon();
       return spare;
     }
-    this.ensureRoom(spec);
-    this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
-    // The stop of a child that finished starting during a drain is part of the start, so
-    // closeAll(), which waits for starts, also waits for that stop.
-    const start = this.queue.add(() => this.supervisor.start(spec, accepted), { priority: 1 }).then(async (child) => {
-      if (!this.draining) return child;
-      await child.close();
-      throw new DrainingError();
-    });
-    this.starts.add(start);
-    try {
-      return this.track(await start);
-    } finally {
-      this.starts.delete(start);
-      this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 1) - 1);
-    }
+    return this.startFresh(spec, accepted, async (child) => this.track(child));
   }
 
   /** Refuses new leases, then stops spares and every session child in parallel. */
@@ -184,16 +169,9 @@ export class ProcessManager {
     return least.open();
   }
 
-  private async startShared(spec: CommandSpec, group: { live: Multiplexer[] }): Promise<void> {
-    this.ensureRoom(spec);
-    this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
-    // Registered with the starts that closeAll() waits for; a child that finishes starting
-    // during a drain is stopped here.
-    const start = this.queue.add(() => this.supervisor.start(spec, {}), { priority: 1 }).then(async (child) => {
-      if (this.draining) {
-        await child.close();
-        throw new DrainingError();
-      }
+  /** Starts one more shared child of `spec` (with the entry's env alone) into `group`. */
+  private startShared(spec: CommandSpec, group: { live: Multiplexer[] }): Promise<void> {
+    return this.startFresh(spec, {}, async (child) => {
       const shared = new Multiplexer(child, this.options.logger);
       this.track(child);
       await shared.start();
@@ -203,9 +181,32 @@ export class ProcessManager {
       }
       group.live.push(shared);
     });
+  }
+
+  /**
+   * The one path that spawns a child for a caller waiting on it (a session's lease, or a
+   * shared child being added). Checks room, then reserves a slot for `spec` so that
+   * concurrent callers count this child before it exists; queues the start ahead of pool
+   * refills (priority 1); hands the started child to `adopt`; releases the reservation once
+   * all that settled (by then `adopt` tracks the child as live, or it failed).
+   *
+   * The whole of it is one of the starts closeAll() waits for. A child that finishes
+   * starting during a drain is stopped here and the caller gets DrainingError, so that stop
+   * is part of the start too.
+   */
+  private async startFresh<T>(spec: CommandSpec, accepted: Readonly<Record<string, string>>, adopt: (child: ChildTransport) => Promise<T>): Promise<T> {
+    this.ensureRoom(spec);
+    this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
+    const start = this.queue.add(() => this.supervisor.start(spec, accepted), { priority: 1 }).then(async (child) => {
+      if (this.draining) {
+        await child.close();
+        throw new DrainingError();
+      }
+      return adopt(child);
+    });
     this.starts.add(start);
     try {
-      await start;
+      return await start;
     } finally {
       this.starts.delete(start);
       this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 1) - 1);
