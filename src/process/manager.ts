@@ -8,7 +8,6 @@ import PQueue from 'p-queue';
 import type { ChildPort } from '../bridge/childPort.js';
 import type { CommandSpec } from '../commands/types.js';
 import { DrainingError, LimitReachedError, UpstreamFailedError } from '../errors.js';
-import type { Logger } from '../logging/logger.js';
 import type { ChildTransport } from './childTransport.js';
 import { Multiplexer, type MultiplexedPort } from './multiplexer.js';
 import { WarmPool } from './pool.js';
@@ -25,7 +24,7 @@ export interface ProcessLimits {
   readonly spareTtlMs: number;
 }
 
-export const DEFAULT_PROCESS_LIMITS: ProcessLimits = { maxChildren: 64, spawnConcurrency: 4, poolMin: 1, spareTtlMs: 600_000 };
+const DEFAULT_PROCESS_LIMITS: ProcessLimits = { maxChildren: 64, spawnConcurrency: 4, poolMin: 1, spareTtlMs: 600_000 };
 
 export interface ProcessManagerOptions extends SupervisorOptions {
   readonly limits?: Partial<ProcessLimits>;

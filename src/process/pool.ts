@@ -37,7 +37,7 @@ interface Target {
 /** Longest wait for a new spare's warm-up ping before it is offered anyway. */
 const WARMUP_TIMEOUT_MS = 2_000;
 
-export function poolKey(commandKey: string, fingerprint: string): string {
+function poolKey(commandKey: string, fingerprint: string): string {
   return `${commandKey}\u0000${fingerprint}`;
 }
 

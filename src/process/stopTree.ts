@@ -76,7 +76,7 @@ class WalkTarget implements StopTarget {
 }
 
 /** Sends `signal` to the process group led by `pid`; false when the group is gone. */
-export function signalGroup(pid: number, signal: StopSignal): boolean {
+function signalGroup(pid: number, signal: StopSignal): boolean {
   try {
     process.kill(-pid, signal);
     return true;
