@@ -4,13 +4,13 @@
  * retries) in a queue that bounds concurrent spawns. Over a limit, nothing is spawned:
  * the caller gets 503 with Retry-After, naming the limit.
  */
-import PQueue from 'p-queue';
 import type { ChildPort } from '../bridge/childPort.js';
 import type { CommandSpec } from '../commands/types.js';
 import { DrainingError, LimitReachedError, UpstreamFailedError } from '../errors.js';
 import type { ChildTransport } from './childTransport.js';
 import { Multiplexer, type MultiplexedPort } from './multiplexer.js';
 import { WarmPool } from './pool.js';
+import { SpawnQueue } from './spawnQueue.js';
 import { Supervisor, type CommandHealth, type SupervisorOptions } from './supervisor.js';
 
 export interface ProcessLimits {
@@ -47,7 +47,7 @@ export class ProcessManager {
   readonly supervisor: Supervisor;
   readonly limits: ProcessLimits;
   private readonly pool: WarmPool;
-  private readonly queue: PQueue;
+  private readonly queue: SpawnQueue;
   private readonly live = new Set<ChildTransport>();
   private readonly reserved = new Map<string, number>();
   private readonly starts = new Set<Promise<unknown>>();
@@ -58,7 +58,7 @@ export class ProcessManager {
   constructor(private readonly options: ProcessManagerOptions) {
     this.limits = { ...DEFAULT_PROCESS_LIMITS, ...options.limits };
     this.supervisor = new Supervisor(options);
-    this.queue = new PQueue({ concurrency: this.limits.spawnConcurrency });
+    this.queue = new SpawnQueue(this.limits.spawnConcurrency);
     this.pool = new WarmPool({
       logger: options.logger,
       supervisor: this.supervisor,
@@ -118,8 +118,9 @@ export class ProcessManager {
   async closeAll(): Promise<void> {
     this.draining = true;
     clearTimeout(this.refillTimer);
-    this.queue.clear();
-    // Starts under way finish first; lease() then stops what they produced.
+    // Starts still waiting for a slot end with DrainingError; those under way finish
+    // first, and startFresh() stops what they produced.
+    this.queue.close();
     await Promise.allSettled([...this.starts]);
     await Promise.allSettled([this.pool.closeAll(), ...[...this.live].map((child) => child.close())]);
   }
@@ -196,7 +197,7 @@ export class ProcessManager {
   private async startFresh<T>(spec: CommandSpec, accepted: Readonly<Record<string, string>>, adopt: (child: ChildTransport) => Promise<T>): Promise<T> {
     this.ensureRoom(spec);
     this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
-    const start = this.queue.add(() => this.supervisor.start(spec, accepted), { priority: 1 }).then(async (child) => {
+    const start = this.queue.add(() => this.supervisor.start(spec, accepted), 1).then(async (child) => {
       if (this.draining) {
         await child.close();
         throw new DrainingError();
