@@ -24,6 +24,7 @@ import { GENESIS_PREV, chainHash, clip, formatLine, toError } from './format.js'
 import { readHead } from './head.js';
 import { checkHead, type AuditGap } from './headCheck.js';
 import { HeadWriter } from './headWriter.js';
+import type { AuditRecorder } from './recorder.js';
 
 export { GENESIS_PREV, MAX_STRING_LENGTH, OMITTED, SECRET_KEY, chainHash } from './format.js';
 export type { AuditGap } from './headCheck.js';
@@ -98,7 +99,7 @@ interface AuditLogState {
   readonly bytes?: number;
 }
 
-export class AuditLog {
+export class AuditLog implements AuditRecorder {
   readonly #stream: WriteStream | undefined;
   readonly #stderr: boolean;
   readonly #hmacKey: string | undefined;

@@ -10,9 +10,9 @@ import { parseArgs } from 'node:util';
 import { verifyAuditFile } from './verify.js';
 
 /** The variable the HMAC key is read from unless `--hmac-key-env` names another. */
-export const DEFAULT_HMAC_KEY_ENV = 'WARDEN_AUDIT_HMAC_KEY';
+const DEFAULT_HMAC_KEY_ENV = 'WARDEN_AUDIT_HMAC_KEY';
 
-export const AUDIT_USAGE = `usage: mcp-warden audit verify FILE [--hmac-key-env VAR] [--require-head]
+const AUDIT_USAGE = `usage: mcp-warden audit verify FILE [--hmac-key-env VAR] [--require-head]
 
   verify FILE           check the hash chain of an audit file, and its end against
                         FILE.head (records removed from the end show as missing)
@@ -25,7 +25,7 @@ exit status: 0 verified, 1 broken, 2 usage error or unreadable file`;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** A bad command line; the message is printed with the usage. */
-export class AuditUsageError extends Error {
+class AuditUsageError extends Error {
   override name = 'AuditUsageError';
 }
 

@@ -11,8 +11,8 @@
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { DuplicateRequestIdError, errorBody, toWardenError, UpstreamExitedError, WardenError } from '../errors.js';
 import { LogThrottle, type Logger } from '../logging/logger.js';
-import type { ChildPort } from '../process/childPort.js';
 import type { InboundResult, MessageGuard } from '../policy/guard.js';
+import type { ChildPort } from './childPort.js';
 import { isNotification, isRequest, isResponse } from './jsonrpc.js';
 import type { ClientPort } from './clientPort.js';
 import { PendingRequests } from './pending.js';

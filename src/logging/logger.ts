@@ -17,11 +17,6 @@ export function createLogger(level: LogLevel = 'info'): Logger {
   });
 }
 
-/** A logger that drops everything (tests that do not care about logs). */
-export function createSilentLogger(): Logger {
-  return winston.createLogger({ silent: true, transports: [new winston.transports.Console()] });
-}
-
 /**
  * Lets through at most `max` calls per `windowMs`, then one summary of how many were
  * suppressed. Used for child output that a misbehaving server could repeat endlessly.

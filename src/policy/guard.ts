@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { AuditRecorder } from '../audit/recorder.js';
 import type { Principal } from '../auth/bearer.js';
 import type { ToolRateLimits } from '../ratelimit/toolLimits.js';
 import type { CompiledPolicy, Kind } from './compile.js';
@@ -39,12 +40,6 @@ export interface MessageGuard {
   outboundOther(message: JSONRPCMessage): JSONRPCMessage | undefined;
   /** The session ended: calls still open, and tasks whose result was never fetched, are audited. */
   close(): void;
-}
-
-export interface AuditRecorder {
-  /** False when nothing is recorded: callers may skip building the fields. @default true */
-  readonly enabled?: boolean;
-  record(event: string, fields: Record<string, unknown>): void;
 }
 
 export interface GuardDeps {

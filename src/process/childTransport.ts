@@ -11,17 +11,17 @@
  * A child that exits on its own goes through the same stages without the EOF; output from
  * it schedules a listing within `treeSampleMs`, so helpers it started are known by then.
  */
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { once } from 'node:events';
+import type { ChildPort } from '../bridge/childPort.js';
 import { asMessage } from '../bridge/jsonrpc.js';
 import type { CommandSpec } from '../commands/types.js';
 import { UpstreamExitedError, WardenError } from '../errors.js';
 import { LogThrottle, type Logger } from '../logging/logger.js';
-import type { ChildPort } from './childPort.js';
 import { LineSplitter } from './lineSplitter.js';
 import type { SpawnedChild } from './spawn.js';
-import { stopTarget, until, within, type StopSignal, type StopTarget } from './stopTree.js';
+import { stopTarget, until, type StopSignal, type StopTarget } from './stopTree.js';
+import { within } from './within.js';
 
 /** How long each stage of a stop may take before the next, harsher one. */
 export interface StopTimeouts {
@@ -33,7 +33,7 @@ export interface StopTimeouts {
   readonly killMs: number;
 }
 
-export const DEFAULT_STOP_TIMEOUTS: StopTimeouts = { eofMs: 1000, termMs: 2000, killMs: 2000 };
+const DEFAULT_STOP_TIMEOUTS: StopTimeouts = { eofMs: 1000, termMs: 2000, killMs: 2000 };
 
 export interface ChildTransportOptions {
   /** Longest line the child may write on stdout, in bytes. @default 16 MiB */
@@ -49,11 +49,11 @@ export interface ChildTransportOptions {
   readonly bytes?: { readonly in: { inc(n: number): void }; readonly out: { inc(n: number): void } };
 }
 
-export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
-export const DEFAULT_TREE_SAMPLE_MS = 1000;
+const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
+const DEFAULT_TREE_SAMPLE_MS = 1000;
 
 /** The id of the gateway's own warm-up ping; its answer is never forwarded to a session. */
-export const WARMUP_ID = 'mcp-warden-warmup';
+const WARMUP_ID = 'mcp-warden-warmup';
 
 export interface ExitInfo {
   readonly code: number | null;

@@ -4,14 +4,13 @@
  * retries) in a queue that bounds concurrent spawns. Over a limit, nothing is spawned:
  * the caller gets 503 with Retry-After, naming the limit.
  */
-import PQueue from 'p-queue';
+import type { ChildPort } from '../bridge/childPort.js';
 import type { CommandSpec } from '../commands/types.js';
 import { DrainingError, LimitReachedError, UpstreamFailedError } from '../errors.js';
-import type { Logger } from '../logging/logger.js';
-import type { ChildPort } from './childPort.js';
 import type { ChildTransport } from './childTransport.js';
-import { SharedChild, type SharedPort } from './shared.js';
+import { Multiplexer, type MultiplexedPort } from './multiplexer.js';
 import { WarmPool } from './pool.js';
+import { SpawnQueue } from './spawnQueue.js';
 import { Supervisor, type CommandHealth, type SupervisorOptions } from './supervisor.js';
 
 export interface ProcessLimits {
@@ -25,7 +24,7 @@ export interface ProcessLimits {
   readonly spareTtlMs: number;
 }
 
-export const DEFAULT_PROCESS_LIMITS: ProcessLimits = { maxChildren: 64, spawnConcurrency: 4, poolMin: 1, spareTtlMs: 600_000 };
+const DEFAULT_PROCESS_LIMITS: ProcessLimits = { maxChildren: 64, spawnConcurrency: 4, poolMin: 1, spareTtlMs: 600_000 };
 
 export interface ProcessManagerOptions extends SupervisorOptions {
   readonly limits?: Partial<ProcessLimits>;
@@ -37,7 +36,7 @@ export interface CommandProcessStatus extends CommandHealth {
 }
 
 interface SharedGroup {
-  live: SharedChild[];
+  live: Multiplexer[];
   readonly starting: Set<Promise<void>>;
 }
 
@@ -48,7 +47,7 @@ export class ProcessManager {
   readonly supervisor: Supervisor;
   readonly limits: ProcessLimits;
   private readonly pool: WarmPool;
-  private readonly queue: PQueue;
+  private readonly queue: SpawnQueue;
   private readonly live = new Set<ChildTransport>();
   private readonly reserved = new Map<string, number>();
   private readonly starts = new Set<Promise<unknown>>();
@@ -59,7 +58,7 @@ export class ProcessManager {
   constructor(private readonly options: ProcessManagerOptions) {
     this.limits = { ...DEFAULT_PROCESS_LIMITS, ...options.limits };
     this.supervisor = new Supervisor(options);
-    this.queue = new PQueue({ concurrency: this.limits.spawnConcurrency });
+    this.queue = new SpawnQueue(this.limits.spawnConcurrency);
     this.pool = new WarmPool({
       logger: options.logger,
       supervisor: this.supervisor,
@@ -112,30 +111,16 @@ export class ProcessManager {
       this.refillSoon();
       return spare;
     }
-    this.ensureRoom(spec);
-    this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
-    // The stop of a child that finished starting during a drain is part of the start, so
-    // closeAll(), which waits for starts, also waits for that stop.
-    const start = this.queue.add(() => this.supervisor.start(spec, accepted), { priority: 1 }).then(async (child) => {
-      if (!this.draining) return child;
-      await child.close();
-      throw new DrainingError();
-    });
-    this.starts.add(start);
-    try {
-      return this.track(await start);
-    } finally {
-      this.starts.delete(start);
-      this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 1) - 1);
-    }
+    return this.startFresh(spec, accepted, async (child) => this.track(child));
   }
 
   /** Refuses new leases, then stops spares and every session child in parallel. */
   async closeAll(): Promise<void> {
     this.draining = true;
     clearTimeout(this.refillTimer);
-    this.queue.clear();
-    // Starts under way finish first; lease() then stops what they produced.
+    // Starts still waiting for a slot end with DrainingError; those under way finish
+    // first, and startFresh() stops what they produced.
+    this.queue.close();
     await Promise.allSettled([...this.starts]);
     await Promise.allSettled([this.pool.closeAll(), ...[...this.live].map((child) => child.close())]);
   }
@@ -167,7 +152,7 @@ export class ProcessManager {
    * A port on the least-loaded shared child of `spec`. While children are starting,
    * sessions wait for them, so a burst spreads instead of piling onto the first child.
    */
-  private async sharedPort(spec: CommandSpec): Promise<SharedPort> {
+  private async sharedPort(spec: CommandSpec): Promise<MultiplexedPort> {
     const group = this.sharedGroup(spec);
     const wanted = spec.sharedChildren ?? 1;
     let failure: unknown;
@@ -178,23 +163,16 @@ export class ProcessManager {
       group.live = group.live.filter((s) => !s.closed);
     }
     if (group.live.length === 0 && failure !== undefined) throw failure;
-    const least = group.live.reduce<SharedChild | undefined>((a, b) => (a === undefined || b.sessions < a.sessions ? b : a), undefined);
+    const least = group.live.reduce<Multiplexer | undefined>((a, b) => (a === undefined || b.sessions < a.sessions ? b : a), undefined);
     if (!least) throw new UpstreamFailedError('the shared server is not running');
     // Chosen and opened in one step, so concurrent leases see each other's sessions.
     return least.open();
   }
 
-  private async startShared(spec: CommandSpec, group: { live: SharedChild[] }): Promise<void> {
-    this.ensureRoom(spec);
-    this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
-    // Registered with the starts that closeAll() waits for; a child that finishes starting
-    // during a drain is stopped here.
-    const start = this.queue.add(() => this.supervisor.start(spec, {}), { priority: 1 }).then(async (child) => {
-      if (this.draining) {
-        await child.close();
-        throw new DrainingError();
-      }
-      const shared = new SharedChild(child, this.options.logger);
+  /** Starts one more shared child of `spec` (with the entry's env alone) into `group`. */
+  private startShared(spec: CommandSpec, group: { live: Multiplexer[] }): Promise<void> {
+    return this.startFresh(spec, {}, async (child) => {
+      const shared = new Multiplexer(child, this.options.logger);
       this.track(child);
       await shared.start();
       if (this.draining) {
@@ -203,9 +181,32 @@ export class ProcessManager {
       }
       group.live.push(shared);
     });
+  }
+
+  /**
+   * The one path that spawns a child for a caller waiting on it (a session's lease, or a
+   * shared child being added). Checks room, then reserves a slot for `spec` so that
+   * concurrent callers count this child before it exists; queues the start ahead of pool
+   * refills (priority 1); hands the started child to `adopt`; releases the reservation once
+   * all that settled (by then `adopt` tracks the child as live, or it failed).
+   *
+   * The whole of it is one of the starts closeAll() waits for. A child that finishes
+   * starting during a drain is stopped here and the caller gets DrainingError, so that stop
+   * is part of the start too.
+   */
+  private async startFresh<T>(spec: CommandSpec, accepted: Readonly<Record<string, string>>, adopt: (child: ChildTransport) => Promise<T>): Promise<T> {
+    this.ensureRoom(spec);
+    this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
+    const start = this.queue.add(() => this.supervisor.start(spec, accepted), 1).then(async (child) => {
+      if (this.draining) {
+        await child.close();
+        throw new DrainingError();
+      }
+      return adopt(child);
+    });
     this.starts.add(start);
     try {
-      await start;
+      return await start;
     } finally {
       this.starts.delete(start);
       this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 1) - 1);

@@ -5,18 +5,19 @@
  * one session, never returned. A spare that dies or outlives its TTL is replaced.
  * Refills go through a shared queue that bounds concurrent spawns.
  */
-import type PQueue from 'p-queue';
 import { EMPTY_ENV_FINGERPRINT, envFingerprint } from '../commands/env.js';
 import type { CommandSpec } from '../commands/types.js';
+import { DrainingError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { ChildTransport } from './childTransport.js';
+import type { SpawnQueue } from './spawnQueue.js';
 import type { Supervisor } from './supervisor.js';
 
 export interface PoolOptions {
   readonly logger: Logger;
   readonly supervisor: Supervisor;
   /** Shared spawn queue; refills run at priority 0, below session starts. */
-  readonly queue: PQueue;
+  readonly queue: SpawnQueue;
   /** A spare older than this is stopped and replaced. @default 600000 */
   readonly spareTtlMs: number;
   /** Asked before each refill spawn: false when a global or per-command limit is reached. */
@@ -37,7 +38,7 @@ interface Target {
 /** Longest wait for a new spare's warm-up ping before it is offered anyway. */
 const WARMUP_TIMEOUT_MS = 2_000;
 
-export function poolKey(commandKey: string, fingerprint: string): string {
+function poolKey(commandKey: string, fingerprint: string): string {
   return `${commandKey}\u0000${fingerprint}`;
 }
 
@@ -121,8 +122,9 @@ export class WarmPool {
       if (!this.options.hasRoom(target.spec)) return;
       this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
       const start: Promise<void> = this.options.queue
-        .add(() => this.startSpare(key, target.spec), { priority: 0 })
+        .add(() => this.startSpare(key, target.spec), 0)
         .catch((error: unknown) => {
+          if (error instanceof DrainingError) return; // the gateway is closing: nothing to retry
           this.options.logger.warn('could not start a warm spare', { command: target.spec.key, error: String(error) });
           this.retryLater(key, target.spec);
         })

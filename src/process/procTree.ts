@@ -22,7 +22,7 @@ export interface ProcTreeOptions {
   readonly kill?: (pid: number, signal: StopSignal | 0) => void;
 }
 
-export const DEFAULT_TREE_LIMIT = 4096;
+const DEFAULT_TREE_LIMIT = 4096;
 
 export class ProcTree {
   /** Remembered processes below the child (the child itself not included). */

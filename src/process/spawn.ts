@@ -9,7 +9,7 @@ import { UpstreamFailedError } from '../errors.js';
 import { LogThrottle, type Logger } from '../logging/logger.js';
 import { StderrTail } from './stderrTail.js';
 
-export type Subprocess = ResultPromise<{
+type Subprocess = ResultPromise<{
   stdin: 'pipe';
   stdout: 'pipe';
   stderr: 'pipe';

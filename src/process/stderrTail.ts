@@ -39,7 +39,7 @@ export class StderrTail {
 }
 
 /** Replaces control characters so a child cannot forge log lines or terminal escapes. */
-export function escapeControl(text: string): string {
+function escapeControl(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -76,7 +76,7 @@ class WalkTarget implements StopTarget {
 }
 
 /** Sends `signal` to the process group led by `pid`; false when the group is gone. */
-export function signalGroup(pid: number, signal: StopSignal): boolean {
+function signalGroup(pid: number, signal: StopSignal): boolean {
   try {
     process.kill(-pid, signal);
     return true;
@@ -89,24 +89,6 @@ export function signalGroup(pid: number, signal: StopSignal): boolean {
 function signalTree(pid: number, signal: StopSignal): Promise<void> {
   return new Promise((resolve) => {
     treeKill(pid, signal, () => resolve());
-  });
-}
-
-/** Resolves true when `done` settles within `ms`, false otherwise; the timer is unref'd. */
-export function within(done: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    timer.unref();
-    done.then(
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-    );
   });
 }
 

@@ -5,17 +5,17 @@
  * Other commands are unaffected. The child's last stderr lines go to the log only.
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import type { AuditRecorder } from '../audit/recorder.js';
 import { buildChildEnv, defaultChildEnvBase, type ChildEnvBase } from '../commands/env.js';
 import type { CommandSpec } from '../commands/types.js';
 import { UpstreamFailedError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { ChildTransport, type ChildTransportOptions } from './childTransport.js';
 import { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitOptions, type CircuitState } from './circuit.js';
 import { spawnChild } from './spawn.js';
 import { newStats, recordExit, type CommandStats } from './stats.js';
-import { within } from './stopTree.js';
-import type { AuditRecorder } from '../policy/guard.js';
-import type { Metrics } from '../metrics/metrics.js';
+import { within } from './within.js';
 
 export interface SupervisorOptions {
   readonly logger: Logger;

@@ -4,16 +4,17 @@
  * together through a bridge (with the session's policy guard), register the session, and
  * start both sides. Closing either side unregisters it.
  */
+import type { AuditRecorder } from '../audit/recorder.js';
 import type { Principal } from '../auth/bearer.js';
 import { Bridge } from '../bridge/bridge.js';
-import type { ChildPort } from '../process/childPort.js';
+import type { ChildPort } from '../bridge/childPort.js';
 import { extractEnvHeaders, validateEnvHeaders } from '../commands/env.js';
 import type { EnvMode } from '../commands/envPolicy.js';
 import type { CommandSpec } from '../commands/types.js';
 import { LimitReachedError, WardenError } from '../errors.js';
 import { clientKey } from '../http/clientAddress.js';
 import type { Logger } from '../logging/logger.js';
-import { PolicyGuard, type AuditRecorder, type GuardDeps } from '../policy/guard.js';
+import { PolicyGuard, type GuardDeps } from '../policy/guard.js';
 import type { ProcessManager } from '../process/manager.js';
 import type { RoutedRequest } from './routed.js';
 import { Session, type ClientTransportOf, type SessionStore, type TransportKind } from './sessions.js';

@@ -13,7 +13,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { validateSettings, type SettingsInput } from '../../src/config/settings.js';
 import { createGateway, type Gateway } from '../../src/gateway.js';
 import { ChildTransport } from '../../src/process/childTransport.js';
-import type { ChildPort } from '../../src/process/childPort.js';
+import type { ChildPort } from '../../src/bridge/childPort.js';
 import { fixturePath } from './fixtures.js';
 import { isAlive } from './procs.js';
 

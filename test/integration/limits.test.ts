@@ -28,8 +28,6 @@ import {
   exitHandled,
 } from '../helpers/gateway.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
-import type { ChildPort } from '../../src/process/childPort.js';
-import { ChildTransport } from '../../src/process/childTransport.js';
 
 const ENV = 'env-server';
 const OTHER = 'other-server';

@@ -5,10 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { AuditRecorder } from '../../../src/audit/recorder.js';
 import type { Principal } from '../../../src/auth/bearer.js';
 import { ERROR_TABLE } from '../../../src/errors.js';
 import { compilePolicy, type CompiledPolicy } from '../../../src/policy/compile.js';
-import { FORWARD, PolicyGuard, type AuditRecorder, type InboundResult } from '../../../src/policy/guard.js';
+import { FORWARD, PolicyGuard, type InboundResult } from '../../../src/policy/guard.js';
 import { PolicyStats } from '../../../src/policy/stats.js';
 import { SessionTasks } from '../../../src/policy/tasks.js';
 import { parsePolicy } from '../../../src/policy/store.js';

@@ -1,12 +1,13 @@
 /**
- * One child serving many sessions (`"mode": "shared"` on a whitelist entry), for
- * stateless servers. The gateway initializes the child once; each session's `initialize`
- * is answered from that result. Request ids and progress tokens are rewritten on the way
- * in and restored on the way out, so sessions with colliding ids only see their own
- * replies. Notifications from the server go to every session; server-to-client requests
- * cannot be attributed to a session and are refused. Tasks are not offered: the child's
- * task store is one for all sessions, so one session would see another's tasks. If the
- * child dies, every session on it ends (their in-flight requests fail at once).
+ * A JSON-RPC multiplexer: one child serving many sessions (`"mode": "shared"` on a
+ * whitelist entry), for stateless servers. The gateway initializes the child once; each
+ * session's `initialize` is answered from that result. Request ids and progress tokens are
+ * rewritten on the way in and restored on the way out, so sessions with colliding ids only
+ * see their own replies. Notifications from the server go to every session;
+ * server-to-client requests cannot be attributed to a session and are refused. Tasks are
+ * not offered: the child's task store is one for all sessions, so one session would see
+ * another's tasks. If the child dies, every session on it ends (their in-flight requests
+ * fail at once).
  */
 import {
   ErrorCode,
@@ -17,24 +18,35 @@ import {
   type JSONRPCRequest,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
+import { createRequire } from 'node:module';
+import type { ChildPort } from '../bridge/childPort.js';
 import { isNotification, isRequest } from '../bridge/jsonrpc.js';
 import type { CommandSpec } from '../commands/types.js';
 import { UpstreamExitedError, UpstreamFailedError, type WardenError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { ChildPort } from './childPort.js';
 import type { ChildTransport } from './childTransport.js';
-import { within } from './stopTree.js';
+import { within } from './within.js';
+
+/**
+ * How the gateway introduces itself when it initializes a shared child: the package's own
+ * name and version, read once (dist/process/ and src/process/ both sit two levels below
+ * package.json).
+ */
+const CLIENT_INFO: { readonly name: string; readonly version: string } = (() => {
+  const { name, version } = createRequire(import.meta.url)('../../package.json') as { name: string; version: string };
+  return { name, version };
+})();
 
 type ProgressToken = string | number;
 
 interface InFlight {
-  readonly port: SharedPort;
+  readonly port: MultiplexedPort;
   readonly id: RequestId;
   readonly token: ProgressToken | undefined;
 }
 
-export class SharedChild {
-  private readonly ports = new Set<SharedPort>();
+export class Multiplexer {
+  private readonly ports = new Set<MultiplexedPort>();
   private readonly inFlight = new Map<string, InFlight>();
   private readonly tokens = new Map<string, InFlight>();
   private nextId = 0;
@@ -67,7 +79,7 @@ export class SharedChild {
       jsonrpc: '2.0',
       id,
       method: 'initialize',
-      params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'mcp-warden', version: '0.1.0' } },
+      params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: CLIENT_INFO },
     });
     if (!(await within(answered, timeoutMs))) {
       await this.child.close();
@@ -78,8 +90,8 @@ export class SharedChild {
   }
 
   /** A port for one more session. */
-  open(): SharedPort {
-    const port = new SharedPort(this);
+  open(): MultiplexedPort {
+    const port = new MultiplexedPort(this);
     this.ports.add(port);
     return port;
   }
@@ -95,7 +107,7 @@ export class SharedChild {
   }
 
   /** Forwards one session request with a gateway-unique id (and progress token). */
-  forward(port: SharedPort, request: JSONRPCRequest): Promise<void> {
+  forward(port: MultiplexedPort, request: JSONRPCRequest): Promise<void> {
     const id = this.newId();
     const meta = request.params?._meta;
     const token = meta?.progressToken;
@@ -111,7 +123,7 @@ export class SharedChild {
   }
 
   /** Rewrites a session's cancellation to the id the child knows. */
-  cancel(port: SharedPort, requestId: RequestId, reason: unknown): Promise<void> | undefined {
+  cancel(port: MultiplexedPort, requestId: RequestId, reason: unknown): Promise<void> | undefined {
     for (const [id, entry] of this.inFlight) {
       if (entry.port !== port || entry.id !== requestId) continue;
       this.drop(id);
@@ -121,7 +133,7 @@ export class SharedChild {
   }
 
   /** A session left: cancel what it still waits for. */
-  detach(port: SharedPort): void {
+  detach(port: MultiplexedPort): void {
     this.ports.delete(port);
     for (const [id, entry] of [...this.inFlight]) {
       if (entry.port !== port) continue;
@@ -166,7 +178,7 @@ export class SharedChild {
       const reply: JSONRPCMessage =
         message.method === 'ping'
           ? { jsonrpc: '2.0', id: message.id, result: {} }
-          : { jsonrpc: '2.0', id: message.id, error: { code: -32601, message: `${message.method} is not available through a shared server` } };
+          : { jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.MethodNotFound, message: `${message.method} is not available through a shared server` } };
       this.child.send(reply).catch(() => undefined);
       return;
     }
@@ -214,7 +226,7 @@ function sharedRefusal(request: JSONRPCRequest): { code: number; message: string
 }
 
 /** One session's view of a shared child. */
-export class SharedPort implements ChildPort {
+export class MultiplexedPort implements ChildPort {
   onmessage?: (message: JSONRPCMessage) => void;
   onerror?: (error: Error) => void;
   onclose?: () => void;
@@ -222,7 +234,7 @@ export class SharedPort implements ChildPort {
   closeError: WardenError | undefined;
   private closed = false;
 
-  constructor(private readonly shared: SharedChild) {}
+  constructor(private readonly shared: Multiplexer) {}
 
   get pid(): number {
     return this.shared.child.pid;
