@@ -2,10 +2,14 @@
  * Every error the gateway answers with is a WardenError with a stable string `code`.
  * The one table below maps each code to its HTTP status and JSON-RPC error code.
  *
- * JSON-RPC codes reuse the SDK's ErrorCode where the meaning matches (parse error,
- * invalid request, connection closed). Gateway-specific conditions use -32010..-32039,
- * a range the SDK does not use. "Session not found" keeps -32001, the code the SDK's own
- * Streamable HTTP transport answers with, so a client sees one code for one condition.
+ * JSON-RPC codes: the standard ones where the meaning matches (parse error, invalid
+ * request, method not found, invalid params, internal error); the three the MCP
+ * specification (2026-07-28) defines in its reserved range -32020..-32099 with exactly their
+ * meaning (-32020 header mismatch, -32021 missing client capability, -32022 unsupported
+ * protocol version); "session not found" keeps -32001, the code the SDK's Streamable HTTP
+ * transport answers with. Everything else is the gateway's own, in -31001..-31099, outside
+ * the range JSON-RPC and MCP reserve (-32768..-32000), so no client reads a spec meaning
+ * into it. `data.code` names the condition in words.
  */
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 
@@ -15,30 +19,35 @@ export interface ErrorMapping {
 }
 
 export const ERROR_TABLE = {
-  unauthorized: { status: 401, rpc: -32010 },
-  forbidden_origin: { status: 403, rpc: -32011 },
-  forbidden_host: { status: 403, rpc: -32011 },
-  forbidden: { status: 403, rpc: -32012 },
-  unknown_command: { status: 404, rpc: -32013 },
+  unauthorized: { status: 401, rpc: -31001 },
+  forbidden_origin: { status: 403, rpc: -31002 },
+  forbidden_host: { status: 403, rpc: -31002 },
+  forbidden: { status: 403, rpc: -31003 },
+  unknown_command: { status: 404, rpc: -31004 },
   session_not_found: { status: 404, rpc: -32001 },
-  env_rejected: { status: 400, rpc: -32014 },
+  env_rejected: { status: 400, rpc: -31005 },
   bad_request: { status: 400, rpc: ErrorCode.InvalidRequest },
   duplicate_request_id: { status: 400, rpc: ErrorCode.InvalidRequest },
   parse_error: { status: 400, rpc: ErrorCode.ParseError },
-  payload_too_large: { status: 413, rpc: -32015 },
-  method_not_allowed: { status: 405, rpc: -32016 },
-  not_acceptable: { status: 406, rpc: -32024 },
-  unsupported_media_type: { status: 415, rpc: -32025 },
-  conflict: { status: 409, rpc: -32026 },
-  rate_limited: { status: 429, rpc: -32017 },
-  limit_reached: { status: 503, rpc: -32018 },
-  draining: { status: 503, rpc: -32019 },
-  backpressure: { status: 503, rpc: -32020 },
-  upstream_failed: { status: 502, rpc: -32021 },
-  upstream_timeout: { status: 504, rpc: -32027 },
-  upstream_exited: { status: 502, rpc: ErrorCode.ConnectionClosed },
-  upstream_protocol: { status: 502, rpc: -32022 },
-  policy_denied: { status: 403, rpc: -32023 },
+  invalid_params: { status: 400, rpc: ErrorCode.InvalidParams },
+  method_not_found: { status: 404, rpc: ErrorCode.MethodNotFound },
+  header_mismatch: { status: 400, rpc: -32020 },
+  missing_client_capability: { status: 400, rpc: -32021 },
+  unsupported_protocol_version: { status: 400, rpc: -32022 },
+  payload_too_large: { status: 413, rpc: -31006 },
+  method_not_allowed: { status: 405, rpc: -31007 },
+  not_acceptable: { status: 406, rpc: -31008 },
+  unsupported_media_type: { status: 415, rpc: -31009 },
+  conflict: { status: 409, rpc: -31010 },
+  rate_limited: { status: 429, rpc: -31011 },
+  limit_reached: { status: 503, rpc: -31012 },
+  draining: { status: 503, rpc: -31013 },
+  backpressure: { status: 503, rpc: -31014 },
+  upstream_failed: { status: 502, rpc: -31015 },
+  upstream_timeout: { status: 504, rpc: -31016 },
+  upstream_exited: { status: 502, rpc: -31017 },
+  upstream_protocol: { status: 502, rpc: -31018 },
+  policy_denied: { status: 403, rpc: -31019 },
   internal: { status: 500, rpc: ErrorCode.InternalError },
 } as const satisfies Record<string, ErrorMapping>;
 

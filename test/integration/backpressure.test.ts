@@ -16,6 +16,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ErrorCode, LoggingMessageNotificationSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Session } from '../../src/transports/sessions.js';
 import { fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, type Kind, type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
+import { ERROR_TABLE } from '../../src/errors.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 const FLOOD = 'flood-server';
@@ -339,7 +340,7 @@ describe('a child that stops reading stdin', () => {
     const body = (await res.json()) as { jsonrpc: string; id: unknown; error: { code: number; message: string; data: { code: string; queuedBytes: number } } };
     expect(body.jsonrpc).toBe('2.0');
     expect(body.id).toBeNull();
-    expect(body.error.code).toBe(-32020);
+    expect(body.error.code).toBe(ERROR_TABLE.backpressure.rpc);
     expect(body.error.data.code).toBe('backpressure');
     expect(body.error.message).toMatch(/not reading its input/);
     return { queuedBytes: body.error.data.queuedBytes };

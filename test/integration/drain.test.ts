@@ -18,6 +18,7 @@ import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/s
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, TEST_ADMIN_TOKEN, type Kind, type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
+import { ERROR_TABLE } from '../../src/errors.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 import { parseResponses } from '../helpers/rawHttp.js';
 
@@ -239,7 +240,7 @@ describe('gateway.close() (in-process drain)', () => {
     expect(refused?.headers.connection).toBe('close');
     expect(JSON.parse(refused!.body)).toEqual({
       jsonrpc: '2.0',
-      error: { code: -32019, message: 'gateway is shutting down', data: { code: 'draining' } },
+      error: { code: ERROR_TABLE.draining.rpc, message: 'gateway is shutting down', data: { code: 'draining' } },
       id: null,
     });
     expect(fresh).toMatch(/^(ECONNREFUSED|HTTP 503)$/); // today: refused (server.close() stops listening at once)
