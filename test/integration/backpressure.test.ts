@@ -466,7 +466,7 @@ describe('a child that dies mid-session', () => {
       const answeredMs = performance.now() - killedAt;
       for (const outcome of outcomes) {
         expect(outcome).toBeInstanceOf(McpError);
-        expect((outcome as McpError).code).toBe(ErrorCode.ConnectionClosed);
+        expect((outcome as McpError).code).toBe(ERROR_TABLE.upstream_exited.rpc);
         expect((outcome as McpError).message).toMatch(/MCP server exited: signal SIGKILL/);
       }
       expect(answeredMs).toBeLessThan(2_000); // not the 60 s request timeout
@@ -503,7 +503,7 @@ describe('a child that dies mid-session', () => {
           const code = (outcome.data as { code?: string } | undefined)?.code ?? String(outcome.code);
           kinds.push(code);
           if (code === 'upstream_exited') {
-            expect(outcome.code).toBe(ErrorCode.ConnectionClosed);
+            expect(outcome.code).toBe(ERROR_TABLE.upstream_exited.rpc);
             expect(outcome.message).toMatch(/MCP server exited: code 3/);
             rpcErrors += 1;
           }
@@ -567,6 +567,6 @@ describe('a server that closed its stdin', () => {
   it('a request it cannot receive is answered as an upstream failure, not as an internal error', async () => {
     const error = await answerToRequest();
     expect(error.data.code).toBe('upstream_exited');
-    expect(error.code).toBe(ErrorCode.ConnectionClosed);
+    expect(error.code).toBe(ERROR_TABLE.upstream_exited.rpc);
   });
 });

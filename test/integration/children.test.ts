@@ -369,7 +369,7 @@ describe.each<Kind>(['sse', 'mcp'])('over %s', (kind) => {
     const elapsedMs = performance.now() - started;
     expect(String(error)).toMatch(/MCP server exited: code 3/);
     expect(error).toBeInstanceOf(McpError);
-    expect((error as McpError).code).toBe(ErrorCode.ConnectionClosed);
+    expect((error as McpError).code).toBe(ERROR_TABLE.upstream_exited.rpc);
     expect(elapsedMs).toBeLessThan(3_000);
 
     await waitFor(() => liveSession(gw, conn.sessionId) === undefined, { message: 'session removed' });
@@ -396,7 +396,7 @@ describe.each<Kind>(['sse', 'mcp'])('over %s', (kind) => {
     // "internal error" (-32603) comes when initialize is written just as the server dies: the
     // known bug shown by the EPIPE test under "known bugs" below.
     expect(String(error)).toMatch(/MCP server exited: code 1|failed to start|\b502\b|\b404\b|internal error/);
-    if (error instanceof McpError) expect([ErrorCode.ConnectionClosed, ErrorCode.InternalError]).toContain(error.code);
+    if (error instanceof McpError) expect([ERROR_TABLE.upstream_exited.rpc, ErrorCode.InternalError]).toContain(error.code);
     await waitForNoDescendants(process.pid, { timeoutMs: 5_000 });
     await waitFor(() => gw.gateway.sessions.size === 0, { message: 'no session left' });
     expect(gw.gateway.processes.liveCount).toBe(0);

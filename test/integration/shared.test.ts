@@ -30,6 +30,7 @@ import {
   type JSONRPCMessage,
 } from '@modelcontextprotocol/sdk/types.js';
 import { fixtureEntry, MCP_ACCEPT, startGateway, type Kind, type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
+import { ERROR_TABLE } from '../../src/errors.js';
 import { cmdline, descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 const MUX = 'mux';
@@ -641,11 +642,11 @@ describe('the shared child crashes', () => {
 
     for (const e of [crashError, sdkError]) {
       expect(e).toBeInstanceOf(McpError);
-      expect((e as McpError).code).toBe(ErrorCode.ConnectionClosed);
+      expect((e as McpError).code).toBe(ERROR_TABLE.upstream_exited.rpc);
       expect((e as McpError).message).toMatch(/MCP server exited: code 3/);
     }
-    expect(rawMcpReply).toEqual({ jsonrpc: '2.0', id: 41, error: expect.objectContaining({ code: ErrorCode.ConnectionClosed, message: 'MCP server exited: code 3' }) });
-    expect(rawSseReply).toEqual({ jsonrpc: '2.0', id: 42, error: expect.objectContaining({ code: ErrorCode.ConnectionClosed, message: 'MCP server exited: code 3' }) });
+    expect(rawMcpReply).toEqual({ jsonrpc: '2.0', id: 41, error: expect.objectContaining({ code: ERROR_TABLE.upstream_exited.rpc, message: 'MCP server exited: code 3' }) });
+    expect(rawSseReply).toEqual({ jsonrpc: '2.0', id: 42, error: expect.objectContaining({ code: ERROR_TABLE.upstream_exited.rpc, message: 'MCP server exited: code 3' }) });
 
     // Every session ended.
     await rawStream.ended; // the SSE stream was closed by the gateway
