@@ -5,6 +5,10 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createPagesApp } from './app.js';
+import { Conversations, deploymentKey } from './modern/conversations.js';
+import { ModernHandler } from './modern/handler.js';
+import { RequestStateSealer } from './modern/requestState.js';
+import { PACKAGE_VERSION } from './version.js';
 import { AuditLog } from './audit/auditLog.js';
 import { adminVerifier } from './auth/admin.js';
 import { sharedSecretVerifier, type Principal } from './auth/bearer.js';
@@ -161,7 +165,24 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const verifyAdmin = adminVerifier(settings.adminToken, clients?.adminTokens ?? []);
   const addressOf = addressResolver(settings.trustedProxy ?? []);
   const sse = new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs });
-  const streamable = new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, jsonReplyWindowMs: settings.jsonReplyWindowMs });
+  let modern: ModernHandler | undefined;
+  const conversations = new Conversations(factory, {
+    maxEnvVariants: settings.maxEnvVariants,
+    fingerprintKey: deploymentKey(settings.secret, 'env fingerprint'),
+    policyActive: () => policy !== undefined,
+    onToolsListed: (key, tools) => modern?.toolsListed(key, tools),
+    port: {
+      logger,
+      keepAliveMs: settings.keepAliveMs,
+      jsonReplyWindowMs: settings.jsonReplyWindowMs,
+      maxBacklogBytes: settings.maxClientBacklogBytes,
+      inputTimeoutMs: settings.inputTimeoutMs,
+      sealer: new RequestStateSealer(deploymentKey(settings.secret, 'request state')),
+      clientInfo: { name: 'mcp-warden', version: PACKAGE_VERSION },
+    },
+  });
+  modern = new ModernHandler({ conversations, policy: () => policy?.current });
+  const streamable = new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, jsonReplyWindowMs: settings.jsonReplyWindowMs }, modern);
   const onRejection = (error: WardenError) => {
     if (error.code === 'rate_limited' || error.code === 'limit_reached') metrics.rateLimited.inc({ limit: String(error.data?.limit ?? error.code) });
   };

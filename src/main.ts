@@ -5,7 +5,6 @@
  * `--version` and the `audit` subcommand answer on stdout).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { runAuditCli } from './audit/cli.js';
 import { ClientsFileError } from './auth/clients.js';
 import { CommandsFileError } from './config/commands.js';
@@ -14,12 +13,8 @@ import { parseSettings, SettingsError, USAGE, type Settings } from './config/set
 import { installCrashGuards } from './crashGuards.js';
 import { createGateway } from './gateway.js';
 import { createLogger } from './logging/logger.js';
+import { PACKAGE_VERSION } from './version.js';
 
-/** The package's version, from the package.json next to dist/. */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-  return String(pkg.version);
-}
 
 function fail(message: string): never {
   process.stderr.write(`mcp-warden: ${message}\n`);
@@ -39,7 +34,7 @@ async function main(): Promise<void> {
       process.exit(0);
     }
     if (cli.version) {
-      process.stdout.write(`${packageVersion()}\n`);
+      process.stdout.write(`${PACKAGE_VERSION}\n`);
       process.exit(0);
     }
     settings = cli.settings;

@@ -73,6 +73,10 @@ export const settingsSchema = z.object({
   requestTimeoutMs: positiveInt.default(60_000),
   /** Connections held at once; unset: derived from the open-files limit (logged at start). */
   maxConnections: positiveInt.optional(),
+  /** Modern (2026-07-28) conversations one principal may hold per whitelist key with different ENV_* values. @default 4 */
+  maxEnvVariants: positiveInt.default(4),
+  /** How long a 2026-07-28 request that asked the client for input waits for its retry, ms. @default 300000 */
+  inputTimeoutMs: positiveInt.default(300_000),
   /** Stop stages for a child tree, ms: after stdin EOF, after SIGTERM, after SIGKILL. */
   stopEofMs: positiveInt.default(1_000),
   stopTermMs: positiveInt.default(2_000),
@@ -178,6 +182,8 @@ export const SOURCES = [
   ['shutdown-grace-ms', 'WARDEN_SHUTDOWN_GRACE_MS', 'shutdownGraceMs'],
   ['initialize-timeout-ms', 'WARDEN_INITIALIZE_TIMEOUT_MS', 'initializeTimeoutMs'],
   ['request-timeout-ms', 'WARDEN_REQUEST_TIMEOUT_MS', 'requestTimeoutMs'],
+  ['max-env-variants', 'WARDEN_MAX_ENV_VARIANTS', 'maxEnvVariants'],
+  ['input-timeout-ms', 'WARDEN_INPUT_TIMEOUT_MS', 'inputTimeoutMs'],
   ['max-connections', 'WARDEN_MAX_CONNECTIONS', 'maxConnections'],
   ['pool-min', 'WARDEN_POOL_MIN', 'poolMin'],
   ['spare-ttl-ms', 'WARDEN_SPARE_TTL_MS', 'spareTtlMs'],

@@ -25,6 +25,10 @@ Options (each also read from the environment variable in brackets; the flag wins
                                (WARDEN_REQUEST_TIMEOUT_MS, default 60000)
   --max-connections N          connections at once
                                (WARDEN_MAX_CONNECTIONS, default from the open-files limit)
+  --max-env-variants N         2026-07-28 conversations per caller and key with different ENV_* values
+                               (WARDEN_MAX_ENV_VARIANTS, default 4)
+  --input-timeout-ms N         how long a 2026-07-28 request that asked the client for input waits
+                               for its retry (WARDEN_INPUT_TIMEOUT_MS, default 300000)
   --pool-min N                 warm spares per command (WARDEN_POOL_MIN, default 1)
   --spare-ttl-ms N             replace spares older than this (WARDEN_SPARE_TTL_MS, default 600000)
   --spawn-concurrency N        spawns at once (WARDEN_SPAWN_CONCURRENCY, default 4)

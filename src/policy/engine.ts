@@ -173,3 +173,15 @@ export function rateLimitFor(policy: CompiledPolicy, tool: string, role: string,
   }
   return undefined;
 }
+
+/**
+ * May `role` use anything of `kind` on `commandKey` at all? True when some section of its
+ * chain allows a name of that kind, or the deciding default is allow. (A role for which
+ * this is false is shown no such capability.)
+ */
+export function mayUseAny(policy: CompiledPolicy, kind: Kind, role: string, commandKey: string): boolean {
+  const chain = policy.chain(role, commandKey);
+  if (chain.some((section) => (section.rules[kind]?.allow?.length ?? 0) > 0)) return true;
+  const decider = chain.find((section) => section.default !== undefined);
+  return decider === undefined || decider.default === 'allow';
+}

@@ -60,6 +60,8 @@ export interface GuardContext {
   readonly clientKey: string;
   /** The session id's hash, once known. */
   readonly sessionTag: () => string | undefined;
+  /** The protocol era the client speaks (`modern`: 2026-07-28). @default 'legacy' */
+  readonly era?: 'legacy' | 'modern';
 }
 
 interface OpenCall {
@@ -296,6 +298,7 @@ export class PolicyGuard implements MessageGuard {
       role: this.ctx.principal.role,
       command: this.ctx.commandKey,
       session: this.ctx.sessionTag(),
+      era: this.ctx.era ?? 'legacy',
     };
   }
 }

@@ -45,6 +45,7 @@ export class SessionReaper {
       const limit = session.bridge.inFlight > 0 ? idleTimeoutMs * 2 : idleTimeoutMs;
       const idle = idleTimeoutMs > 0 && now - session.lastActivity >= limit;
       const old = maxSessionMs > 0 && now - session.createdAt >= maxSessionMs;
+      if (!old && session.busy) continue;
       if (!idle && !old) continue;
       const why = idle ? 'idle timeout' : 'maximum session lifetime';
       logger.info('reaping session', { session: session.idHash, command: session.commandKey, why });

@@ -68,10 +68,16 @@ export class SessionFactory {
    * the session is registered before the bridge starts, because starting the client side
    * may announce the session (SSE's endpoint event) and a POST for it can follow at once.
    */
-  async open<K extends TransportKind>(request: RoutedRequest, kind: K, create: () => ClientTransportOf[K]): Promise<Session<K> | undefined> {
+  async open<K extends TransportKind>(
+    request: RoutedRequest,
+    kind: K,
+    create: () => ClientTransportOf[K],
+    { detached = false }: { readonly detached?: boolean } = {},
+  ): Promise<Session<K> | undefined> {
     const started = performance.now();
     const lease = await this.leaseChild(request);
-    if (request.res.destroyed || request.res.writableEnded) {
+    // A session lives on its first response unless `detached` (a modern conversation outlives it).
+    if (!detached && (request.res.destroyed || request.res.writableEnded)) {
       await lease.child.close();
       return undefined;
     }
@@ -127,6 +133,7 @@ export class SessionFactory {
       commandKey: spec.key,
       clientKey: lease.clientKey,
       sessionTag: () => session?.idHash,
+      era: kind === 'modern' ? 'modern' : 'legacy',
     });
     const bridge = new Bridge(transport, child, {
       logger,
@@ -144,7 +151,7 @@ export class SessionFactory {
       audit.record('session_close', { session: opened.idHash, command: spec.key, transport: kind, clientId: principal.clientId, durationMs: Date.now() - opened.createdAt });
     };
     sessions.add(session);
-    const fields = { session: session.idHash, command: spec.key, transport: kind, pid: child.pid, clientId: principal.clientId, role: principal.role };
+    const fields = { session: session.idHash, command: spec.key, transport: kind, era: kind === 'modern' ? 'modern' : 'legacy', pid: child.pid, clientId: principal.clientId, role: principal.role };
     logger.info('session opened', fields);
     audit.record('session_open', fields);
     return session;

@@ -6,15 +6,18 @@
 import { createHash } from 'node:crypto';
 import { samePrincipal, type Principal } from '../auth/bearer.js';
 import type { Bridge } from '../bridge/bridge.js';
+import type { ModernClientPort } from '../modern/port.js';
 import type { SseSessionTransport } from './sseSession.js';
 import type { StreamableSessionTransport } from './streamableSession.js';
 
-export type TransportKind = 'sse' | 'streamable';
+export type TransportKind = 'sse' | 'streamable' | 'modern';
 
 /** The client transport of each kind of session. */
 export interface ClientTransportOf {
   readonly sse: SseSessionTransport;
   readonly streamable: StreamableSessionTransport;
+  /** A modern (2026-07-28) conversation: one principal, key and env, no session id of its own. */
+  readonly modern: ModernClientPort;
 }
 
 export interface SessionInfo {
@@ -46,6 +49,11 @@ export class Session<K extends TransportKind = TransportKind> implements Session
 
   touch(): void {
     this.lastActivity = Date.now();
+  }
+
+  /** Holding something open (a listen stream, a request waiting for the client's input): never idle. */
+  get busy(): boolean {
+    return 'busy' in this.transport && this.transport.busy;
   }
 
   close(why?: string): Promise<void> {

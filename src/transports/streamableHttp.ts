@@ -1,13 +1,18 @@
 /**
- * Streamable HTTP: `POST|GET|DELETE /<cmd>/mcp` with stateful sessions (`Mcp-Session-Id`).
- * A POST without a session id must be `initialize`; it starts the session's own child.
- * An unknown or closed session id gets 404 so that clients re-initialize. The checks this
+ * Streamable HTTP on `/<cmd>/mcp`, both eras on one URL, chosen per request: a POST whose
+ * `params._meta` claims protocol revision 2026-07-28 is modern and served statelessly
+ * (src/modern/handler.ts); anything else is legacy, with stateful sessions
+ * (`Mcp-Session-Id`): a POST without a session id must be `initialize`, which starts the
+ * session's own child, and an unknown or closed session id gets 404 so that clients
+ * re-initialize. GET and DELETE need a legacy session (405 otherwise). The checks this
  * transport asks for (Accept, MCP-Protocol-Version) are answered here, with the gateway's
  * error bodies; Content-Type was checked when the body was read.
  */
 import type { IncomingMessage } from 'node:http';
 import { SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { asMessage, isInitialize } from '../bridge/jsonrpc.js';
+import type { ModernHandler } from '../modern/handler.js';
+import { batchClaimsModern, claimsModern, MODERN_VERSION } from '../modern/protocol.js';
 import { SessionNotFoundError, WardenError } from '../errors.js';
 import type { RoutedRequest } from './routed.js';
 import type { SessionFactory } from './sessionFactory.js';
@@ -26,14 +31,29 @@ export class StreamableHandler {
     private readonly factory: SessionFactory,
     private readonly sessions: SessionStore,
     private readonly options: StreamableOptions,
+    private readonly modern: ModernHandler,
   ) {}
 
   /** Every request to `/<cmd>/mcp`. */
   async handle(request: RoutedRequest): Promise<void> {
-    if (request.sessionId !== undefined) return this.sessionRequest(request);
-    if (request.req.method !== 'POST') throw new WardenError('bad_request', 'Bad Request: Mcp-Session-Id header is required');
-    checkAccept(request.req);
-    if (!isInitialize(request.body)) throw new WardenError('bad_request', 'Bad Request: a session starts with an initialize request');
+    const { req, body } = request;
+    const modern = req.method === 'POST' && claimsModern(body);
+    if (request.sessionId !== undefined && !modern) return this.sessionRequest(request);
+    if (req.method !== 'POST') {
+      throw new WardenError('method_not_allowed', `${req.method} needs the Mcp-Session-Id of a 2025 session; 2026-07-28 requests are POSTs`, { headers: { Allow: 'POST' } });
+    }
+    checkAccept(req);
+    if (batchClaimsModern(body)) throw new WardenError('bad_request', 'Invalid Request: a batch may not carry 2026-07-28 requests');
+    if (modern) return this.modern.handle(request);
+    const versionHeader = req.headers['mcp-protocol-version'];
+    const modernHeader = typeof versionHeader === 'string' && versionHeader >= MODERN_VERSION;
+    if (isInitialize(body) && modernHeader) throw new WardenError('header_mismatch', 'Header mismatch: initialize is a 2025 request, but MCP-Protocol-Version names a 2026 revision');
+    if (modernHeader) {
+      throw new WardenError('invalid_params', 'Invalid _meta envelope: a 2026-07-28 request carries its protocol version, client info and capabilities in params._meta', {
+        data: { envelope: { missing: ['_meta'] } },
+      });
+    }
+    if (!isInitialize(body)) throw new WardenError('bad_request', 'Bad Request: a 2025 session starts with an initialize request (or send a 2026-07-28 request with its _meta envelope)');
     const options = { ...this.options, maxBacklogBytes: this.factory.limits.maxClientBacklogBytes };
     const session = await this.factory.open(request, 'streamable', () => new StreamableSessionTransport(options));
     session?.transport.post(request.res, [request.body as JSONRPCMessage]);

@@ -266,11 +266,11 @@ describe('401 unauthorized', () => {
   });
 
   it('the scheme name is case-insensitive (control: the right secret passes auth)', async () => {
-    // GET /mcp without a session is a 400 from the transport: proof that auth let it through.
+    // GET /mcp without a session is a 405 from the transport: proof that auth let it through.
     const reply = await expectNoSpawn(gw, () =>
       viaFetch(gw.url(ENV, 'mcp'), { headers: { ...MCP_ACCEPT, Authorization: `bearer ${gw.secret}` } }),
     );
-    expectRejection(reply, 400, 'bad_request');
+    expectRejection(reply, 405, 'method_not_allowed');
   });
 });
 
@@ -465,7 +465,7 @@ describe('400 env_rejected', () => {
 
 describe('403 host and origin guard', () => {
   const port = () => new URL(gw.base).port;
-  /** GET /mcp without a session: 400 bad_request proves the request got past guard and auth. */
+  /** GET /mcp without a session: 405 method_not_allowed proves the request got past guard and auth. */
   const probe = (target: TestGateway, headers: Record<string, string>) =>
     viaFetch(target.url(ENV, 'mcp'), { headers: { ...MCP_ACCEPT, ...headers } });
 
@@ -509,11 +509,11 @@ describe('403 host and origin guard', () => {
 
   it('accepts the loopback origins and hosts on our port (control)', async () => {
     for (const origin of [`http://127.0.0.1:${port()}`, `http://localhost:${port()}`, `http://LOCALHOST:${port()}`]) {
-      expectRejection(await expectNoSpawn(gw, () => probe(gw, gw.headers({ Origin: origin }))), 400, 'bad_request');
+      expectRejection(await expectNoSpawn(gw, () => probe(gw, gw.headers({ Origin: origin }))), 405, 'method_not_allowed');
     }
     for (const host of [`localhost:${port()}`, 'LOCALHOST', '127.0.0.1:1', `[::1]:${port()}`]) {
       const reply = await expectNoSpawn(gw, () => viaHttp(gw, 'GET', `/${ENV}/mcp`, mcpHeaders(gw, { Host: host })));
-      expectRejection(reply, 400, 'bad_request');
+      expectRejection(reply, 405, 'method_not_allowed');
     }
   });
 
@@ -525,7 +525,7 @@ describe('403 host and origin guard', () => {
 
   it("allowedOrigins: '*' accepts any origin, but still needs auth and a loopback Host", async () => {
     const accepted = await expectNoSpawn(anyOrigin, () => probe(anyOrigin, anyOrigin.headers({ Origin: 'http://evil.example' })));
-    expectRejection(accepted, 400, 'bad_request');
+    expectRejection(accepted, 405, 'method_not_allowed');
     const noAuth = await expectNoSpawn(anyOrigin, () => probe(anyOrigin, { Origin: 'http://evil.example' }));
     expectRejection(noAuth, 401, 'unauthorized');
     const badHost = await expectNoSpawn(anyOrigin, () =>
@@ -537,7 +537,7 @@ describe('403 host and origin guard', () => {
   it('a comma-separated allowedOrigins list (trimmed, trailing slash ignored, case-insensitive) replaces the loopback defaults', async () => {
     for (const origin of ['https://app.example', 'https://OTHER.example']) {
       const reply = await expectNoSpawn(listed, () => probe(listed, listed.headers({ Origin: origin })));
-      expectRejection(reply, 400, 'bad_request');
+      expectRejection(reply, 405, 'method_not_allowed');
     }
     const loopback = `http://127.0.0.1:${new URL(listed.base).port}`;
     for (const origin of [loopback, 'http://app.example', 'https://app.example.evil']) {
@@ -545,7 +545,7 @@ describe('403 host and origin guard', () => {
       expectRejection(reply, 403, 'forbidden_origin');
     }
     // No Origin at all (a non-browser client) passes the origin check.
-    expectRejection(await expectNoSpawn(listed, () => probe(listed, listed.headers())), 400, 'bad_request');
+    expectRejection(await expectNoSpawn(listed, () => probe(listed, listed.headers())), 405, 'method_not_allowed');
   });
 });
 
@@ -693,9 +693,9 @@ describe('400 parse_error and bad_request', () => {
     expectRejection(reply, 415, 'unsupported_media_type');
   });
 
-  it.each(['GET', 'DELETE'])('/mcp %s without a session id -> 400 bad_request', async (method) => {
+  it.each(['GET', 'DELETE'])('/mcp %s without a session id -> 405 method_not_allowed (2026-07-28 requests are POSTs)', async (method) => {
     const reply = await expectNoSpawn(gw, () => viaFetch(gw.url(ENV, 'mcp'), { method, headers: mcpHeaders(gw) }));
-    expectRejection(reply, 400, 'bad_request');
+    expectRejection(reply, 405, 'method_not_allowed');
   });
 
   it('/messages with a live SSE session: invalid JSON is parse_error, a non-JSON-RPC body is bad_request, text/plain is 415', async () => {

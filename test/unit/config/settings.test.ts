@@ -24,6 +24,8 @@ const SAMPLES: Record<Key, readonly [flag: string, env: string, parsed: unknown]
   shutdownGraceMs: ['2500', '3000', 2500],
   initializeTimeoutMs: ['1000', '2000', 1000],
   requestTimeoutMs: ['90000', '30000', 90_000],
+  maxEnvVariants: ['6', '2', 6],
+  inputTimeoutMs: ['60000', '120000', 60_000],
   maxConnections: ['100', '200', 100],
   poolMin: ['0', '2', 0],
   spareTtlMs: ['1000', '2000', 1000],

@@ -126,6 +126,7 @@ describe('inbound decisions', () => {
           role: 'user',
           command: 'sms',
           session: 'sess-tag',
+          era: 'legacy',
           tool: 'rm_rf',
           ...argDigest({ path: '/' }),
           decision: 'denied',

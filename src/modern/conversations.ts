@@ -1,0 +1,126 @@
+/**
+ * Which child serves a modern request, which carries no session: one conversation per
+ * (principal, whitelist key, env fingerprint), the way a desktop app runs one server process
+ * for all its chats. It is created on first use (from the warm pool when it can), reused
+ * while active, counted against the same limits as sessions, and reaped when idle (nothing
+ * in flight, no listen open, no request waiting for input). A conversation is never shared
+ * between principals. The env fingerprint is an HMAC with a deployment key, never a plain
+ * hash of secret values, and a principal gets at most `maxEnvVariants` conversations per key.
+ */
+import { createHmac } from 'node:crypto';
+import type { Principal } from '../auth/bearer.js';
+import { extractEnvHeaders, validateEnvHeaders } from '../commands/env.js';
+import { LimitReachedError } from '../errors.js';
+import { clientKey } from '../http/clientAddress.js';
+import type { RoutedRequest } from '../transports/routed.js';
+import type { SessionFactory } from '../transports/sessionFactory.js';
+import type { Session } from '../transports/sessions.js';
+import { ModernClientPort, type ModernPortOptions } from './port.js';
+
+/** A key for one purpose, derived from the deployment's shared secret (the same on every machine). */
+export function deploymentKey(secret: string, purpose: string): Buffer {
+  return createHmac('sha256', secret).update(`mcp-warden ${purpose}`).digest();
+}
+
+export interface ConversationOptions {
+  /** Conversations one principal may hold per key with different env. @default 4 */
+  readonly maxEnvVariants: number;
+  readonly fingerprintKey: Buffer;
+  /** Options of each conversation's client port (principal and scope are added per conversation). */
+  readonly port: Omit<ModernPortOptions, 'principalKey' | 'cacheScope' | 'onToolsListed'>;
+  /** True while a tool policy is loaded (answers then depend on the caller's role). */
+  readonly policyActive: () => boolean;
+  /** Told of every tools/list result a key's server gave (for the Mcp-Param-* checks). */
+  readonly onToolsListed?: (key: string, tools: unknown) => void;
+}
+
+export class Conversations {
+  private readonly live = new Map<string, Session<'modern'>>();
+  private readonly opening = new Map<string, Promise<Session<'modern'>>>();
+  /** Each key's InitializeResult, once one child of it shook hands (server/discover answers from it). */
+  private readonly initResults = new Map<string, Record<string, unknown>>();
+
+  constructor(
+    private readonly factory: SessionFactory,
+    private readonly options: ConversationOptions,
+  ) {}
+
+  /** The child's InitializeResult of `key`, when known. */
+  initResult(key: string): Record<string, unknown> | undefined {
+    return this.initResults.get(key);
+  }
+
+  /** The conversation for this request's principal, key and env, if one is open. */
+  find(request: RoutedRequest): Session<'modern'> | undefined {
+    try {
+      return this.live.get(this.idOf(request).id);
+    } catch {
+      return undefined; // env headers that would be refused: no conversation has them
+    }
+  }
+
+  /** The conversation for this request's principal, key and env: found, or opened (with the handshake). */
+  async get(request: RoutedRequest): Promise<Session<'modern'>> {
+    const { id, principalKey, accepted } = this.idOf(request);
+    const found = this.live.get(id);
+    if (found) return found;
+    const pending = this.opening.get(id);
+    if (pending) return pending;
+    this.checkVariants(principalKey, request.spec.key);
+    const envDependent = Object.keys(accepted).length > 0;
+    const open = this.open(request, request.principal, id, envDependent).finally(() => this.opening.delete(id));
+    this.opening.set(id, open);
+    return open;
+  }
+
+  private idOf(request: RoutedRequest): { id: string; principalKey: string; accepted: Readonly<Record<string, string>> } {
+    const accepted = validateEnvHeaders(extractEnvHeaders(request.req.headersDistinct), request.spec, { mode: this.factory.limits.envMode });
+    const principalKey = clientKey(request.principal);
+    return { id: `${principalKey}\u0000${request.spec.key}\u0000${this.fingerprint(accepted)}`, principalKey, accepted };
+  }
+
+  private async open(request: RoutedRequest, principal: Principal, id: string, envDependent: boolean): Promise<Session<'modern'>> {
+    const port = new ModernClientPort({
+      ...this.options.port,
+      principalKey: clientKey(principal),
+      cacheScope: () => (envDependent || this.options.policyActive() ? 'private' : 'public'),
+      onToolsListed: (tools) => this.options.onToolsListed?.(request.spec.key, tools),
+    });
+    const session = await this.factory.open(request, 'modern', () => port, { detached: true });
+    if (!session) throw new LimitReachedError('the client left before its server started', 0, 1);
+    this.live.set(id, session);
+    session.bridge.onclose = chain(session.bridge.onclose, () => {
+      if (this.live.get(id) === session) this.live.delete(id);
+    });
+    try {
+      const result = await port.handshake();
+      this.initResults.set(request.spec.key, result);
+    } catch (error) {
+      await session.close('handshake failed');
+      throw error;
+    }
+    return session;
+  }
+
+  private checkVariants(principalKey: string, key: string): void {
+    const prefix = `${principalKey}\u0000${key}\u0000`;
+    let count = 0;
+    for (const id of [...this.live.keys(), ...this.opening.keys()]) if (id.startsWith(prefix)) count += 1;
+    if (count >= this.options.maxEnvVariants) throw new LimitReachedError('maxEnvVariants', this.options.maxEnvVariants, 5, 'rate_limited');
+  }
+
+  private fingerprint(accepted: Readonly<Record<string, string>>): string {
+    const text = Object.entries(accepted)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map((pair) => JSON.stringify(pair))
+      .join('\n');
+    return createHmac('sha256', this.options.fingerprintKey).update(text).digest('base64url');
+  }
+}
+
+function chain(first: (() => void) | undefined, then: () => void): () => void {
+  return () => {
+    first?.();
+    then();
+  };
+}
