@@ -176,3 +176,80 @@ describe('the 2025 client on the same URL', () => {
     expect((await client.callTool({ name: 'echo', arguments: { message: 'legacy' } })).content).toEqual([{ type: 'text', text: 'Echo: legacy' }]);
   });
 });
+
+describe('subscriptions/listen', () => {
+  it('acknowledges, then delivers the resource updates the filter asked for, tagged with the listen id', async () => {
+    const client = await modernClient();
+    const { resources } = await client.listResources();
+    const uri = resources[0]!.uri;
+    const updates: unknown[] = [];
+    client.setNotificationHandler('notifications/resources/updated', (n) => void updates.push(n.params));
+    const sub = await client.listen({ resourceSubscriptions: [uri], toolsListChanged: true });
+    expect(sub.honoredFilter).toEqual({ resourceSubscriptions: [uri], toolsListChanged: true });
+    const modern = gw.gateway.sessions.all().find((s) => s.kind === 'modern')!;
+    expect(modern.busy).toBe(true);
+    await client.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
+    await waitFor(() => updates.length > 0, { message: 'a resource update on the listen' });
+    expect(updates[0]).toMatchObject({ uri });
+    await client.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
+    await sub.close();
+    await waitFor(() => !modern.busy, { message: 'the listen closed at the gateway' });
+  });
+});
+
+describe('multi round-trip requests: the sealed requestState', () => {
+  const elicitCapable = { ...envelope, 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} } };
+  const call = (id: number, extra: Record<string, unknown> = {}) => ({
+    jsonrpc: '2.0',
+    id,
+    method: 'tools/call',
+    params: { name: 'trigger-elicitation-request', arguments: {}, _meta: elicitCapable, ...extra },
+  });
+  const headers = { 'Mcp-Method': 'tools/call', 'Mcp-Name': 'trigger-elicitation-request' };
+  const answer = { action: 'accept', content: { name: 'Ada', check: true, firstLine: 'x', integer: 1, number: 1.5, enum: 'Option 1' } };
+
+  it('is refused when forged, replayed, or presented for another request; the honest retry completes', async () => {
+    const first = await rawModern(call(20), headers);
+    expect(first.json.result).toMatchObject({ resultType: 'input_required', inputRequests: { input: { method: 'elicitation/create' } } });
+    const state = first.json.result.requestState as string;
+    const key = Object.keys(first.json.result.inputRequests)[0]!;
+    const tampered = `${state.slice(0, -2)}${state.endsWith('AA') ? 'BB' : 'AA'}`;
+    const forged = await rawModern(call(21, { requestState: tampered, inputResponses: { [key]: answer } }), headers);
+    expect(forged.status).toBe(400);
+    expect(forged.json).toMatchObject({ id: 21, error: { code: -32602, data: { field: 'requestState' } } });
+    const otherArgs = await rawModern({ ...call(22, { requestState: state, inputResponses: { [key]: answer } }), params: { name: 'trigger-elicitation-request', arguments: { x: 1 }, _meta: elicitCapable, requestState: state, inputResponses: { [key]: answer } } }, headers);
+    expect(otherArgs.json.error?.code).toBe(-32602);
+    const done = await rawModern(call(23, { requestState: state, inputResponses: { [key]: answer } }), headers);
+    expect(done.json.id).toBe(23);
+    expect(JSON.stringify(done.json.result.content)).toContain('Ada');
+    const replay = await rawModern(call(24, { requestState: state, inputResponses: { [key]: answer } }), headers);
+    expect(replay.json.error?.code).toBe(-32602);
+  });
+
+  it('a request whose client did not declare elicitation gets the server’s refusal, not a question', async () => {
+    const reply = await rawModern({ ...call(25), params: { name: 'trigger-elicitation-request', arguments: {}, _meta: envelope } }, headers);
+    expect(reply.json.result?.resultType).not.toBe('input_required');
+  });
+});
+
+describe('limits', () => {
+  it('a caller gets at most --max-env-variants conversations per key, then 429', async () => {
+    const own = await startGateway(undefined, { maxEnvVariants: 2 });
+    try {
+      const post = (value: string) =>
+        fetch(own.url(EVERYTHING, 'mcp'), {
+          method: 'POST',
+          headers: own.headers({ ...MODERN_HEADERS, 'Mcp-Method': 'tools/list', ENV_VARIANT: value }),
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: envelope } }),
+        });
+      expect((await post('a')).status).toBe(200);
+      expect((await post('b')).status).toBe(200);
+      const refused = await post('c');
+      expect(refused.status).toBe(429);
+      expect(((await refused.json()) as { error: { data: { limit: string } } }).error.data.limit).toBe('maxEnvVariants');
+      expect((await post('a')).status).toBe(200);
+    } finally {
+      await own.close();
+    }
+  });
+});
