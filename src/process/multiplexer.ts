@@ -1,31 +1,44 @@
 /**
  * A JSON-RPC multiplexer: one child serving many sessions (`"mode": "shared"` on a
  * whitelist entry), for stateless servers. The gateway initializes the child once; each
- * session's `initialize` is answered from that result. Request ids and progress tokens are
- * rewritten on the way in and restored on the way out, so sessions with colliding ids only
- * see their own replies. Notifications from the server go to every session;
- * server-to-client requests cannot be attributed to a session and are refused. Tasks are
- * not offered: the child's task store is one for all sessions, so one session would see
- * another's tasks. If the child dies, every session on it ends (their in-flight requests
- * fail at once).
+ * session's `initialize` is answered from that result, with the protocol version the child
+ * agreed to (a session that does not speak it disconnects, as with any server). Request ids
+ * and progress tokens are rewritten on the way in and restored on the way out, so sessions
+ * with colliding ids only see their own replies. Resource subscriptions and logging levels
+ * are kept per session (sharedSubscriptions.ts, sharedLogLevels.ts); other notifications
+ * from the server go to every session. Server-to-client requests cannot be attributed to a
+ * session and are refused. Tasks are not offered: the child's task store is one for all
+ * sessions, so one session would see another's tasks. If the child dies, every session on
+ * it ends (their in-flight requests fail at once).
  */
 import {
   ErrorCode,
   LATEST_PROTOCOL_VERSION,
-  SUPPORTED_PROTOCOL_VERSIONS,
   type InitializeResult,
   type JSONRPCMessage,
   type JSONRPCRequest,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 import { createRequire } from 'node:module';
-import type { ChildPort } from '../bridge/childPort.js';
 import { isNotification, isRequest } from '../bridge/jsonrpc.js';
-import type { CommandSpec } from '../commands/types.js';
-import { UpstreamExitedError, UpstreamFailedError, type WardenError } from '../errors.js';
+import { UpstreamExitedError, UpstreamFailedError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { ChildTransport } from './childTransport.js';
+import { MultiplexedPort } from './multiplexedPort.js';
+import { LOGGING_LEVELS, SharedLogLevels } from './sharedLogLevels.js';
+import { SharedSubscriptions, ANSWERED, type Outcome } from './sharedSubscriptions.js';
 import { within } from './within.js';
+
+export { MultiplexedPort } from './multiplexedPort.js';
+
+export interface MultiplexerOptions {
+  /**
+   * Resource uris one session may be subscribed to at once; one more is refused
+   * (`limit_reached`).
+   * @default 1000
+   */
+  readonly maxSubscriptions?: number;
+}
 
 /**
  * How the gateway introduces itself when it initializes a shared child: the package's own
@@ -49,14 +62,29 @@ export class Multiplexer {
   private readonly ports = new Set<MultiplexedPort>();
   private readonly inFlight = new Map<string, InFlight>();
   private readonly tokens = new Map<string, InFlight>();
+  /** The gateway's own requests to the child (initialize, subscriptions, levels), by id. */
+  private readonly own = new Map<string, { resolve: (outcome: Outcome) => void; reject: (error: Error) => void }>();
+  private readonly subscriptions: SharedSubscriptions<MultiplexedPort>;
+  private readonly levels: SharedLogLevels<MultiplexedPort>;
   private nextId = 0;
   private result: InitializeResult | undefined;
-  private initializing: { id: string; resolve: (r: InitializeResult) => void; reject: (e: Error) => void } | undefined;
 
   constructor(
     readonly child: ChildTransport,
     private readonly logger: Logger,
-  ) {}
+    options: MultiplexerOptions = {},
+  ) {
+    const ask = (method: string, params: Record<string, unknown>) => this.request(method, params);
+    this.subscriptions = new SharedSubscriptions(ask, (port) => this.ports.has(port), options.maxSubscriptions ?? 1000);
+    this.levels = new SharedLogLevels((level) => {
+      ask('logging/setLevel', { level }).then(
+        (outcome) => {
+          if ('error' in outcome) this.logger.warn('shared child refused logging/setLevel', { command: this.child.spec.key, pid: this.child.pid, level, code: outcome.error.code });
+        },
+        () => undefined, // the child ended: its sessions end with it
+      );
+    });
+  }
 
   get sessions(): number {
     return this.ports.size;
@@ -71,21 +99,14 @@ export class Multiplexer {
     this.child.onmessage = (message) => this.fromChild(message);
     this.child.onclose = () => this.onChildClose();
     await this.child.start();
-    const id = this.newId();
-    const answered = new Promise<InitializeResult>((resolve, reject) => {
-      this.initializing = { id, resolve, reject };
-    });
-    await this.child.send({
-      jsonrpc: '2.0',
-      id,
-      method: 'initialize',
-      params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: CLIENT_INFO },
-    });
+    const answered = this.request('initialize', { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: CLIENT_INFO });
     if (!(await within(answered, timeoutMs))) {
       await this.child.close();
       throw new UpstreamFailedError('the shared server did not answer initialize');
     }
-    this.result = await answered;
+    const outcome = await answered;
+    if (!('result' in outcome)) throw new UpstreamFailedError('the shared server refused initialize');
+    this.result = outcome.result as InitializeResult;
     await this.child.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
   }
 
@@ -96,14 +117,33 @@ export class Multiplexer {
     return port;
   }
 
-  /** The cached initialize result with the session's protocol version negotiated. */
-  initializeFor(request: JSONRPCRequest): JSONRPCMessage {
-    const requested = (request.params as { protocolVersion?: unknown } | undefined)?.protocolVersion;
-    const result = this.result!;
-    const protocolVersion =
-      typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : result.protocolVersion;
-    const { tasks: _sharedTaskStore, ...capabilities } = result.capabilities as Record<string, unknown>;
-    return { jsonrpc: '2.0', id: request.id, result: { ...result, protocolVersion, capabilities } } as JSONRPCMessage;
+  /**
+   * The answer to a session request that the multiplexer gives itself, or undefined when the
+   * request goes to the child (`forward`).
+   */
+  answer(port: MultiplexedPort, request: JSONRPCRequest): Promise<Outcome> | undefined {
+    const params = request.params as Record<string, unknown> | undefined;
+    switch (request.method) {
+      case 'initialize': {
+        // The child's version, whatever the session asked: the only one the child is known
+        // to speak. A session that does not speak it disconnects (MCP lifecycle).
+        const { tasks: _sharedTaskStore, ...capabilities } = this.result!.capabilities as Record<string, unknown>;
+        return Promise.resolve({ result: { ...this.result!, capabilities } });
+      }
+      case 'resources/subscribe':
+      case 'resources/unsubscribe': {
+        const uri = params?.uri;
+        if (typeof uri !== 'string') return Promise.resolve({ error: { code: ErrorCode.InvalidParams, message: `${request.method}: "uri" must be a string` } });
+        return request.method === 'resources/subscribe' ? this.subscriptions.subscribe(port, uri) : this.subscriptions.unsubscribe(port, uri);
+      }
+      case 'logging/setLevel':
+        if (this.levels.set(port, params?.level)) return Promise.resolve(ANSWERED);
+        return Promise.resolve({ error: { code: ErrorCode.InvalidParams, message: `logging/setLevel: "level" must be one of ${LOGGING_LEVELS.join(', ')}` } });
+      default: {
+        const refusal = sharedRefusal(request);
+        return refusal && Promise.resolve({ error: refusal });
+      }
+    }
   }
 
   /** Forwards one session request with a gateway-unique id (and progress token). */
@@ -132,9 +172,11 @@ export class Multiplexer {
     return undefined;
   }
 
-  /** A session left: cancel what it still waits for. */
+  /** A session left: cancel what it still waits for, give up its subscriptions and level. */
   detach(port: MultiplexedPort): void {
     this.ports.delete(port);
+    this.subscriptions.leave(port);
+    this.levels.leave(port);
     for (const [id, entry] of [...this.inFlight]) {
       if (entry.port !== port) continue;
       this.drop(id);
@@ -151,6 +193,18 @@ export class Multiplexer {
     return `w${this.nextId}`;
   }
 
+  /** Sends a request of the gateway's own; resolves with the child's answer, rejects if the child ends first. */
+  private request(method: string, params: Record<string, unknown>): Promise<Outcome> {
+    const id = this.newId();
+    return new Promise<Outcome>((resolve, reject) => {
+      this.own.set(id, { resolve, reject });
+      this.child.send({ jsonrpc: '2.0', id, method, params }).catch((error: Error) => {
+        this.own.delete(id);
+        reject(error);
+      });
+    });
+  }
+
   private drop(id: string): void {
     this.inFlight.delete(id);
     this.tokens.delete(id);
@@ -159,11 +213,10 @@ export class Multiplexer {
   private fromChild(message: JSONRPCMessage): void {
     if ('id' in message && !('method' in message)) {
       const id = String(message.id);
-      if (this.initializing?.id === id) {
-        const pending = this.initializing;
-        this.initializing = undefined;
-        if ('result' in message) pending.resolve(message.result as InitializeResult);
-        else pending.reject(new UpstreamFailedError('the shared server refused initialize'));
+      const own = this.own.get(id);
+      if (own) {
+        this.own.delete(id);
+        own.resolve('result' in message ? { result: message.result } : { error: (message as { error: { code: number; message: string } }).error });
         return;
       }
       const entry = this.inFlight.get(id);
@@ -197,14 +250,25 @@ export class Multiplexer {
       entry.port.deliver({ ...message, params: { ...message.params, requestId: entry.id } } as JSONRPCMessage);
       return;
     }
-    // list_changed, logging, resource updates: for every session of this child.
+    if (isNotification(message) && message.method === 'notifications/resources/updated') {
+      const uri = message.params?.uri;
+      if (typeof uri === 'string') for (const port of this.subscriptions.subscribers(uri)) port.deliver(message);
+      return;
+    }
+    if (isNotification(message) && message.method === 'notifications/message') {
+      const level = message.params?.level;
+      for (const port of this.ports) if (this.levels.admits(port, level)) port.deliver(message);
+      return;
+    }
+    // list_changed and the like: for every session of this child.
     for (const port of this.ports) port.deliver(message);
   }
 
   private onChildClose(): void {
-    this.initializing?.reject(this.child.closeError ?? new UpstreamExitedError('exited during initialize'));
-    this.initializing = undefined;
     const error = this.child.closeError ?? new UpstreamExitedError('exited');
+    const own = [...this.own.values()];
+    this.own.clear();
+    for (const pending of own) pending.reject(error);
     this.logger.warn('shared child ended', { command: this.child.spec.key, pid: this.child.pid, sessions: this.ports.size });
     const ports = [...this.ports];
     this.ports.clear();
@@ -223,78 +287,4 @@ function sharedRefusal(request: JSONRPCRequest): { code: number; message: string
     return { code: ErrorCode.InvalidParams, message: 'task-augmented tools/call is not available through a shared server; call the tool without "task"' };
   }
   return undefined;
-}
-
-/** One session's view of a shared child. */
-export class MultiplexedPort implements ChildPort {
-  onmessage?: (message: JSONRPCMessage) => void;
-  onerror?: (error: Error) => void;
-  onclose?: () => void;
-  readonly pooled = true;
-  closeError: WardenError | undefined;
-  private closed = false;
-
-  constructor(private readonly shared: Multiplexer) {}
-
-  get pid(): number {
-    return this.shared.child.pid;
-  }
-
-  get spec(): CommandSpec {
-    return this.shared.child.spec;
-  }
-
-  get writableLength(): number {
-    return this.shared.child.writableLength;
-  }
-
-  async start(): Promise<void> {}
-
-  async send(message: JSONRPCMessage): Promise<void> {
-    if (this.closed) throw this.closeError ?? new UpstreamExitedError('session closed');
-    if (isRequest(message)) {
-      if (message.method === 'initialize') {
-        const reply = this.shared.initializeFor(message);
-        queueMicrotask(() => this.deliver(reply));
-        return;
-      }
-      const refusal = sharedRefusal(message);
-      if (refusal) {
-        queueMicrotask(() => this.deliver({ jsonrpc: '2.0', id: message.id, error: refusal }));
-        return;
-      }
-      await this.shared.forward(this, message);
-      return;
-    }
-    if (isNotification(message) && message.method === 'notifications/cancelled') {
-      const requestId = message.params?.requestId;
-      if (typeof requestId === 'string' || typeof requestId === 'number') await this.shared.cancel(this, requestId, message.params?.reason);
-    }
-    // notifications/initialized was already sent by the gateway; other client
-    // notifications and responses have no meaning for a server shared by many.
-  }
-
-  deliver(message: JSONRPCMessage): void {
-    if (!this.closed) this.onmessage?.(message);
-  }
-
-  /** The shared child died: this session ends with `error`. */
-  end(error: WardenError): void {
-    if (this.closed) return;
-    this.closeError = error;
-    this.finish();
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.shared.detach(this);
-    this.finish();
-  }
-
-  private finish(): void {
-    this.closed = true;
-    const onclose = this.onclose;
-    this.onclose = undefined;
-    onclose?.();
-  }
 }

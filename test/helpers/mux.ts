@@ -5,7 +5,7 @@
  */
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../../src/logging/logger.js';
-import { Multiplexer, type MultiplexedPort } from '../../src/process/multiplexer.js';
+import { Multiplexer, type MultiplexedPort, type MultiplexerOptions } from '../../src/process/multiplexer.js';
 import { countCloses, spawnFixture } from './children.js';
 import { MessageLog, withId } from './fakeTransports.js';
 
@@ -27,10 +27,10 @@ export function textOf(reply: JSONRPCMessage): string {
   return text;
 }
 
-/** Starts mux-server behind a Multiplexer (initialized, ready for sessions). */
-export async function startMux(logger: Logger): Promise<Multiplexer> {
-  const child = await spawnFixture('mux-server.mjs', [], logger);
-  const mux = new Multiplexer(child, logger);
+/** Starts mux-server (with `args`) behind a Multiplexer (initialized, ready for sessions). */
+export async function startMux(logger: Logger, args: readonly string[] = [], options: MultiplexerOptions = {}): Promise<Multiplexer> {
+  const child = await spawnFixture('mux-server.mjs', args, logger);
+  const mux = new Multiplexer(child, logger, options);
   await mux.start(10_000);
   return mux;
 }
@@ -62,6 +62,13 @@ export interface MuxStats {
   readonly cancelled: RequestId[];
   readonly slow: Record<string, string>;
   readonly waiting: string[];
+  /** resources/subscribe and resources/unsubscribe uris, in the order the child got them. */
+  readonly subscribes: string[];
+  readonly unsubscribes: string[];
+  /** The uris the child is subscribed to now. */
+  readonly subscribed: string[];
+  /** Every logging/setLevel level the child got, in order. */
+  readonly levels: string[];
 }
 
 let statsId = 0;

@@ -1,9 +1,11 @@
 /**
  * Shared (multiplexed) children: a whitelist entry with `"mode": "shared"` serves every
  * env-free session from one child (or `sharedChildren` of them). The gateway initializes
- * the child once and answers each session's initialize from that result; request ids and
- * progress tokens are rewritten so that colliding ids never cross between sessions;
- * cancellations are mapped both ways; server notifications go to every session;
+ * the child once and answers each session's initialize from that result (with the child's
+ * protocol version); request ids and progress tokens are rewritten so that colliding ids
+ * never cross between sessions; cancellations are mapped both ways; resource updates and
+ * log messages reach the sessions that asked for them, other server notifications every
+ * session;
  * server-to-client requests other than ping are refused; a dying child ends all its
  * sessions at once. Real gateway, real fixture processes, random ports; waits on events
  * or polls with deadlines, never sleeps for readiness.
@@ -389,7 +391,7 @@ describe('one shared child, many sessions', () => {
 });
 
 describe('initialize', () => {
-  it('is sent to the child once and answered from the cache, with the version each session asked for', async () => {
+  it('is sent to the child once and answered from the cache, with the version the child negotiated', async () => {
     const gw = await gateway();
     const clients = [await open(gw, 'sse'), await open(gw, 'mcp'), await open(gw, 'mcp')];
     const older = await rawMcp(gw, '2025-03-26');
@@ -399,13 +401,10 @@ describe('initialize', () => {
 
     for (const c of clients) {
       expect(c.client.getServerVersion()).toEqual({ name: 'mux-server', version: '0.0.1' });
-      expect(c.client.getServerCapabilities()).toEqual({ tools: {}, resources: {}, prompts: {} });
+      expect(c.client.getServerCapabilities()).toEqual({ tools: {}, resources: { subscribe: true }, prompts: {}, logging: {} });
     }
-    for (const session of [older, olderSse]) {
-      expect(session.initialized).toMatchObject({ id: 0, result: { protocolVersion: '2025-03-26', serverInfo: { name: 'mux-server' } } });
-    }
-    // Unsupported: the version the child negotiated with the gateway (it echoes the latest).
-    for (const session of [unsupported, unsupportedSse]) {
+    // Older or unknown: the version the child negotiated with the gateway (it echoes the latest).
+    for (const session of [older, olderSse, unsupported, unsupportedSse]) {
       expect(session.initialized).toMatchObject({ id: 0, result: { protocolVersion: LATEST_PROTOCOL_VERSION, serverInfo: { name: 'mux-server' } } });
     }
 
@@ -419,7 +418,7 @@ describe('initialize', () => {
     expect(childLines.filter((l) => /recv notifications\/initialized /.test(l.line))).toHaveLength(1);
     // A second initialize on a live session is answered from the cache too (the SDK's
     // Streamable transport refuses re-initialization itself; the SSE one passes it on).
-    expect(await olderSse.request(initialize(1, '2024-11-05'))).toMatchObject({ id: 1, result: { protocolVersion: '2024-11-05' } });
+    expect(await olderSse.request(initialize(1, '2024-11-05'))).toMatchObject({ id: 1, result: { protocolVersion: LATEST_PROTOCOL_VERSION } });
     expect((await stats(clients[0]!)).initializes).toBe(1);
   });
 });
@@ -569,6 +568,133 @@ describe('server notifications', () => {
     // Exactly one each: a round trip on every session later, nothing more has arrived.
     await Promise.all(sessions.map((s) => s.call('echo', { message: 'sync' })));
     expect(counts).toEqual([1, 1, 1, 1, 1]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Per session on a shared child: the protocol version it speaks, resource subscriptions,
+// logging levels.
+
+const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
+const ERROR_AND_ABOVE = ['error', 'critical', 'alert', 'emergency'];
+
+/** The params of every notification `method` that `s` received. */
+function notified(s: Opened, method: string): Json[] {
+  return s.received.filter((m) => 'method' in m && !('id' in m) && m.method === method).map((m) => ((m as { params?: Json }).params ?? {}) as Json);
+}
+
+/**
+ * Everything the child sent before now has reached `sessions`: a list_changed broadcast
+ * the child sends after it has arrived at each one, on the same stream (SSE: the session's
+ * stream; Streamable: the standalone GET).
+ */
+async function drained(trigger: Opened, sessions: readonly Opened[]): Promise<void> {
+  const marks = () => sessions.map((s) => notified(s, 'notifications/tools/list_changed').length);
+  const before = marks();
+  expect(await trigger.call('change')).toBe('changed');
+  await waitFor(() => marks().every((n, i) => n > before[i]!), { message: 'the list_changed marker at every session' });
+}
+
+async function childState(session: Opened): Promise<{ subscribes: string[]; unsubscribes: string[]; subscribed: string[]; levels: string[] }> {
+  return JSON.parse(await session.call('stats'));
+}
+
+describe('per session on a shared child', () => {
+  it('every session is answered with the version the child negotiated: SDK clients connect and work over both transports, raw clients get it whatever they asked', async () => {
+    const gw = await gateway({ [MUX]: fixtureEntry('mux-server.mjs', SHARED, ['--protocol-version', '2025-06-18']) });
+    const negotiated: string[] = [];
+    // What Client.connect hands the transport once it accepted the server's version.
+    const recordVersion = (client: Client) => {
+      const connect = client.connect.bind(client);
+      client.connect = (transport, options) => {
+        const set = transport.setProtocolVersion?.bind(transport);
+        transport.setProtocolVersion = (version) => {
+          negotiated.push(version);
+          set?.(version);
+        };
+        return connect(transport, options);
+      };
+    };
+    const sdk = [await open(gw, 'sse', { setup: recordVersion }), await open(gw, 'mcp', { setup: recordVersion })];
+    expect(negotiated).toEqual(['2025-06-18', '2025-06-18']);
+    for (const s of sdk) {
+      expect(s.sent[0]).toMatchObject({ method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION } });
+      expect(await s.call('echo', { message: `over ${s.kind}` })).toBe(`over ${s.kind}`);
+    }
+    expect((sdk[1]!.transport as StreamableHTTPClientTransport).protocolVersion).toBe('2025-06-18');
+
+    for (const asked of ['2025-03-26', LATEST_PROTOCOL_VERSION, '1999-01-01']) {
+      for (const session of [await rawMcp(gw, asked), await rawSse(gw, asked)]) {
+        expect(session.initialized).toMatchObject({ id: 0, result: { protocolVersion: '2025-06-18', serverInfo: { name: 'mux-server' } } });
+      }
+    }
+    expect(live('mux-server.mjs')).toHaveLength(1);
+  });
+});
+
+describe.each<[Kind, Kind]>([
+  ['sse', 'mcp'],
+  ['mcp', 'sse'],
+])('resource subscriptions per session (A over %s, B over %s)', (kindA, kindB) => {
+  it('updated(X) reaches only the sessions subscribed to X; the child sees the first subscribe and the last unsubscribe', async () => {
+    const gw = await gateway();
+    const [a, b, observer] = [await open(gw, kindA), await open(gw, kindB), await open(gw, 'mcp')];
+    await Promise.all([a, b, observer].map((s) => s.standalone));
+    const X = 'file:///x';
+    const updates = (s: Opened) => notified(s, 'notifications/resources/updated').map((p) => p.uri);
+
+    expect(await a.client.subscribeResource({ uri: X })).toEqual({});
+    expect(await observer.call('updated', { uri: X })).toBe('sent');
+    await drained(observer, [a, b, observer]);
+    expect(updates(a)).toEqual([X]);
+    expect(updates(b)).toEqual([]);
+    expect(updates(observer)).toEqual([]);
+
+    expect(await b.client.subscribeResource({ uri: X })).toEqual({});
+    expect(await a.client.unsubscribeResource({ uri: X })).toEqual({});
+    expect(await observer.call('updated', { uri: X })).toBe('sent');
+    await drained(observer, [a, b]);
+    expect(updates(a)).toEqual([X]);
+    expect(updates(b)).toEqual([X]);
+    expect(await childState(observer)).toMatchObject({ subscribes: [X], unsubscribes: [], subscribed: [X] });
+
+    expect(await b.client.unsubscribeResource({ uri: X })).toEqual({});
+    expect(await childState(observer)).toMatchObject({ subscribes: [X], unsubscribes: [X], subscribed: [] });
+    expect(await observer.call('updated', { uri: X })).toBe('not subscribed');
+  });
+});
+
+describe.each<[Kind, Kind]>([
+  ['sse', 'mcp'],
+  ['mcp', 'sse'],
+])('logging levels per session (A over %s, B over %s)', (kindA, kindB) => {
+  it('A at error gets error and above, B at debug everything; the child follows the most verbose level asked', async () => {
+    const gw = await gateway();
+    const [a, b, observer] = [await open(gw, kindA), await open(gw, kindB), await open(gw, 'mcp')];
+    await Promise.all([a, b, observer].map((s) => s.standalone));
+    const levels = (s: Opened, tag: string) =>
+      notified(s, 'notifications/message')
+        .filter((p) => String(p.data).startsWith(`${tag} `))
+        .map((p) => p.level);
+
+    expect((await childState(observer)).levels).toEqual([]); // nobody asked: the child keeps its default
+    await a.client.setLoggingLevel('error');
+    await b.client.setLoggingLevel('debug');
+    expect((await childState(observer)).levels).toEqual(['error', 'debug']);
+    await observer.call('log', { tag: 't1' });
+    await drained(observer, [a, b, observer]);
+    expect(levels(a, 't1')).toEqual(ERROR_AND_ABOVE);
+    expect(levels(b, 't1')).toEqual(LOG_LEVELS);
+    expect(levels(observer, 't1')).toEqual(LOG_LEVELS); // never asked: what the child sends
+
+    // The most verbose session leaves: the child goes back to the level A asked for.
+    await b.close();
+    await waitFor(async () => (await childState(observer)).levels.length === 3, { message: 'the child set back to error' });
+    expect((await childState(observer)).levels).toEqual(['error', 'debug', 'error']);
+    await observer.call('log', { tag: 't2' });
+    await drained(observer, [a, observer]);
+    expect(levels(a, 't2')).toEqual(ERROR_AND_ABOVE);
+    expect(levels(observer, 't2')).toEqual(ERROR_AND_ABOVE);
   });
 });
 
