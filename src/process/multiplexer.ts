@@ -19,7 +19,6 @@ import {
   type JSONRPCRequest,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
-import { createRequire } from 'node:module';
 import { isNotification, isRequest } from '../bridge/jsonrpc.js';
 import { UpstreamExitedError, UpstreamFailedError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -28,6 +27,7 @@ import { MultiplexedPort } from './multiplexedPort.js';
 import { LOGGING_LEVELS, SharedLogLevels } from './sharedLogLevels.js';
 import { SharedSubscriptions, ANSWERED, type Outcome } from './sharedSubscriptions.js';
 import { within } from './within.js';
+import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 
 export { MultiplexedPort } from './multiplexedPort.js';
 
@@ -40,15 +40,8 @@ export interface MultiplexerOptions {
   readonly maxSubscriptions?: number;
 }
 
-/**
- * How the gateway introduces itself when it initializes a shared child: the package's own
- * name and version, read once (dist/process/ and src/process/ both sit two levels below
- * package.json).
- */
-const CLIENT_INFO: { readonly name: string; readonly version: string } = (() => {
-  const { name, version } = createRequire(import.meta.url)('../../package.json') as { name: string; version: string };
-  return { name, version };
-})();
+/** How the gateway introduces itself when it initializes a shared child. */
+const CLIENT_INFO = { name: PACKAGE_NAME, version: PACKAGE_VERSION } as const;
 
 type ProgressToken = string | number;
 
