@@ -99,6 +99,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     retryBaseMs: settings.retryBaseMs,
     startupWindowMs: settings.startupWindowMs,
     circuit: { baseCooldownMs: settings.circuitCooldownMs, maxCooldownMs: Math.max(settings.circuitCooldownMs, 300_000) },
+    eraProbeMs: settings.eraProbeMs,
     limits: {
       maxChildren: settings.maxChildren,
       spawnConcurrency: settings.spawnConcurrency,

@@ -88,6 +88,12 @@ export const settingsSchema = z.object({
   poolMin: z.coerce.number().int().min(0).max(64).default(1),
   /** A warm spare older than this is replaced, ms. @default 600000 */
   spareTtlMs: positiveInt.default(600_000),
+  /**
+   * How long the era probe (`server/discover` to an entry's first child) waits for an
+   * answer before the server counts as legacy, ms; 0: no probe, every server legacy.
+   * @default 2000
+   */
+  eraProbeMs: z.coerce.number().int().min(0).max(60_000).default(2_000),
   /** Spawns running at once. @default 4 */
   spawnConcurrency: positiveInt.default(4),
   /** Live children in all, spares included. @default 64 */
@@ -187,6 +193,7 @@ export const SOURCES = [
   ['max-connections', 'WARDEN_MAX_CONNECTIONS', 'maxConnections'],
   ['pool-min', 'WARDEN_POOL_MIN', 'poolMin'],
   ['spare-ttl-ms', 'WARDEN_SPARE_TTL_MS', 'spareTtlMs'],
+  ['era-probe-ms', 'WARDEN_ERA_PROBE_MS', 'eraProbeMs'],
   ['spawn-concurrency', 'WARDEN_SPAWN_CONCURRENCY', 'spawnConcurrency'],
   ['max-children', 'WARDEN_MAX_CHILDREN', 'maxChildren'],
   ['max-sessions-per-client', 'WARDEN_MAX_SESSIONS_PER_CLIENT', 'maxSessionsPerClient'],

@@ -31,6 +31,8 @@ Options (each also read from the environment variable in brackets; the flag wins
                                for its retry (WARDEN_INPUT_TIMEOUT_MS, default 300000)
   --pool-min N                 warm spares per command (WARDEN_POOL_MIN, default 1)
   --spare-ttl-ms N             replace spares older than this (WARDEN_SPARE_TTL_MS, default 600000)
+  --era-probe-ms N             wait for a server's answer to server/discover, 0 = no probe (all legacy)
+                               (WARDEN_ERA_PROBE_MS, default 2000)
   --spawn-concurrency N        spawns at once (WARDEN_SPAWN_CONCURRENCY, default 4)
   --max-children N             live children in all (WARDEN_MAX_CHILDREN, default 64)
   --max-sessions-per-client N  sessions per client at once

@@ -10,6 +10,9 @@
  * SIGKILL to the same, wait `killMs` -> SIGKILL to listed groups that still have members.
  * A child that exits on its own goes through the same stages without the EOF; output from
  * it schedules a listing within `treeSampleMs`, so helpers it started are known by then.
+ *
+ * Before a session reads from it, the gateway may send the child requests of its own (the
+ * warm-up ping, the era probe): their answers, late ones too, never reach a session.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { once } from 'node:events';
@@ -18,49 +21,23 @@ import { asMessage } from '../bridge/jsonrpc.js';
 import type { CommandSpec } from '../commands/types.js';
 import { UpstreamExitedError, WardenError } from '../errors.js';
 import { LogThrottle, type Logger } from '../logging/logger.js';
+import { DEFAULT_MAX_LINE_BYTES, DEFAULT_STOP_TIMEOUTS, DEFAULT_TREE_SAMPLE_MS, type ChildTransportOptions, type ExitInfo, type StopTimeouts } from './childOptions.js';
+import type { Era } from './era.js';
 import { LineSplitter } from './lineSplitter.js';
 import type { SpawnedChild } from './spawn.js';
 import { stopTarget, until, type StopSignal, type StopTarget } from './stopTree.js';
 import { within } from './within.js';
 
-/** How long each stage of a stop may take before the next, harsher one. */
-export interface StopTimeouts {
-  /** After closing stdin, wait this long for a voluntary exit. @default 1000 */
-  readonly eofMs: number;
-  /** After SIGTERM to the tree, wait this long before SIGKILL. @default 2000 */
-  readonly termMs: number;
-  /** After SIGKILL, wait at most this long for the child and its listed descendants to be gone. @default 2000 */
-  readonly killMs: number;
-}
+export type { ChildTransportOptions, ExitInfo, StopTimeouts } from './childOptions.js';
 
-const DEFAULT_STOP_TIMEOUTS: StopTimeouts = { eofMs: 1000, termMs: 2000, killMs: 2000 };
+/** Ids of the gateway's own requests to a child (its warm-up ping, the era probe): their answers never reach a session. */
+export const WARMUP_ID = 'mcp-warden-warmup';
+export const ERA_PROBE_ID = 'mcp-warden-era-probe';
+export type OwnRequestId = typeof WARMUP_ID | typeof ERA_PROBE_ID;
+const OWN_IDS: ReadonlySet<unknown> = new Set<OwnRequestId>([WARMUP_ID, ERA_PROBE_ID]);
 
-export interface ChildTransportOptions {
-  /** Longest line the child may write on stdout, in bytes. @default 16 MiB */
-  readonly maxLineBytes?: number;
-  readonly stopTimeouts?: StopTimeouts;
-  /**
-   * After the child writes output, list the processes below it once within this many ms,
-   * so helpers it started are known if it later dies on its own. 0: only when stopping.
-   * @default 1000
-   */
-  readonly treeSampleMs?: number;
-  /** Counts bytes written to stdin (`in`) and read from stdout (`out`). */
-  readonly bytes?: { readonly in: { inc(n: number): void }; readonly out: { inc(n: number): void } };
-}
-
-const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
-const DEFAULT_TREE_SAMPLE_MS = 1000;
-
-/** The id of the gateway's own warm-up ping; its answer is never forwarded to a session. */
-const WARMUP_ID = 'mcp-warden-warmup';
-
-export interface ExitInfo {
-  readonly code: number | null;
-  readonly signal: string | null;
-  /** `stopped`: the gateway asked it to stop; `exited`: it ended on its own. */
-  readonly reason: 'stopped' | 'exited';
-}
+/** How one of the gateway's own requests ended: its answer (a result or an error), no answer in time, or the child gone. */
+export type OwnReply = { readonly outcome: 'answer'; readonly message: JSONRPCMessage } | { readonly outcome: 'timeout' | 'exited' };
 
 export class ChildTransport implements ChildPort {
   onmessage?: (message: JSONRPCMessage) => void;
@@ -74,6 +51,10 @@ export class ChildTransport implements ChildPort {
   closeError: WardenError | undefined;
   /** True when this child came from the warm pool. */
   pooled = false;
+  /** The era its entry's server speaks (era.ts), stamped before the child is handed out. */
+  era: Era | undefined;
+  /** True when this child was sent the era probe (it is warm then: no ping needed). */
+  probed = false;
 
   private readonly lines: LineSplitter;
   private readonly junkThrottle = new LogThrottle(5, 10_000);
@@ -87,7 +68,8 @@ export class ChildTransport implements ChildPort {
   private isClosed = false;
   private started = false;
   private sawMessage = false;
-  private warmUpAnswered: (() => void) | undefined;
+  private reading = false;
+  private readonly ownAnswers = new Map<unknown, (message: JSONRPCMessage) => void>();
 
   constructor(
     private readonly child: SpawnedChild,
@@ -137,7 +119,7 @@ export class ChildTransport implements ChildPort {
   async start(): Promise<void> {
     if (this.started) throw new Error('ChildTransport already started');
     this.started = true;
-    this.child.subprocess.stdout.on('data', this.onData);
+    this.read(true);
   }
 
   /**
@@ -147,25 +129,41 @@ export class ChildTransport implements ChildPort {
    * Resolves false when no answer came in time (the child may still be fine).
    */
   async warmUp(timeoutMs: number): Promise<boolean> {
-    if (this.started) return false;
-    const stdout = this.child.subprocess.stdout;
-    let answered!: () => void;
-    const answer = new Promise<void>((resolve) => (answered = resolve));
-    this.warmUpAnswered = answered;
-    stdout.on('data', this.onData);
+    return (await this.ask(WARMUP_ID, 'ping', undefined, timeoutMs)).outcome === 'answer';
+  }
+
+  /**
+   * Before any session uses it: sends one of the gateway's own requests and waits up to
+   * `timeoutMs` for its answer, which no session ever sees (nor a late one). Never rejects.
+   */
+  async ask(id: OwnRequestId, method: string, params: Record<string, unknown> | undefined, timeoutMs: number): Promise<OwnReply> {
+    if (this.started) return { outcome: 'timeout' };
+    let answered!: (message: JSONRPCMessage) => void;
+    const answer = new Promise<JSONRPCMessage>((resolve) => (answered = resolve));
+    this.ownAnswers.set(id, answered);
+    this.read(true);
     try {
-      await this.send({ jsonrpc: '2.0', id: WARMUP_ID, method: 'ping' });
-      let ok = false;
-      const outcome = Promise.race([answer.then(() => true), this.exited.then(() => false)]).then((value) => {
-        ok = value;
+      await this.send({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) });
+      let reply: OwnReply = { outcome: 'timeout' };
+      const outcome = Promise.race([answer.then((message) => ({ outcome: 'answer', message }) as const), this.exited.then(() => ({ outcome: 'exited' }) as const)]).then((value) => {
+        reply = value;
       });
-      return (await within(outcome, timeoutMs)) && ok;
+      await within(outcome, timeoutMs);
+      return reply;
     } catch {
-      return false;
+      return { outcome: 'exited' }; // it could not take the request: its input is closed
     } finally {
-      this.warmUpAnswered = undefined;
-      if (!this.started) stdout.off('data', this.onData);
+      this.ownAnswers.delete(id);
+      if (!this.started) this.read(false);
     }
+  }
+
+  /** Attaches (once) or detaches the stdout reader. */
+  private read(on: boolean): void {
+    if (on === this.reading) return;
+    this.reading = on;
+    if (on) this.child.subprocess.stdout.on('data', this.onData);
+    else this.child.subprocess.stdout.off('data', this.onData);
   }
 
   async send(message: JSONRPCMessage): Promise<void> {
@@ -272,8 +270,8 @@ export class ChildTransport implements ChildPort {
       return;
     }
     this.sawMessage = true;
-    if ('id' in message && message.id === WARMUP_ID && !('method' in message)) {
-      this.warmUpAnswered?.();
+    if ('id' in message && OWN_IDS.has(message.id) && !('method' in message)) {
+      this.ownAnswers.get(message.id)?.(message);
       return;
     }
     this.onmessage?.(message);

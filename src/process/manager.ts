@@ -2,12 +2,14 @@
  * Hands out children under limits. A session without ENV_* headers takes a warm spare
  * when one is ready; otherwise a child is started for it (through the supervisor, with
  * retries) in a queue that bounds concurrent spawns. Over a limit, nothing is spawned:
- * the caller gets 503 with Retry-After, naming the limit.
+ * the caller gets 503 with Retry-After, naming the limit. Each entry's era is learnt from
+ * its first child (era.ts) and carried by every child handed out.
  */
 import type { ChildPort } from '../bridge/childPort.js';
 import type { CommandSpec } from '../commands/types.js';
 import { DrainingError, LimitReachedError, UpstreamFailedError } from '../errors.js';
 import type { ChildTransport } from './childTransport.js';
+import { EraRegistry, type EraVerdict } from './era.js';
 import { Multiplexer, type MultiplexedPort } from './multiplexer.js';
 import { WarmPool } from './pool.js';
 import { SpawnQueue } from './spawnQueue.js';
@@ -26,8 +28,10 @@ export interface ProcessLimits {
 
 const DEFAULT_PROCESS_LIMITS: ProcessLimits = { maxChildren: 64, spawnConcurrency: 4, poolMin: 1, spareTtlMs: 600_000 };
 
-export interface ProcessManagerOptions extends SupervisorOptions {
+export interface ProcessManagerOptions extends Omit<SupervisorOptions, 'eras'> {
   readonly limits?: Partial<ProcessLimits>;
+  /** How long the era probe waits for an answer, ms; 0: no probe, every entry legacy. @default 2000 */
+  readonly eraProbeMs?: number;
 }
 
 export interface CommandProcessStatus extends CommandHealth {
@@ -46,6 +50,8 @@ const REFILL_DELAY_MS = 50;
 export class ProcessManager {
   readonly supervisor: Supervisor;
   readonly limits: ProcessLimits;
+  /** What each entry's server speaks, as far as known. */
+  readonly eras: EraRegistry;
   private readonly pool: WarmPool;
   private readonly queue: SpawnQueue;
   private readonly live = new Set<ChildTransport>();
@@ -57,7 +63,8 @@ export class ProcessManager {
 
   constructor(private readonly options: ProcessManagerOptions) {
     this.limits = { ...DEFAULT_PROCESS_LIMITS, ...options.limits };
-    this.supervisor = new Supervisor(options);
+    this.eras = new EraRegistry({ logger: options.logger, probeMs: options.eraProbeMs });
+    this.supervisor = new Supervisor({ ...options, eras: this.eras });
     this.queue = new SpawnQueue(this.limits.spawnConcurrency);
     this.pool = new WarmPool({
       logger: options.logger,
@@ -112,6 +119,22 @@ export class ProcessManager {
       return spare;
     }
     return this.startFresh(spec, accepted, async (child) => this.track(child));
+  }
+
+  /**
+   * The era of `spec`'s server (and its DiscoverResult, if it gave one). When no child of
+   * the entry was probed yet, one is started as for a session (counted against the limits,
+   * in the spawn queue) and probed; it is then kept as a warm spare if the pool wants
+   * one, else stopped.
+   */
+  async eraOf(spec: CommandSpec): Promise<EraVerdict> {
+    const known = this.eras.verdict(spec) ?? (await this.eras.pending(spec));
+    if (known) return known;
+    if (this.draining) throw new DrainingError();
+    return this.startFresh(spec, {}, async (child) => {
+      if (!this.pool.offer(child)) await child.close();
+      return this.eras.verdict(spec) ?? { era: child.era ?? 'legacy' };
+    });
   }
 
   /** Refuses new leases, then stops spares and every session child in parallel. */

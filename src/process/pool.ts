@@ -70,6 +70,19 @@ export class WarmPool {
     return spare?.child;
   }
 
+  /**
+   * Keeps `child` (started for `child.spec` with no env, never used) as a spare if its
+   * command's pool is short of one. False when it is not wanted: the caller stops it.
+   */
+  offer(child: ChildTransport): boolean {
+    const key = poolKey(child.spec.key, EMPTY_ENV_FINGERPRINT);
+    const target = this.targets.get(key);
+    if (this.closed || !target || child.closed || child.inUse) return false;
+    if ((this.spares.get(key)?.length ?? 0) + (this.inFlight.get(key) ?? 0) >= target.min) return false;
+    this.keep(key, target.spec, child);
+    return true;
+  }
+
   /** Starts spares for every command below its minimum (room permitting). */
   refillAll(): void {
     for (const key of this.targets.keys()) this.refill(key);
@@ -139,12 +152,13 @@ export class WarmPool {
   /**
    * Starts a spare and offers it once it answered a ping (or the wait ran out). The wait is
    * part of the start, inside its queue slot: it is the server's own startup, and
-   * spawnConcurrency bounds how many of those run at once.
+   * spawnConcurrency bounds how many of those run at once. A child that was probed for its
+   * entry's era at its start (supervisor) has had its request path run: no ping then.
    */
   private async startSpare(key: string, spec: CommandSpec): Promise<void> {
     if (this.closed) return;
     const child = await this.options.supervisor.start(spec, {});
-    if (!this.closed && !(await child.warmUp(WARMUP_TIMEOUT_MS))) {
+    if (!this.closed && !child.probed && !(await child.warmUp(WARMUP_TIMEOUT_MS))) {
       this.options.logger.debug('warm spare did not answer a ping; offering it anyway', { command: spec.key, pid: child.pid });
     }
     if (this.closed) {
@@ -152,6 +166,11 @@ export class WarmPool {
       return;
     }
     if (child.closed) throw new Error('the spare exited while warming up');
+    this.keep(key, spec, child);
+  }
+
+  /** Adds a ready child to the spares of `key`, with its TTL and its replacement should it die. */
+  private keep(key: string, spec: CommandSpec, child: ChildTransport): void {
     const spare: Spare = {
       child,
       since: Date.now(),

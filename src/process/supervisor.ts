@@ -3,6 +3,8 @@
  * exit inside the startup window) is retried with exponential backoff a bounded number of
  * times; then the command's circuit opens and starts are refused until it half-opens.
  * Other commands are unaffected. The child's last stderr lines go to the log only.
+ * Every child leaves start() with its entry's era stamped on it (era.ts): the first one of
+ * an entry is probed; one that exits on the probe makes the entry legacy and is replaced.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AuditRecorder } from '../audit/recorder.js';
@@ -13,6 +15,7 @@ import type { Logger } from '../logging/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { ChildTransport, type ChildTransportOptions } from './childTransport.js';
 import { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitOptions, type CircuitState } from './circuit.js';
+import type { EraRegistry } from './era.js';
 import { spawnChild } from './spawn.js';
 import { newStats, recordExit, type CommandStats } from './stats.js';
 import { within } from './within.js';
@@ -32,6 +35,8 @@ export interface SupervisorOptions {
   /** Receives `spawn` and `exit` events. */
   readonly audit?: AuditRecorder;
   readonly metrics?: Metrics;
+  /** Learns each entry's era from its first child; unset: no probe, no era stamped. */
+  readonly eras?: EraRegistry;
 }
 
 interface CommandState {
@@ -44,6 +49,9 @@ interface CommandState {
 export interface CommandHealth extends CommandStats {
   readonly circuit: CircuitState;
 }
+
+/** After a legacy verdict, how long to watch for an exit the probe caused. */
+const PROBE_EXIT_GRACE_MS = 100;
 
 export class Supervisor {
   private readonly commands = new Map<string, CommandState>();
@@ -84,7 +92,13 @@ export class Supervisor {
         await delay(base * 2 ** (attempt - 1), undefined, { ref: false });
       }
       try {
-        const child = await this.startOnce(spec, env, stats);
+        let child = await this.startOnce(spec, env, stats);
+        if (!(await this.settleEra(child, stats))) {
+          // It exited on the era probe (which made the entry legacy): its replacement is not probed.
+          stats.restarts += 1;
+          child = await this.startOnce(spec, env, stats);
+          await this.settleEra(child, stats);
+        }
         circuit.recordSuccess();
         this.watch(child, state);
         return child;
@@ -118,6 +132,26 @@ export class Supervisor {
     recordExit(stats, exit.signal ?? exit.code ?? 'unknown');
     const error = new UpstreamFailedError(exit.signal ? `killed by ${exit.signal} during startup` : `exited with code ${exit.code} during startup`);
     throw Object.assign(error, { stderr: child.stderrTail() });
+  }
+
+  /**
+   * Stamps the entry's era on a new child, probing it if the era is not known yet. False
+   * when the child exited during its probe (some servers exit on any request that comes
+   * before `initialize`); that exit is not a failed start.
+   */
+  private async settleEra(child: ChildTransport, stats: CommandStats): Promise<boolean> {
+    const eras = this.options.eras;
+    if (!eras) return true;
+    await eras.probe(child);
+    if (!child.probed) return true;
+    // A server that refuses the probe may answer it and exit just after: give it a moment.
+    if (child.era === 'legacy' && !child.closed) await within(child.exited, PROBE_EXIT_GRACE_MS);
+    if (!child.closed) return true;
+    const exit = await child.exited;
+    recordExit(stats, exit.signal ?? exit.code ?? 'unknown');
+    this.options.metrics?.exits.inc({ command: child.spec.key, reason: 'failed_start' });
+    this.options.logger.info('child exited on the era probe, starting another', { command: child.spec.key, pid: child.pid, code: exit.code, signal: exit.signal });
+    return false;
   }
 
   private watch(child: ChildTransport, state: CommandState): void {

@@ -1,6 +1,7 @@
 /**
  * GET /status. With the admin credential: per command, live children, warm spares,
- * sessions, spawns, restarts, failures, circuit state and last exit codes; uptime,
+ * sessions, the era its server speaks (`modern`, `legacy`, or `unknown` until a child of it
+ * was probed), spawns, restarts, failures, circuit state and last exit codes; uptime,
  * limits and the policy. With a client credential: a summary that names no command,
  * role or limit (clients need not learn what else the gateway runs).
  */
@@ -32,6 +33,7 @@ export function buildStatus(deps: StatusDeps) {
     commands[key] = {
       description: spec.description,
       sessions: deps.sessions.countByCommand(key),
+      era: deps.processes.eras.era(spec) ?? 'unknown',
       ...deps.processes.status(spec),
       toolsLastListed: deps.policyStats.forCommand(key),
     };

@@ -297,25 +297,30 @@ describe.each<Kind>(['mcp', 'sse'])('over %s', (kind) => {
 // ---------------------------------------------------------------------------------------
 
 describe('warm-up ping', () => {
-  it.each(['sse', 'mcp'] as Kind[])('a spare answered a ping before it was offered; the session starts with initialize (%s)', async (kind) => {
+  it.each(['sse', 'mcp'] as Kind[])('a spare answered the era probe (the first) or a ping (later ones) before it was offered; the session starts with initialize (%s)', async (kind) => {
     const MUX = 'mux-server';
     const gw = await start({ [MUX]: fixtureEntry('mux-server.mjs') }, { poolMin: 1 });
     const [spare] = [...(await settledSpares(gw, MUX, 1))];
     // mux-server logs every message it receives on stderr; the gateway logs those lines.
-    const received = () =>
+    const received = (pid: number | undefined) =>
       gw.logs
         .map((l) => JSON.parse(l) as { message: string; pid?: number; line?: string })
-        .filter((e) => e.message === 'child stderr' && e.pid === spare && e.line?.startsWith(`[${spare}] recv `))
-        .map((e) => e.line!.slice(`[${spare}] `.length));
+        .filter((e) => e.message === 'child stderr' && e.pid === pid && e.line?.startsWith(`[${pid}] recv `))
+        .map((e) => e.line!.slice(`[${pid}] `.length));
     // stderr and stdout are separate pipes: the log line may trail the answer a little.
-    await waitFor(() => received().length > 0, { message: 'the warm-up ping logged by the spare' });
-    expect(received()).toEqual(['recv ping id="mcp-warden-warmup"']);
+    // The command's first child is probed for its era, which warms it as a ping would.
+    await waitFor(() => received(spare).length > 0, { message: 'the era probe logged by the spare' });
+    expect(received(spare)).toEqual(['recv server/discover id="mcp-warden-era-probe"']);
     const conn = await open(gw, MUX, kind);
     expect(conn.pid).toBe(spare);
     const result = await conn.client.callTool({ name: 'whoami', arguments: {} });
     expect(result.content).toEqual([{ type: 'text', text: String(spare) }]);
-    await waitFor(() => received().length >= 3, { message: 'initialize and initialized logged' });
-    expect(received().slice(0, 3)).toEqual(['recv ping id="mcp-warden-warmup"', 'recv initialize id=0', 'recv notifications/initialized id=undefined']);
+    await waitFor(() => received(spare).length >= 3, { message: 'initialize and initialized logged' });
+    expect(received(spare).slice(0, 3)).toEqual(['recv server/discover id="mcp-warden-era-probe"', 'recv initialize id=0', 'recv notifications/initialized id=undefined']);
+    // Its replacement: the era is known now, so it gets the warm-up ping.
+    const [next] = [...(await settledSpares(gw, MUX, 1))];
+    await waitFor(() => received(next).length > 0, { message: 'the warm-up ping logged by the next spare' });
+    expect(received(next)).toEqual(['recv ping id="mcp-warden-warmup"']);
     await conn.close();
   });
 });

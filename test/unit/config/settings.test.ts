@@ -29,6 +29,7 @@ const SAMPLES: Record<Key, readonly [flag: string, env: string, parsed: unknown]
   maxConnections: ['100', '200', 100],
   poolMin: ['0', '2', 0],
   spareTtlMs: ['1000', '2000', 1000],
+  eraProbeMs: ['500', '0', 500],
   spawnConcurrency: ['2', '8', 2],
   maxChildren: ['10', '20', 10],
   maxSessionsPerClient: ['3', '4', 3],
