@@ -172,6 +172,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     fingerprintKey: deploymentKey(settings.secret, 'env fingerprint'),
     policyActive: () => policy !== undefined,
     onToolsListed: (key, tools) => modern?.toolsListed(key, tools),
+    eraOf: (spec) => processes.eras.verdict(spec),
     port: {
       logger,
       keepAliveMs: settings.keepAliveMs,

@@ -15,7 +15,8 @@ import { clientKey } from '../http/clientAddress.js';
 import type { RoutedRequest } from '../transports/routed.js';
 import type { SessionFactory } from '../transports/sessionFactory.js';
 import type { Session } from '../transports/sessions.js';
-import { ModernClientPort, type ModernPortOptions } from './port.js';
+import type { CommandSpec } from '../commands/types.js';
+import { ModernClientPort, type ModernPortOptions, type ServerFacts } from './port.js';
 
 /** A key for one purpose, derived from the deployment's shared secret (the same on every machine). */
 export function deploymentKey(secret: string, purpose: string): Buffer {
@@ -32,22 +33,24 @@ export interface ConversationOptions {
   readonly policyActive: () => boolean;
   /** Told of every tools/list result a key's server gave (for the Mcp-Param-* checks). */
   readonly onToolsListed?: (key: string, tools: unknown) => void;
+  /** What the era probe learnt of an entry's server: `modern` ones get requests passed through. */
+  readonly eraOf: (spec: CommandSpec) => { readonly era: 'modern' | 'legacy'; readonly discover?: Record<string, unknown> } | undefined;
 }
 
 export class Conversations {
   private readonly live = new Map<string, Session<'modern'>>();
   private readonly opening = new Map<string, Promise<Session<'modern'>>>();
-  /** Each key's InitializeResult, once one child of it shook hands (server/discover answers from it). */
-  private readonly initResults = new Map<string, Record<string, unknown>>();
+  /** What each key's server said of itself, once one of its children was reached (server/discover answers from it). */
+  private readonly facts = new Map<string, ServerFacts>();
 
   constructor(
     private readonly factory: SessionFactory,
     private readonly options: ConversationOptions,
   ) {}
 
-  /** The child's InitializeResult of `key`, when known. */
-  initResult(key: string): Record<string, unknown> | undefined {
-    return this.initResults.get(key);
+  /** What `key`'s server said of itself, when known. */
+  factsOf(key: string): ServerFacts | undefined {
+    return this.facts.get(key);
   }
 
   /** The conversation for this request's principal, key and env, if one is open. */
@@ -93,8 +96,9 @@ export class Conversations {
       if (this.live.get(id) === session) this.live.delete(id);
     });
     try {
-      const result = await port.handshake();
-      this.initResults.set(request.spec.key, result);
+      const verdict = this.options.eraOf(request.spec);
+      const facts = verdict?.era === 'modern' ? port.passThrough(verdict.discover) : await port.handshake();
+      this.facts.set(request.spec.key, facts);
     } catch (error) {
       await session.close('handshake failed');
       throw error;

@@ -68,7 +68,7 @@ export class ModernHandler {
     try {
       if (message.method === 'server/discover') return await this.discover(request, withId.id);
       const conversation = await this.deps.conversations.get(request);
-      if (message.method === 'subscriptions/listen') return conversation.transport.listen(withId as never, res);
+      if (message.method === 'subscriptions/listen') return conversation.transport.listen(withId as never, envelope, res);
       conversation.transport.request({ message: withId as never, envelope, res });
     } catch (error) {
       writeError(res, error, message.id);
@@ -77,21 +77,21 @@ export class ModernHandler {
 
   /** `server/discover`: the versions served, and the capabilities of the server behind the key for this caller. */
   private async discover(request: RoutedRequest, id: RequestId): Promise<void> {
-    const init = this.deps.conversations.initResult(request.spec.key) ?? (await this.deps.conversations.get(request)).transport.initialized ?? {};
+    const facts = this.deps.conversations.factsOf(request.spec.key) ?? (await this.deps.conversations.get(request)).transport.facts;
     const policy = this.deps.policy();
-    const capabilities = { ...((init.capabilities as Bag | undefined) ?? {}) };
+    const capabilities = { ...(facts?.capabilities ?? {}) };
     for (const key of LEGACY_CAPABILITIES) delete capabilities[key];
     if (policy) {
       for (const kind of ['tools', 'prompts', 'resources'] as const) {
         if (!mayUseAny(policy, kind, request.principal.role, request.spec.key)) delete capabilities[kind];
       }
     }
-    const serverInfo = init.serverInfo as Bag | undefined;
+    const serverInfo = facts?.serverInfo;
     const result = {
       resultType: 'complete',
       supportedVersions: [...SUPPORTED_VERSIONS],
       capabilities,
-      ...(typeof init.instructions === 'string' ? { instructions: init.instructions } : {}),
+      ...(typeof facts?.instructions === 'string' ? { instructions: facts.instructions } : {}),
       ttlMs: 0,
       cacheScope: policy ? 'private' : 'public',
       ...(serverInfo ? { _meta: { [META.serverInfo]: serverInfo } } : {}),

@@ -1,14 +1,14 @@
 /**
  * The client side of a modern conversation (one principal, one whitelist key, one env) as
- * the bridge's ClientPort, for a legacy (2025) child: the gateway performs the handshake
- * itself, then each modern HTTP request becomes a legacy request with a gateway-unique id
- * (and progress token), and each answer goes back translated on that request's response:
- * `resultType`, cache fields and the server's identity added, the client's id and token
- * restored. The child's notifications go where they belong: progress to its request, a log
- * line to the one request in flight that asked for logs (else nowhere), list changes and
- * resource updates to the listens. The child's elicitation requests become multi round-trip
- * requests (`input_required` with a sealed `requestState`); closing a response cancels its
- * request at the child.
+ * the bridge's ClientPort. Each modern HTTP request goes to the child with a gateway-unique
+ * id (and progress token) and its answer comes back on that request's response with the
+ * client's id and token restored. Towards a 2025 child the gateway speaks 2025: it does the
+ * handshake itself, strips the envelope, adds `resultType`, cache fields and the server's
+ * identity to results, turns the child's elicitations into multi round-trip requests
+ * (src/modern/inputRequired.ts) and serves listens itself (src/modern/listen.ts). A
+ * 2026-07-28 child gets the requests as they are (pass-through), listens included. Either
+ * way: progress goes to its request, a log line to the one request in flight that asked for
+ * logs (else nowhere), and closing a response cancels its request at the child.
  */
 import type { ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -17,12 +17,14 @@ import { LATEST_PROTOCOL_VERSION, type JSONRPCMessage, type RequestId } from '@m
 import type { ClientPort } from '../bridge/clientPort.js';
 import { WardenError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { EventStream, messageEvent } from '../transports/eventStream.js';
 import { OutboundMeter } from '../transports/outboundMeter.js';
-import type { Envelope } from './validate.js';
 import { ModernExchange } from './exchange.js';
+import { InputRounds, type Held } from './inputRequired.js';
 import { honoredFilter, Listens } from './listen.js';
-import { CACHEABLE, LOG_LEVELS, META, MRTR_METHODS, withoutEnvelope, type LogLevel } from './protocol.js';
-import { newNonce, requestDigest, type RequestStateSealer } from './requestState.js';
+import { CACHEABLE, LOG_LEVELS, META, withoutEnvelope, type LogLevel } from './protocol.js';
+import { requestDigest, type RequestStateSealer } from './requestState.js';
+import type { Envelope } from './validate.js';
 
 type Bag = Record<string, unknown>;
 type Json = { jsonrpc: '2.0'; id?: RequestId; method?: string; params?: Bag; result?: Bag; error?: Bag };
@@ -45,18 +47,18 @@ export interface ModernPortOptions {
   readonly onToolsListed?: (tools: unknown) => void;
 }
 
+/** What the server behind the key said of itself: its handshake, or its discover answer. */
+export interface ServerFacts {
+  readonly capabilities: Bag;
+  readonly serverInfo: Bag | undefined;
+  readonly instructions: string | undefined;
+}
+
 /** A modern request as validated by the handler. */
 export interface ModernRequest {
   readonly message: Json & { id: RequestId; method: string };
   readonly envelope: Envelope;
   readonly res: ServerResponse;
-}
-
-interface Held {
-  readonly nonce: string;
-  readonly childRequestId: RequestId;
-  readonly key: string;
-  readonly timer: NodeJS.Timeout;
 }
 
 interface InFlight {
@@ -71,6 +73,8 @@ interface InFlight {
   held: Held | undefined;
   /** A final answer that came while no retry was there to take it. */
   parked: Json | undefined;
+  /** A listen passed through to a 2026-07-28 child: its stream. */
+  listen?: EventStream;
 }
 
 export class ModernClientPort implements ClientPort {
@@ -80,11 +84,13 @@ export class ModernClientPort implements ClientPort {
 
   readonly sessionId = randomUUID();
   readonly listens: Listens;
-  /** The child's InitializeResult, once the handshake is done. */
-  initialized: Bag | undefined;
+  /** What the server behind the key said of itself, once known. */
+  facts: ServerFacts | undefined;
+  /** True for a 2026-07-28 child: requests and listens pass through. */
+  private passthrough = false;
   private readonly inFlight = new Map<string, InFlight>();
-  private readonly byNonce = new Map<string, string>();
   private readonly internal = new Map<string, { resolve: (result: Bag) => void; reject: (error: Error) => void }>();
+  private readonly inputs: InputRounds;
   private readonly meter: OutboundMeter;
   private nextId = 0;
   private ended = false;
@@ -95,72 +101,74 @@ export class ModernClientPort implements ClientPort {
       subscribe: (uri) => void this.call('resources/subscribe', { uri }).catch((e: unknown) => this.debug('subscribe failed', e)),
       unsubscribe: (uri) => void this.call('resources/unsubscribe', { uri }).catch((e: unknown) => this.debug('unsubscribe failed', e)),
     });
+    this.inputs = new InputRounds({
+      sealer: options.sealer,
+      principalKey: options.principalKey,
+      inputTimeoutMs: options.inputTimeoutMs,
+      toChild: (message) => this.emit(message as Json),
+      onExpired: (id) => this.abandon(id, 'the client did not answer in time'),
+    });
   }
 
   /** True while a listen is open or a request waits for the client's input: not idle. */
   get busy(): boolean {
     if (this.listens.size > 0) return true;
-    for (const entry of this.inFlight.values()) if (entry.held) return true;
+    for (const entry of this.inFlight.values()) if (entry.held || entry.listen) return true;
     return false;
-  }
-
-  get serverInfo(): Bag | undefined {
-    return this.initialized?.serverInfo as Bag | undefined;
-  }
-
-  get capabilities(): Bag {
-    return (this.initialized?.capabilities as Bag | undefined) ?? {};
   }
 
   async start(): Promise<void> {}
 
-  /** The legacy handshake, done once by the gateway on behalf of every request to come. */
-  async handshake(): Promise<Bag> {
+  /** A 2025 child: the handshake, done once by the gateway for every request to come. */
+  async handshake(): Promise<ServerFacts> {
     const result = await this.call('initialize', { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: { elicitation: {} }, clientInfo: this.options.clientInfo });
     this.emit({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    this.initialized = result;
+    this.facts = { capabilities: (result.capabilities as Bag) ?? {}, serverInfo: result.serverInfo as Bag | undefined, instructions: result.instructions as string | undefined };
     // Log lines are filtered per request here; the child sends all of them.
-    if (this.capabilities.logging !== undefined) void this.call('logging/setLevel', { level: 'debug' }).catch((e: unknown) => this.debug('setLevel failed', e));
-    return result;
+    if (this.facts.capabilities.logging !== undefined) void this.call('logging/setLevel', { level: 'debug' }).catch((e: unknown) => this.debug('setLevel failed', e));
+    return this.facts;
   }
 
-  /** A client's request: a fresh one, or the retry of one that waits for input. */
+  /** A 2026-07-28 child: no handshake; requests pass through. `discover` is its answer to the era probe. */
+  passThrough(discover: Bag | undefined): ServerFacts {
+    this.passthrough = true;
+    const meta = discover?._meta as Bag | undefined;
+    this.facts = { capabilities: (discover?.capabilities as Bag) ?? {}, serverInfo: meta?.[META.serverInfo] as Bag | undefined, instructions: discover?.instructions as string | undefined };
+    return this.facts;
+  }
+
+  /** A client's request: a fresh one, or (for a 2025 child) the retry of one that waits for input. */
   request({ message, envelope, res }: ModernRequest): void {
     const params = (message.params ?? {}) as Bag;
-    if (params.requestState !== undefined || params.inputResponses !== undefined) return this.retry(message, envelope, res, params);
+    if (!this.passthrough && (params.requestState !== undefined || params.inputResponses !== undefined)) return this.retry(message, envelope, res, params);
     const id = `m${(this.nextId += 1)}`;
     const token = (params._meta as Bag | undefined)?.progressToken;
-    const clientToken = typeof token === 'string' || typeof token === 'number' ? token : undefined;
-    const entry: InFlight = {
-      clientId: message.id,
-      method: message.method,
-      clientToken,
-      logLevel: envelope.logLevel,
-      capabilities: envelope.clientCapabilities,
-      digest: requestDigest(params),
-      exchange: this.exchange(res, id),
-      held: undefined,
-      parked: undefined,
-    };
-    this.inFlight.set(id, entry);
-    let forwarded = withoutEnvelope(params) ?? {};
-    if (clientToken !== undefined) forwarded = { ...forwarded, _meta: { ...(forwarded._meta as Bag), progressToken: id } };
-    this.emit({ jsonrpc: '2.0', id, method: message.method, params: forwarded });
+    const entry = this.track(id, message, envelope, params, typeof token === 'string' || typeof token === 'number' ? token : undefined);
+    entry.exchange = this.exchange(res, id);
+    this.emit({ jsonrpc: '2.0', id, method: message.method, params: this.towardsChild(params, entry.clientToken === undefined ? undefined : id) });
   }
 
-  /** `subscriptions/listen`: the acknowledgement, then the notifications the filter asked for. */
-  listen(message: Json & { id: RequestId }, res: ServerResponse): void {
-    const filter = honoredFilter((message.params as Bag | undefined)?.notifications, this.capabilities);
+  /** `subscriptions/listen`: served here for a 2025 child, passed through to a 2026-07-28 one. */
+  listen(message: Json & { id: RequestId; method: string }, envelope: Envelope, res: ServerResponse): void {
     this.meter.track(res);
-    this.listens.open(res, message.id, filter, this.options.keepAliveMs);
+    if (!this.passthrough) {
+      const filter = honoredFilter((message.params as Bag | undefined)?.notifications, this.facts?.capabilities ?? {});
+      this.listens.open(res, message.id, filter, this.options.keepAliveMs);
+      return;
+    }
+    const id = `m${(this.nextId += 1)}`;
+    const entry = this.track(id, message, envelope, (message.params ?? {}) as Bag, undefined);
+    entry.listen = new EventStream(res, this.options.keepAliveMs);
+    res.once('close', () => this.abandon(id, 'the client closed the listen'));
+    this.emit({ jsonrpc: '2.0', id, method: message.method, params: message.params });
   }
 
   /** A `notifications/cancelled` the client POSTed: a listen it closes, or one of its requests. */
   cancelled(requestId: unknown): void {
     if (this.listens.cancel(requestId)) return;
-    const matches = [...this.inFlight].filter(([, entry]) => entry.clientId === requestId && entry.exchange);
+    const matches = [...this.inFlight].filter(([, entry]) => entry.clientId === requestId && (entry.exchange || entry.listen));
     // Two conversations' requests may share an id: cancel only what is unambiguous.
-    if (matches.length === 1) this.abandon(matches[0]![0]);
+    if (matches.length === 1) this.abandon(matches[0]![0], 'the client cancelled the request');
   }
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
@@ -174,7 +182,13 @@ export class ModernClientPort implements ClientPort {
       return;
     }
     if (m.method === 'notifications/message') return this.logLine(m);
-    this.listens.deliver(m as { method: string; params?: Bag });
+    const subscription = (m.params?._meta as Bag | undefined)?.[META.subscriptionId];
+    const listen = subscription === undefined ? undefined : this.inFlight.get(String(subscription));
+    if (listen?.listen) {
+      listen.listen.write(messageEvent({ ...m, params: { ...m.params, _meta: { ...(m.params?._meta as Bag), [META.subscriptionId]: listen.clientId } } }));
+      return;
+    }
+    if (!this.passthrough) this.listens.deliver(m as { method: string; params?: Bag });
   }
 
   lagging(message: unknown): boolean {
@@ -193,31 +207,56 @@ export class ModernClientPort implements ClientPort {
     if (this.ended) return;
     this.ended = true;
     for (const entry of this.inFlight.values()) {
-      if (entry.held) clearTimeout(entry.held.timer);
+      this.inputs.drop(entry, undefined);
       entry.exchange?.finish({ jsonrpc: '2.0', id: entry.clientId, error: { code: -32603, message: 'the server behind this key stopped' } });
+      entry.listen?.end();
     }
     this.inFlight.clear();
-    this.byNonce.clear();
+    this.inputs.clear();
     for (const { reject } of this.internal.values()) reject(new Error('closed'));
     this.internal.clear();
-    this.listens.closeAll(this.serverInfo);
+    this.listens.closeAll(this.facts?.serverInfo);
     const onclose = this.onclose;
     this.onclose = undefined;
     onclose?.();
   }
 
-  private exchange(res: ServerResponse, id: string): ModernExchange {
-    this.meter.track(res);
-    return new ModernExchange(res, this.options, () => this.abandon(id));
+  private track(id: string, message: ModernRequest['message'], envelope: Envelope, params: Bag, clientToken: string | number | undefined): InFlight {
+    const entry: InFlight = {
+      clientId: message.id,
+      method: message.method,
+      clientToken,
+      logLevel: envelope.logLevel,
+      capabilities: envelope.clientCapabilities,
+      digest: requestDigest(params),
+      exchange: undefined,
+      held: undefined,
+      parked: undefined,
+    };
+    this.inFlight.set(id, entry);
+    return entry;
   }
 
-  /** The client closed a request's response: cancelled at the child, its late answer dropped. */
-  private abandon(id: string): void {
+  /** The params as the child gets them: the envelope stripped for a 2025 child; the progress token the gateway's. */
+  private towardsChild(params: Bag, token: string | undefined): Bag {
+    const forwarded = this.passthrough ? params : (withoutEnvelope(params) ?? {});
+    if (token === undefined) return forwarded;
+    return { ...forwarded, _meta: { ...(forwarded._meta as Bag), progressToken: token } };
+  }
+
+  private exchange(res: ServerResponse, id: string): ModernExchange {
+    this.meter.track(res);
+    return new ModernExchange(res, this.options, () => this.abandon(id, 'the client closed the response'));
+  }
+
+  /** The client gave up a request: cancelled at the child, its late answer dropped. */
+  private abandon(id: string, reason: string): void {
     const entry = this.inFlight.get(id);
     if (!entry) return;
     this.inFlight.delete(id);
-    if (entry.held) this.release(entry.held, { action: 'cancel' });
-    this.emit({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'the client closed the response' } });
+    this.inputs.drop(entry);
+    entry.listen?.end();
+    this.emit({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } });
   }
 
   private answer(m: Json): void {
@@ -226,19 +265,25 @@ export class ModernClientPort implements ClientPort {
     if (internal) {
       this.internal.delete(id);
       if (m.result) internal.resolve(m.result);
-      else internal.reject(new WardenError('upstream_failed', `the server refused ${id.split('-')[1] ?? 'a request'}: ${String((m.error as Bag | undefined)?.message ?? 'error')}`));
+      else internal.reject(new WardenError('upstream_failed', `the server refused ${id.split('-')[1] ?? 'a request'}: ${String(m.error?.message ?? 'error')}`));
       return;
     }
     const entry = this.inFlight.get(id);
     if (!entry) return;
-    if (!entry.exchange) {
+    if (!entry.exchange && !entry.listen) {
       entry.parked = m; // answered while waiting for the client's input: given to the retry
       return;
     }
     this.inFlight.delete(id);
-    if (entry.held) this.release(entry.held, undefined);
+    this.inputs.drop(entry, undefined);
     if (entry.method === 'tools/list' && m.result) this.options.onToolsListed?.(m.result.tools);
-    entry.exchange.finish(this.translate(m, entry));
+    const translated = this.translate(m, entry);
+    if (entry.listen) {
+      entry.listen.write(messageEvent(translated));
+      entry.listen.end();
+      return;
+    }
+    entry.exchange!.finish(translated);
   }
 
   private translate(m: Json, entry: InFlight): Json {
@@ -248,12 +293,12 @@ export class ModernClientPort implements ClientPort {
     }
     const result = { ...m.result } as Bag;
     result.resultType ??= 'complete';
-    if (CACHEABLE.has(entry.method) && result.ttlMs === undefined) {
+    if (CACHEABLE.has(entry.method) && result.ttlMs === undefined && result.resultType === 'complete') {
       result.ttlMs = 0;
       result.cacheScope = this.options.cacheScope();
     }
-    const serverInfo = this.serverInfo;
-    if (serverInfo) result._meta = { ...(result._meta as Bag | undefined), [META.serverInfo]: serverInfo };
+    const serverInfo = this.facts?.serverInfo;
+    if (serverInfo && !this.passthrough) result._meta = { ...(result._meta as Bag | undefined), [META.serverInfo]: serverInfo };
     return { jsonrpc: '2.0', id: entry.clientId, result };
   }
 
@@ -269,75 +314,30 @@ export class ModernClientPort implements ClientPort {
   /** The child asks the client something: an elicitation becomes a multi round-trip request. */
   private childRequest(m: Json & { id: RequestId; method: string }): void {
     if (m.method === 'ping') return this.emit({ jsonrpc: '2.0', id: m.id, result: {} });
-    if (m.method !== 'elicitation/create') {
-      return this.refuseChild(m.id, `${m.method} is not bridged to clients of protocol revision 2026-07-28 (sampling and roots are deprecated there)`);
+    if (m.method !== 'elicitation/create' || this.passthrough) {
+      return this.inputs.refuse(m.id, `${m.method} is not bridged to clients of protocol revision 2026-07-28 (sampling and roots are deprecated there)`);
     }
-    const mode = (m.params?.mode as string | undefined) ?? 'form';
-    const takers = [...this.inFlight].filter(([, e]) => {
-      const elicitation = e.capabilities.elicitation as Bag | undefined;
-      if (!e.exchange?.open || e.held || !MRTR_METHODS.has(e.method) || elicitation === undefined) return false;
-      // `elicitation: {}` declares form mode only.
-      return mode === 'form' ? elicitation.form !== undefined || Object.keys(elicitation).length === 0 : elicitation[mode] !== undefined;
-    });
-    if (takers.length !== 1) return this.refuseChild(m.id, 'no request in flight can take this elicitation (the client must declare elicitation in its request)');
-    const [id, entry] = takers[0]!;
-    const nonce = newNonce();
-    const key = 'input';
-    const timer = setTimeout(() => this.expire(id, nonce), this.options.inputTimeoutMs);
-    timer.unref();
-    entry.held = { nonce, childRequestId: m.id, key, timer };
-    this.byNonce.set(nonce, id);
-    const { _meta: _childMeta, ...params } = m.params ?? {};
-    const requestState = this.options.sealer.seal({ nonce, principal: this.options.principalKey, method: entry.method, digest: entry.digest, expires: Date.now() + this.options.inputTimeoutMs });
-    const serverInfo = this.serverInfo;
-    const result = { resultType: 'input_required', inputRequests: { [key]: { method: m.method, params } }, requestState, ...(serverInfo ? { _meta: { [META.serverInfo]: serverInfo } } : {}) };
-    entry.exchange!.finish({ jsonrpc: '2.0', id: entry.clientId, result });
+    const open = [...this.inFlight].filter(([, e]) => e.exchange?.open === true);
+    const taker = this.inputs.taker(open, (m.params?.mode as string | undefined) ?? 'form');
+    if (!taker) return this.inputs.refuse(m.id, 'no request in flight can take this elicitation (the client must declare elicitation in its request)');
+    const [id, entry] = taker;
+    const result = this.inputs.ask(id, entry, m);
+    const serverInfo = this.facts?.serverInfo;
+    entry.exchange!.finish({ jsonrpc: '2.0', id: entry.clientId, result: serverInfo ? { ...result, _meta: { [META.serverInfo]: serverInfo } } : result });
     entry.exchange = undefined;
   }
 
   /** The client's retry of a request that waits for input: answer the child, take the rest. */
   private retry(message: ModernRequest['message'], envelope: Envelope, res: ServerResponse, params: Bag): void {
-    const sealed = this.options.sealer.open(params.requestState);
-    const id = sealed ? this.byNonce.get(sealed.nonce) : undefined;
-    const entry = id === undefined ? undefined : this.inFlight.get(id);
-    if (!sealed || !entry?.held || sealed.principal !== this.options.principalKey || sealed.method !== message.method || sealed.digest !== requestDigest(params)) {
-      throw new WardenError('invalid_params', 'requestState is not valid: expired, already used, or not issued for this request', { data: { field: 'requestState' } });
-    }
-    const held = entry.held;
-    this.byNonce.delete(held.nonce);
-    clearTimeout(held.timer);
-    entry.held = undefined;
+    const id = this.inputs.resume(message.method, params, (candidate) => this.inFlight.get(candidate));
+    const entry = this.inFlight.get(id)!;
     entry.clientId = message.id;
     entry.logLevel = envelope.logLevel;
     entry.capabilities = envelope.clientCapabilities;
     const token = (params._meta as Bag | undefined)?.progressToken;
     entry.clientToken = typeof token === 'string' || typeof token === 'number' ? token : entry.clientToken;
-    entry.exchange = this.exchange(res, id!);
-    const responses = params.inputResponses as Bag | undefined;
-    const response = responses?.[held.key];
-    if (response && typeof response === 'object') this.emit({ jsonrpc: '2.0', id: held.childRequestId, result: response as Bag });
-    else this.refuseChild(held.childRequestId, 'the client gave no answer to this request');
+    entry.exchange = this.exchange(res, id);
     if (entry.parked) this.answer(entry.parked);
-  }
-
-  private expire(id: string, nonce: string): void {
-    const entry = this.inFlight.get(id);
-    if (!entry?.held || entry.held.nonce !== nonce) return;
-    this.byNonce.delete(nonce);
-    this.release(entry.held, { action: 'cancel' });
-    entry.held = undefined;
-    this.inFlight.delete(id);
-    this.emit({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'the client did not answer in time' } });
-  }
-
-  private release(held: Held, answer: Bag | undefined): void {
-    clearTimeout(held.timer);
-    this.byNonce.delete(held.nonce);
-    if (answer) this.emit({ jsonrpc: '2.0', id: held.childRequestId, result: answer });
-  }
-
-  private refuseChild(id: RequestId, message: string): void {
-    this.emit({ jsonrpc: '2.0', id, error: { code: -32601, message } });
   }
 
   /** A request of the gateway's own (handshake, subscriptions) through the bridge. */
