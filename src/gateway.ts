@@ -11,7 +11,7 @@ import { RequestStateSealer } from './modern/requestState.js';
 import { PACKAGE_VERSION } from './version.js';
 import { AuditLog } from './audit/auditLog.js';
 import { adminVerifier } from './auth/admin.js';
-import { sharedSecretVerifier, type Principal } from './auth/bearer.js';
+import { sharedSecretVerifier } from './auth/bearer.js';
 import { loadClientsFile, multiTokenVerifier } from './auth/clients.js';
 import { CommandRegistry } from './commands/registry.js';
 import { loadCommandsFile } from './config/commands.js';
@@ -166,6 +166,8 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const verifyAdmin = adminVerifier(settings.adminToken, clients?.adminTokens ?? []);
   const addressOf = addressResolver(settings.trustedProxy ?? []);
   const sse = new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs });
+  // Assigned once, after the conversations whose callback reads it.
+  // eslint-disable-next-line prefer-const
   let modern: ModernHandler | undefined;
   const conversations = new Conversations(factory, {
     maxEnvVariants: settings.maxEnvVariants,

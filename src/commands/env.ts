@@ -61,6 +61,7 @@ export function extractEnvHeaders(headers: IncomingHttpHeaders): EnvHeaderEntry[
 export const MAX_ENV_NAME_LENGTH = 128;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** C0 controls except TAB, and DEL. */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const FORBIDDEN_VALUE_CHARS = /[\x00-\x08\x0A-\x1F\x7F]/;
 
 /** Limits on the variables one request may set. */

@@ -4,7 +4,7 @@
  * echoes request input beyond what an error's own message quotes.
  */
 import type { ServerResponse } from 'node:http';
-import { errorBody, toWardenError, type WardenError } from '../errors.js';
+import { errorBody, toWardenError } from '../errors.js';
 
 /** Printable ASCII only, at most 200 characters (a header value must not carry anything else). */
 function headerSafe(text: string): string {

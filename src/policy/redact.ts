@@ -71,7 +71,7 @@ export const BUILTIN_DETECTORS: readonly Detector[] = Object.freeze([
     /(?:aws[_-]?)?secret[_-]?access[_-]?key\\?["']?(?:[ \t]{0,8}(?:=>|[:=>])[ \t]{0,8}|[ \t]{1,8})\\?["']?(?<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])/gi,
   ),
   detector('github-token', /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})/g),
-  detector('slack-webhook', /https?:\/\/hooks\.slack(?:-gov)?\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_\/-]{16,}/g),
+  detector('slack-webhook', /https?:\/\/hooks\.slack(?:-gov)?\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/-]{16,}/g),
   detector('slack-token', /(?<![A-Za-z0-9-])xox(?:[abposr]|e(?:\.xox[bp])?)-[A-Za-z0-9-]{10,}/g),
   detector('stripe-key', /(?<![A-Za-z0-9_])[sr]k_(?:live|test)_[A-Za-z0-9]{24,}/g),
   detector('anthropic-key', /(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{32,}/g),
@@ -82,7 +82,7 @@ export const BUILTIN_DETECTORS: readonly Detector[] = Object.freeze([
   detector('jwt', /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g),
   // RFC 6750 b64token, at least 16 characters so prose ("a Bearer token") is left alone;
   // a trailing full stop stays outside. Last: a JWT or known token after Bearer is named.
-  detector('bearer', /(?<![A-Za-z0-9_-])(?:Bearer|bearer|BEARER)[ \t]{1,8}(?<secret>[A-Za-z0-9._~+\/-]{15,}[A-Za-z0-9_~+\/-]=*)/g),
+  detector('bearer', /(?<![A-Za-z0-9_-])(?:Bearer|bearer|BEARER)[ \t]{1,8}(?<secret>[A-Za-z0-9._~+/-]{15,}[A-Za-z0-9_~+/-]=*)/g),
 ]);
 
 /**

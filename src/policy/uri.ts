@@ -22,6 +22,7 @@ export type UriReading =
   | { readonly ok: false; readonly reason: DenyReason; readonly rule: string; readonly detail: string };
 
 const FILE_SCHEME = /^file:/i;
+// eslint-disable-next-line no-control-regex -- controls and spaces a URL parser would skip
 const LEADING_SPACE = /^[\u0000-\u0020]+/;
 const ESCAPE = /%[0-9A-Fa-f]{2}/;
 const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/;

@@ -127,6 +127,8 @@ export class SessionFactory {
   private connect<K extends TransportKind>(transport: ClientTransportOf[K], lease: Lease, spec: CommandSpec, kind: K, principal: Principal): Session<K> {
     const { logger, sessions, audit } = this.deps;
     const { child } = lease;
+    // Assigned once, after the closures that read it (the guard's tag, the bridge's activity hook).
+    // eslint-disable-next-line prefer-const
     let session: Session<K> | undefined;
     const guard = new PolicyGuard(this.deps.guard, {
       principal,

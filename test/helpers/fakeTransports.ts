@@ -5,7 +5,7 @@
  * real ones must. Waiting is on events (a message arriving), never on time.
  */
 import type { ClientPort } from '../../src/bridge/clientPort.js';
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { ChildPort } from '../../src/bridge/childPort.js';
 import type { CommandSpec } from '../../src/commands/types.js';

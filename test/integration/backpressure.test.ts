@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, LoggingMessageNotificationSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { LoggingMessageNotificationSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Session } from '../../src/transports/sessions.js';
 import { fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, type Kind, type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
 import { ERROR_TABLE } from '../../src/errors.js';

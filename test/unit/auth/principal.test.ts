@@ -5,7 +5,6 @@
  * shared secret, nor share its per-client limits.
  */
 import { describe, expect, it } from '@jest/globals';
-import type { IncomingMessage } from 'node:http';
 import { SHARED_SECRET_ID, digest, samePrincipal, sharedSecretPrincipal, type Principal } from '../../../src/auth/bearer.js';
 import { multiTokenVerifier } from '../../../src/auth/clients.js';
 import type { Bridge } from '../../../src/bridge/bridge.js';
@@ -22,9 +21,6 @@ function sessionOf(id: string, principal: Principal): Session {
   return new Session(id, 'streamable', 'cmd', principal, 'key', {} as StreamableSessionTransport, {} as Bridge);
 }
 
-function requestFrom(principal: Principal | undefined): IncomingMessage & { principal?: Principal } {
-  return { headers: {}, socket: { remoteAddress: '192.0.2.7' }, principal } as unknown as IncomingMessage & { principal?: Principal };
-}
 
 describe('principal identity is kind and id', () => {
   it('samePrincipal compares kind and id, not role', () => {

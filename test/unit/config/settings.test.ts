@@ -199,7 +199,7 @@ describe('--help and --version', () => {
 
 describe('USAGE', () => {
   /** Each option's entry: its line plus the indented continuation lines. */
-  const entries = USAGE.split(/\n(?=  -)/);
+  const entries = USAGE.split(/\n(?= {2}-)/);
   const entryOf = (flag: string) => entries.find((e) => e.startsWith(`  --${flag} `) || e.includes(`, --${flag} `));
 
   it.each(SOURCES.map((s) => [...s]))('lists --%s with %s', (flag, variable) => {
@@ -220,10 +220,10 @@ describe('USAGE', () => {
   });
 
   it('lists --help, --version, every environment-only variable and the secret minimum', () => {
-    expect(entryOf('help')).toMatch(/^  -h, --help /);
-    expect(entryOf('version')).toMatch(/^  -v, --version /);
+    expect(entryOf('help')).toMatch(/^ {2}-h, --help /);
+    expect(entryOf('version')).toMatch(/^ {2}-v, --version /);
     for (const variable of ENV_ONLY) expect(USAGE).toMatch(new RegExp(`^  ${variable} `, 'm'));
-    expect(USAGE).toMatch(/^  WARDEN_SECRET .*at least 8 characters/m);
+    expect(USAGE).toMatch(/^ {2}WARDEN_SECRET .*at least 8 characters/m);
     expect(USAGE).toContain('mcp-warden audit verify FILE\n');
   });
 

@@ -204,8 +204,8 @@ describe('inbound decisions', () => {
 
   it('marks isError for an error response and for a result with isError', () => {
     const { guard, audit } = makeGuard({ policy: p });
-    guard.inbound(toolCall('echo', {}, 1));
-    guard.inbound(toolCall('echo', {}, 2));
+    void guard.inbound(toolCall('echo', {}, 1));
+    void guard.inbound(toolCall('echo', {}, 2));
     guard.outbound({ jsonrpc: '2.0', id: 1, error: { code: -32603, message: 'boom' } } as JSONRPCMessage, 'tools/call');
     guard.outbound(textResult(2, 'failed', { isError: true }), 'tools/call');
     expect(audit.toolCalls().map((r) => r['isError'])).toEqual([true, true]);
@@ -248,7 +248,7 @@ describe('shadow mode', () => {
 
   it('does not filter lists, but still counts what would be hidden', () => {
     const { guard, stats } = makeGuard({ policy: p });
-    guard.inbound(req('tools/list', {}, 8));
+    void guard.inbound(req('tools/list', {}, 8));
     const list = { jsonrpc: '2.0', id: 8, result: { tools: [{ name: 'echo' }, { name: 'rm_rf' }] } } as JSONRPCMessage;
     expect(guard.outbound(list, 'tools/list')).toBe(list);
     expect(stats.forCommand('sms')['user']).toMatchObject({ allowed: 1, denied: 1 });
@@ -334,7 +334,7 @@ describe('redaction and audit fields', () => {
     const p = policy({});
     const { guard, audit } = makeGuard({ policy: p });
     const args = { profile: 'prod', note: 'é' };
-    guard.inbound(toolCall('get_credentials', args, 11));
+    void guard.inbound(toolCall('get_credentials', args, 11));
     const out = guard.outbound(textResult(11, `key id: ${AWS_KEY_ID} (rotate soon)`), 'tools/call') as unknown as {
       id: RequestId;
       result: { content: { text: string }[] };
@@ -353,28 +353,28 @@ describe('redaction and audit fields', () => {
 
   it('audits an empty-argument digest when arguments are absent', () => {
     const { guard, audit } = makeGuard({ policy: policy({}) });
-    guard.inbound(toolCall('t', undefined, 1));
+    void guard.inbound(toolCall('t', undefined, 1));
     guard.outbound(textResult(1, 'x'), 'tools/call');
     expect(audit.toolCalls()[0]).toMatchObject(argDigest({}));
   });
 
   it('includes the arguments only with audit.includeArguments', () => {
     const { guard, audit } = makeGuard({ policy: policy({ audit: { includeArguments: true } }) });
-    guard.inbound(toolCall('t', { a: [1, 2] }, 1));
+    void guard.inbound(toolCall('t', { a: [1, 2] }, 1));
     guard.outbound(textResult(1, 'x'), 'tools/call');
     expect(audit.toolCalls()[0]?.['arguments']).toEqual({ a: [1, 2] });
     // denied calls too
     const denied = makeGuard({ policy: policy({ default: 'deny', audit: { includeArguments: true } }) });
-    denied.guard.inbound(toolCall('t', { b: 1 }, 2));
+    void denied.guard.inbound(toolCall('t', { b: 1 }, 2));
     expect(denied.audit.toolCalls()[0]).toMatchObject({ decision: 'denied', arguments: { b: 1 } });
   });
 
   it('exceptTools turns redaction off for matching tools only', () => {
     const p = policy({ redaction: { exceptTools: ['read_env', 'vault_*'] } });
     const { guard, audit } = makeGuard({ policy: p });
-    guard.inbound(toolCall('read_env', {}, 1));
-    guard.inbound(toolCall('vault_get', {}, 2));
-    guard.inbound(toolCall('read_envx', {}, 3));
+    void guard.inbound(toolCall('read_env', {}, 1));
+    void guard.inbound(toolCall('vault_get', {}, 2));
+    void guard.inbound(toolCall('read_envx', {}, 3));
     const raw = textResult(1, AWS_KEY_ID);
     expect(guard.outbound(raw, 'tools/call')).toBe(raw);
     expect(JSON.stringify(guard.outbound(textResult(2, AWS_KEY_ID), 'tools/call'))).toContain(AWS_KEY_ID);
@@ -384,7 +384,7 @@ describe('redaction and audit fields', () => {
 
   it('redaction.enabled false passes results through', () => {
     const { guard, audit } = makeGuard({ policy: policy({ redaction: { enabled: false } }) });
-    guard.inbound(toolCall('t', {}, 1));
+    void guard.inbound(toolCall('t', {}, 1));
     const raw = textResult(1, AWS_KEY_ID);
     expect(guard.outbound(raw, 'tools/call')).toBe(raw);
     expect(audit.toolCalls()[0]?.['redactions']).toBe(0);
@@ -393,7 +393,7 @@ describe('redaction and audit fields', () => {
   it('applies the policy custom patterns (the example internal-host detector)', () => {
     const p = policy({ redaction: { patterns: [{ name: 'internal-host', regex: '[a-z0-9-]+\\.corp\\.example' }] } });
     const { guard, audit } = makeGuard({ policy: p });
-    guard.inbound(toolCall('t', {}, 1));
+    void guard.inbound(toolCall('t', {}, 1));
     const out = guard.outbound(textResult(1, `db1.corp.example and ${AWS_KEY_ID}`), 'tools/call');
     expect(JSON.stringify(out)).toContain('[REDACTED:internal-host] and [REDACTED:aws-access-key-id]');
     expect(audit.toolCalls()[0]?.['redactions']).toBe(2);
@@ -401,7 +401,7 @@ describe('redaction and audit fields', () => {
 
   it('redacts resources/read results without an audit record', () => {
     const { guard, audit } = makeGuard({ policy: policy({}) });
-    guard.inbound(req('resources/read', { uri: 'file:///public/env' }, 5));
+    void guard.inbound(req('resources/read', { uri: 'file:///public/env' }, 5));
     const out = guard.outbound(
       { jsonrpc: '2.0', id: 5, result: { contents: [{ uri: 'file:///public/env', text: `AWS_ACCESS_KEY_ID=${AWS_KEY_ID}` }] } } as JSONRPCMessage,
       'resources/read',
@@ -412,7 +412,7 @@ describe('redaction and audit fields', () => {
 
   it('redacts structuredContent too', () => {
     const { guard } = makeGuard({ policy: policy({}) });
-    guard.inbound(toolCall('t', {}, 1));
+    void guard.inbound(toolCall('t', {}, 1));
     const out = guard.outbound(textResult(1, 'ok', { structuredContent: { creds: { id: AWS_KEY_ID } } }), 'tools/call');
     expect(JSON.stringify(out)).not.toContain(AWS_KEY_ID);
   });
@@ -507,8 +507,8 @@ describe('tool rate limits', () => {
 describe('close()', () => {
   it('audits calls still open as "no response", once', () => {
     const { guard, audit } = makeGuard({ policy: policy({}) });
-    guard.inbound(toolCall('slow', { a: 1 }, 1));
-    guard.inbound(toolCall('fast', {}, 2));
+    void guard.inbound(toolCall('slow', { a: 1 }, 1));
+    void guard.inbound(toolCall('fast', {}, 2));
     guard.outbound(textResult(2, 'ok'), 'tools/call');
     guard.close();
     guard.close();
@@ -521,14 +521,14 @@ describe('close()', () => {
 
   it('audits shadow-denied calls that were never answered', () => {
     const { guard, audit } = makeGuard({ policy: policy({ mode: 'shadow', default: 'deny' }) });
-    guard.inbound(toolCall('x', {}, 1));
+    void guard.inbound(toolCall('x', {}, 1));
     guard.close();
     expect(audit.toolCalls()).toEqual([expect.objectContaining({ decision: 'shadow-denied', outcome: 'no response' })]);
   });
 
   it('a response after close is not audited again', () => {
     const { guard, audit } = makeGuard({ policy: policy({}) });
-    guard.inbound(toolCall('x', {}, 1));
+    void guard.inbound(toolCall('x', {}, 1));
     guard.close();
     guard.outbound(textResult(1, 'late'), 'tools/call');
     expect(audit.toolCalls()).toHaveLength(1);
@@ -551,7 +551,7 @@ describe('without a policy', () => {
 
   it('still applies the built-in redaction', () => {
     const { guard, audit } = makeGuard({ policy: undefined });
-    guard.inbound(toolCall('env', {}, 1));
+    void guard.inbound(toolCall('env', {}, 1));
     const out = guard.outbound(textResult(1, AWS_KEY_ID), 'tools/call');
     expect(JSON.stringify(out)).toContain('[REDACTED:aws-access-key-id]');
     expect(audit.toolCalls()[0]?.['redactions']).toBe(1);
@@ -589,7 +589,7 @@ describe('fixed gaps', () => {
   // call never appears in the audit trail, not even at close().
   it('a tool call whose result cannot be redacted is answered with an error and audited', () => {
     const { guard, audit } = makeGuard({ policy: policy({}) });
-    guard.inbound(toolCall('deep', {}, 1));
+    void guard.inbound(toolCall('deep', {}, 1));
     let nested: unknown = 'leaf';
     for (let i = 0; i < 600; i += 1) nested = { n: nested };
     const out = guard.outbound(textResult(1, 'x', { structuredContent: nested }), 'tools/call') as { id: number; error?: { code: number } };
@@ -626,7 +626,7 @@ describe('redaction of everything a child sends', () => {
 
   it('a tools/call JSON-RPC error: message and data, audited with the count', () => {
     const { guard, audit } = makeGuard({ policy: p });
-    guard.inbound(toolCall('deploy', {}, 1));
+    void guard.inbound(toolCall('deploy', {}, 1));
     const error = {
       jsonrpc: '2.0',
       id: 1,
@@ -643,8 +643,8 @@ describe('redaction of everything a child sends', () => {
 
   it('a JSON-RPC error of an exempt tool is still redacted (the exemption covers its result only)', () => {
     const { guard } = makeGuard({ policy: p });
-    guard.inbound(toolCall('raw_env', {}, 1));
-    guard.inbound(toolCall('raw_env', {}, 2));
+    void guard.inbound(toolCall('raw_env', {}, 1));
+    void guard.inbound(toolCall('raw_env', {}, 2));
     const error = { jsonrpc: '2.0', id: 1, error: { code: -1, message: AWS_KEY_ID, data: AWS_KEY_ID } } as JSONRPCMessage;
     expectClean(guard.outbound(error, 'tools/call'));
     expect(JSON.stringify(guard.outbound(textResult(2, AWS_KEY_ID), 'tools/call'))).toContain(AWS_KEY_ID);
@@ -834,13 +834,13 @@ describe('tasks', () => {
 
   it('the CreateTaskResult itself passes the one rule', () => {
     const { guard } = makeGuard({ policy: p });
-    guard.inbound(taskCall('raw_dump', 1));
+    void guard.inbound(taskCall('raw_dump', 1));
     expectClean(guard.outbound(taskCreated(1, 't-1', `waiting on ${AWS_KEY_ID}`), 'tools/call'));
   });
 
   it("tasks/result of an exempt tool's task is not redacted", () => {
     const { guard, audit } = withTasks({ policy: p }, ['raw_dump']);
-    guard.inbound(req('tasks/result', { taskId: 't-raw_dump' }, 'r1'));
+    void guard.inbound(req('tasks/result', { taskId: 't-raw_dump' }, 'r1'));
     const raw = textResult('r1', AWS_KEY_ID);
     expect(guard.outbound(raw, 'tasks/result')).toBe(raw);
     expect(audit.toolCalls()).toEqual([expect.objectContaining({ tool: 'raw_dump', redactions: 0 })]);
@@ -848,7 +848,7 @@ describe('tasks', () => {
 
   it('a JSON-RPC error from tasks/result is redacted and audited as isError', () => {
     const { guard, audit } = withTasks({ policy: p }, ['report']);
-    guard.inbound(req('tasks/result', { taskId: 't-report' }, 'r1'));
+    void guard.inbound(req('tasks/result', { taskId: 't-report' }, 'r1'));
     expectClean(guard.outbound({ jsonrpc: '2.0', id: 'r1', error: { code: -1, message: `failed: ${AWS_KEY_ID}` } } as JSONRPCMessage, 'tasks/result'));
     expect(audit.toolCalls()).toEqual([expect.objectContaining({ tool: 'report', task: true, isError: true, redactions: 1 })]);
   });
@@ -941,7 +941,7 @@ describe('tasks', () => {
 
   it('a tasks/result too deep to check is an error, audited as the call outcome', () => {
     const { guard, audit } = withTasks({ policy: p }, ['report']);
-    guard.inbound(req('tasks/result', { taskId: 't-report' }, 'r'));
+    void guard.inbound(req('tasks/result', { taskId: 't-report' }, 'r'));
     let nested: unknown = AWS_KEY_ID;
     for (let i = 0; i < 600; i += 1) nested = { n: nested };
     const out = guard.outbound(textResult('r', 'x', { structuredContent: nested }), 'tasks/result') as { error?: { code: number } };

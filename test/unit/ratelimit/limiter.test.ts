@@ -3,7 +3,7 @@
  * throttle (the HTTP check that charges requests is tested with the pipeline).
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { ERROR_TABLE, WardenError } from '../../../src/errors.js';
+import { WardenError } from '../../../src/errors.js';
 import { AuthThrottle, retryAfterSeconds } from '../../../src/ratelimit/httpLimits.js';
 import {
   createLimiterStore,
