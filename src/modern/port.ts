@@ -43,6 +43,8 @@ export interface ModernPortOptions {
   readonly clientInfo: { readonly name: string; readonly version: string };
   /** Told of every tools/list result (the tools' schemas declare `Mcp-Param-*` headers). */
   readonly onToolsListed?: (tools: unknown) => void;
+  /** On Fly.io: this machine's id, sealed into every requestState so the retry comes back here. */
+  readonly machine?: string;
 }
 
 /** A modern request as validated by the handler. */
@@ -288,7 +290,8 @@ export class ModernClientPort implements ClientPort {
     entry.held = { nonce, childRequestId: m.id, key, timer };
     this.byNonce.set(nonce, id);
     const { _meta: _childMeta, ...params } = m.params ?? {};
-    const requestState = this.options.sealer.seal({ nonce, principal: this.options.principalKey, method: entry.method, digest: entry.digest, expires: Date.now() + this.options.inputTimeoutMs });
+    const machine = this.options.machine === undefined ? {} : { machine: this.options.machine };
+    const requestState = this.options.sealer.seal({ nonce, principal: this.options.principalKey, method: entry.method, digest: entry.digest, expires: Date.now() + this.options.inputTimeoutMs, ...machine });
     const serverInfo = this.serverInfo;
     const result = { resultType: 'input_required', inputRequests: { [key]: { method: m.method, params } }, requestState, ...(serverInfo ? { _meta: { [META.serverInfo]: serverInfo } } : {}) };
     entry.exchange!.finish({ jsonrpc: '2.0', id: entry.clientId, result });
