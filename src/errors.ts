@@ -48,6 +48,8 @@ export const ERROR_TABLE = {
   upstream_exited: { status: 502, rpc: -31017 },
   upstream_protocol: { status: 502, rpc: -31018 },
   policy_denied: { status: 403, rpc: -31019 },
+  misdirected: { status: 421, rpc: -31030 },
+  length_required: { status: 411, rpc: -31031 },
   internal: { status: 500, rpc: ErrorCode.InternalError },
 } as const satisfies Record<string, ErrorMapping>;
 
@@ -148,8 +150,9 @@ export class PayloadTooLargeError extends WardenError {
 }
 
 export class DrainingError extends WardenError {
-  constructor() {
-    super('draining', 'gateway is shutting down', { retryAfter: 1 });
+  /** @param headers e.g. `fly-replay: elsewhere=true`, sending a new session to another machine */
+  constructor(headers?: Readonly<Record<string, string>>) {
+    super('draining', 'gateway is shutting down', { retryAfter: 1, headers });
   }
 }
 

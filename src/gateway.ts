@@ -36,12 +36,16 @@ import { SessionReaper } from './transports/reaper.js';
 import { SessionFactory, type SessionLimits } from './transports/sessionFactory.js';
 import { SessionStore } from './transports/sessions.js';
 import { SseHandler } from './transports/sse.js';
+import type { MachineSource } from './fly/machines.js';
+import { flyRouter, sharedSessionSlots } from './fly/setup.js';
 import { StreamableHandler } from './transports/streamableHttp.js';
 
 export interface GatewayDeps {
   readonly logger: Logger;
   /** Overrides loading `settings.commandsFile`. */
   readonly registry?: CommandRegistry;
+  /** On Fly.io (`settings.flyMachineId`): overrides the live machine list (by default Fly's DNS). */
+  readonly machines?: MachineSource;
 }
 
 export interface Gateway {
@@ -116,7 +120,12 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   };
   metrics.observe({ registry, sessions, processes });
   const policyStats = new PolicyStats();
+  const sealer = new RequestStateSealer(deploymentKey(settings.secret, 'request state'));
+  // On Fly.io: session ids name their machine, and requests go where their session lives.
+  const fly = flyRouter(settings, { logger, sealer, machines: deps.machines });
+  const slots = sharedSessionSlots(settings, limiterStore, logger);
   const factory = new SessionFactory({
+    slots,
     logger,
     sessions,
     processes,
@@ -165,7 +174,8 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const verify = clients ? multiTokenVerifier(settings.secret!, sharedRole, clients.tokens) : sharedSecretVerifier(settings.secret!, sharedRole);
   const verifyAdmin = adminVerifier(settings.adminToken, clients?.adminTokens ?? []);
   const addressOf = addressResolver(settings.trustedProxy ?? []);
-  const sse = new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs });
+  const mintSessionId = fly?.mintSessionId;
+  const sse = new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, mintSessionId });
   // Assigned once, after the conversations whose callback reads it.
   // eslint-disable-next-line prefer-const
   let modern: ModernHandler | undefined;
@@ -181,12 +191,13 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       jsonReplyWindowMs: settings.jsonReplyWindowMs,
       maxBacklogBytes: settings.maxClientBacklogBytes,
       inputTimeoutMs: settings.inputTimeoutMs,
-      sealer: new RequestStateSealer(deploymentKey(settings.secret, 'request state')),
+      sealer,
+      machine: fly?.self,
       clientInfo: { name: 'mcp-warden', version: PACKAGE_VERSION },
     },
   });
-  modern = new ModernHandler({ conversations, policy: () => policy?.current });
-  const streamable = new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, jsonReplyWindowMs: settings.jsonReplyWindowMs }, modern);
+  modern = new ModernHandler({ conversations, policy: () => policy?.current, route: fly?.modern });
+  const streamable = new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, jsonReplyWindowMs: settings.jsonReplyWindowMs, mintSessionId }, modern);
   const onRejection = (error: WardenError) => {
     if (error.code === 'rate_limited' || error.code === 'limit_reached') metrics.rateLimited.inc({ limit: String(error.data?.limit ?? error.code) });
   };
@@ -215,6 +226,8 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       takeRequest: requestLimiter && ((key) => takeRequest(requestLimiter, key)),
       bodyLimitBytes: settings.bodyLimitBytes,
       policyActive: () => policy !== undefined,
+      sessionMachine: fly?.sessionCheck,
+      drainHeaders: fly?.drainHeaders,
     });
     return createPipeline({
       logger,
@@ -242,6 +255,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           // The origin allowlist depends on the port actually bound (port 0 picks one).
           server.on('request', buildListener(address.port));
           reaper.start();
+          fly?.start();
           policy?.watch();
           processes.warm(registry.keys().map((key) => registry.get(key)!));
           logger.info('listening', {
@@ -251,6 +265,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
             policy: policy?.current.name,
             fdLimit: fdLimit ?? 'unknown',
             maxConnections: server.maxConnections,
+            ...(fly ? { machine: fly.self } : {}),
           });
           if (metricsServer) {
             metricsServer.once('error', (error) => logger.error('metrics listener failed', { error: error.message }));
@@ -265,6 +280,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       closing ??= (async () => {
         draining = true;
         reaper.stop();
+        fly?.close();
         policy?.close();
         logger.info('draining', { sessions: sessions.size, children: processes.total() });
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -274,6 +290,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
         metricsServer?.close();
         metricsServer?.closeAllConnections();
         await stopped;
+        await slots?.close(); // before the Redis client it uses is quit
         await Promise.allSettled([audit.close(), limiterStore.close()]);
         logger.info('stopped');
       })();

@@ -166,6 +166,13 @@ export const settingsSchema = z.object({
   httpRequestsPerMinute: z.coerce.number().int().min(0).default(1_200),
   /** Failed authentications per source address per 15 minutes before it is throttled. @default 20 */
   authFailuresPerWindow: positiveInt.default(20),
+  /**
+   * This machine's id on Fly.io (environment only: `FLY_MACHINE_ID`, which Fly sets). With it,
+   * session ids name their machine and requests are routed between machines with `fly-replay`.
+   */
+  flyMachineId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -').optional(),
+  /** The Fly.io app (environment only: `FLY_APP_NAME`): its machines are listed at `vms.<app>.internal`. */
+  flyAppName: z.string().regex(/^[A-Za-z0-9-]{1,63}$/, 'must be 1-63 letters, digits or -').optional(),
   /** Serve /metrics without auth on this port (same host); unset: /metrics behind auth. */
   metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
 });
@@ -221,7 +228,7 @@ export const SOURCES = [
 export { USAGE } from './usage.js';
 
 /** Variables read from the environment only (secrets, and what the platform sets). */
-export const ENV_ONLY = ['WARDEN_SECRET', 'WARDEN_ADMIN_TOKEN', 'WARDEN_AUDIT_HMAC_KEY', 'REDIS_URL', 'FLY_APP_NAME'] as const;
+export const ENV_ONLY = ['WARDEN_SECRET', 'WARDEN_ADMIN_TOKEN', 'WARDEN_AUDIT_HMAC_KEY', 'REDIS_URL', 'FLY_APP_NAME', 'FLY_MACHINE_ID'] as const;
 
 export interface ParsedCli {
   /** `--help`/`-h`: print USAGE and exit (settings are then the defaults, not validated). */
@@ -247,7 +254,7 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     return { help: values.help === true, version: values.version === true, settings: settingsSchema.parse({}) };
   }
   const input: Record<string, unknown> = {};
-  const origin: Record<string, string> = { secret: 'WARDEN_SECRET', auditHmacKey: 'WARDEN_AUDIT_HMAC_KEY', redisUrl: 'REDIS_URL', adminToken: 'WARDEN_ADMIN_TOKEN' };
+  const origin: Record<string, string> = { secret: 'WARDEN_SECRET', auditHmacKey: 'WARDEN_AUDIT_HMAC_KEY', redisUrl: 'REDIS_URL', adminToken: 'WARDEN_ADMIN_TOKEN', flyMachineId: 'FLY_MACHINE_ID', flyAppName: 'FLY_APP_NAME' };
   for (const [flag, variable, key] of SOURCES) {
     const fromFlag = values[flag];
     const fromEnv = env[variable];
@@ -263,6 +270,8 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   if (env.WARDEN_AUDIT_HMAC_KEY) input.auditHmacKey = env.WARDEN_AUDIT_HMAC_KEY;
   if (env.WARDEN_ADMIN_TOKEN) input.adminToken = env.WARDEN_ADMIN_TOKEN;
   if (env.REDIS_URL) input.redisUrl = env.REDIS_URL;
+  if (env.FLY_MACHINE_ID) input.flyMachineId = env.FLY_MACHINE_ID;
+  if (env.FLY_APP_NAME) input.flyAppName = env.FLY_APP_NAME;
   if (input.trustedProxy === undefined && env.FLY_APP_NAME) input.trustedProxy = 'fly';
   // On Fly.io the app's own name is the Host clients use (custom domains are added by hand).
   if (input.allowedHosts === undefined && env.FLY_APP_NAME) input.allowedHosts = `${env.FLY_APP_NAME}.fly.dev`;

@@ -73,7 +73,9 @@ Environment only (secrets never go in flags: argv is visible to other users):
   WARDEN_SECRET          the shared bearer secret, at least 8 characters; generated and printed if unset
   WARDEN_ADMIN_TOKEN     opens /status details and /metrics, at least 16 characters
   WARDEN_AUDIT_HMAC_KEY  keys the audit chain with HMAC-SHA256, at least 16 characters
-  REDIS_URL              shares rate limits between instances (redis://...)
+  REDIS_URL              shares rate limits and sessions per client between instances (redis://...)
   FLY_APP_NAME           set by Fly.io: WARDEN_SECRET is required, --trusted-proxy defaults to fly and
-                         --allowed-hosts to <app>.fly.dev
+                         --allowed-hosts to <app>.fly.dev; the machines are listed at vms.<app>.internal
+  FLY_MACHINE_ID         set by Fly.io: session ids name their machine, and requests are routed to it
+                         with fly-replay (docs/deploy.md)
 Every flag and variable: docs/configuration.md`;

@@ -2,8 +2,9 @@
  * The one list of checks a request passes, each a plain function of the request context
  * that returns a rejection, HANDLED (it answered the request itself), or nothing. Route
  * classes (src/http/routes.ts) pick their checks from this list in this order:
- * drain -> host/origin -> preflight -> credentials (failed-login throttle) -> rate limit
- * -> command -> method -> body.
+ * drain -> host/origin -> preflight -> credentials (failed-login throttle) -> machine (Fly.io:
+ * a session held by another machine is replayed there, nothing charged) -> rate limit ->
+ * command -> method -> body.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bearerToken, unauthorizedReason, type Principal, type TokenVerifier } from '../auth/bearer.js';
@@ -49,6 +50,10 @@ export interface CheckDeps {
   readonly takeRequest?: (key: string) => Promise<WardenError | undefined>;
   readonly bodyLimitBytes: number;
   readonly policyActive: () => boolean;
+  /** On Fly.io: the answer that replays a request for another machine's session there (src/fly/router.ts). */
+  readonly sessionMachine?: (ctx: RequestContext) => WardenError | undefined;
+  /** On Fly.io: extra headers of the drain's 503 (`fly-replay: elsewhere=true` for a new session). */
+  readonly drainHeaders?: (ctx: RequestContext) => Readonly<Record<string, string>> | undefined;
 }
 
 export type Checks = ReturnType<typeof buildChecks>;
@@ -72,7 +77,7 @@ export function buildChecks(deps: CheckDeps) {
     drain: (ctx: RequestContext): Verdict => {
       if (!deps.isDraining()) return undefined;
       ctx.res.setHeader('Connection', 'close');
-      return new DrainingError();
+      return new DrainingError(deps.drainHeaders?.(ctx));
     },
 
     hostOrigin: (ctx: RequestContext): Verdict => {
@@ -116,6 +121,8 @@ export function buildChecks(deps: CheckDeps) {
       ctx.access = 'client';
       return undefined;
     },
+
+    machine: (ctx: RequestContext): Verdict => deps.sessionMachine?.(ctx),
 
     rateLimit: (ctx: RequestContext): Verdict | Promise<Verdict> => {
       if (!deps.takeRequest || !ctx.principal) return undefined;

@@ -11,7 +11,7 @@ import type { Logger } from '../logging/logger.js';
 import type { RoutedRequest } from '../transports/routed.js';
 import { HANDLED, type Check, type Checks, type RequestContext } from './checks.js';
 import { writeError } from './respond.js';
-import { routeOf, type RouteClass } from './routes.js';
+import { routeOf, sessionIdOf, type RouteClass } from './routes.js';
 
 export interface PipelineDeps {
   readonly logger: Logger;
@@ -28,7 +28,7 @@ export interface PipelineDeps {
 /** The checks of each route class, in the one order. */
 export function checksByClass(checks: Checks): Readonly<Record<RouteClass, readonly Check[]>> {
   return {
-    message: [checks.drain, checks.hostOrigin, checks.preflight, checks.credentials, checks.rateLimit, checks.command, checks.method, checks.body],
+    message: [checks.drain, checks.hostOrigin, checks.preflight, checks.credentials, checks.machine, checks.rateLimit, checks.command, checks.method, checks.body],
     admin: [checks.drain, checks.hostOrigin, checks.adminCredentials, checks.rateLimit],
     oauth: [checks.drain, checks.hostOrigin],
     metadata: [checks.hostOrigin],
@@ -73,7 +73,6 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
       deps.pages(req, res);
       return;
     }
-    const sessionHeader = req.headers['mcp-session-id'];
     await deps.messages({
       req,
       res,
@@ -81,7 +80,7 @@ export function createPipeline(deps: PipelineDeps): (req: IncomingMessage, res: 
       endpoint: route.endpoint!,
       principal: ctx.principal!,
       body: ctx.body,
-      sessionId: route.endpoint === 'messages' ? (route.query.get('sessionId') ?? undefined) : typeof sessionHeader === 'string' ? sessionHeader : undefined,
+      sessionId: sessionIdOf(route, req.headers),
     });
   };
 

@@ -10,6 +10,8 @@
  * Paths are matched on the raw (still percent-encoded) path, so an encoded `/` stays
  * inside the key segment.
  */
+import type { IncomingHttpHeaders } from 'node:http';
+
 export type Endpoint = 'sse' | 'messages' | 'mcp';
 export type RouteClass = 'message' | 'metadata' | 'oauth' | 'admin';
 
@@ -45,4 +47,11 @@ export function routeOf(rawUrl: string): Route {
   const match = MESSAGE_PATH.exec(path);
   if (!match) return { class: 'message', path, query };
   return { class: 'message', path, query, keySegment: match[1]!, endpoint: match[2] as Endpoint };
+}
+
+/** The session a message request names: `?sessionId=` on SSE message POSTs, `Mcp-Session-Id` on Streamable requests. */
+export function sessionIdOf(route: Route, headers: IncomingHttpHeaders): string | undefined {
+  if (route.endpoint === 'messages') return route.query.get('sessionId') ?? undefined;
+  const header = headers['mcp-session-id'];
+  return route.endpoint === 'mcp' && typeof header === 'string' ? header : undefined;
 }

@@ -76,6 +76,11 @@ export class Conversations {
     return open;
   }
 
+  /** The name of this request's conversation (principal, key, env fingerprint); throws when its env would be refused. */
+  keyOf(request: RoutedRequest): string {
+    return this.idOf(request).id;
+  }
+
   private idOf(request: RoutedRequest): { id: string; principalKey: string; accepted: Readonly<Record<string, string>> } {
     const accepted = validateEnvHeaders(extractEnvHeaders(request.req.headersDistinct), request.spec, { mode: this.factory.limits.envMode });
     const principalKey = clientKey(request.principal);

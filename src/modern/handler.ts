@@ -22,6 +22,8 @@ export interface ModernHandlerDeps {
   readonly conversations: Conversations;
   /** The tool policy in force, if any. */
   readonly policy: () => CompiledPolicy | undefined;
+  /** On Fly.io: the answer that sends a request to the machine of its conversation (src/fly/router.ts). */
+  readonly route?: (request: RoutedRequest, conversationKey: () => string) => WardenError | undefined;
 }
 
 /** Capabilities of the 2025 era that have no place in a 2026-07-28 answer. */
@@ -50,6 +52,8 @@ export class ModernHandler {
     if (kind !== 'request' && kind !== 'notification') throw new WardenError('bad_request', 'Invalid Request: a 2026-07-28 POST carries one request or one notification');
     const message = request.body as Bag & { method: string; id?: RequestId; params?: Bag };
     const id = message.id ?? null;
+    const elsewhere = this.deps.route?.(request, () => this.deps.conversations.keyOf(request));
+    if (elsewhere) return writeError(res, elsewhere, id);
     let envelope;
     try {
       envelope = validateModern(message, req.headers, (tool) => this.headerParams.get(spec.key)?.get(tool));

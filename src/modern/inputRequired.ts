@@ -32,6 +32,8 @@ export interface InputOptions {
   readonly sealer: RequestStateSealer;
   readonly principalKey: string;
   readonly inputTimeoutMs: number;
+  /** On Fly.io: this machine, sealed into the requestState so the retry is routed back here. */
+  readonly machine?: string;
   /** Sends a message towards the child (an answer to its question). */
   readonly toChild: (message: Bag) => void;
   /** A held question timed out: the request it was put to is given up. */
@@ -69,6 +71,7 @@ export class InputRounds {
       method: entry.method,
       digest: entry.digest,
       expires: Date.now() + this.options.inputTimeoutMs,
+      ...(this.options.machine === undefined ? {} : { machine: this.options.machine }),
     });
     return { resultType: 'input_required', inputRequests: { [key]: { method: childRequest.method, params } }, requestState };
   }

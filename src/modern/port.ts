@@ -45,6 +45,8 @@ export interface ModernPortOptions {
   readonly clientInfo: { readonly name: string; readonly version: string };
   /** Told of every tools/list result (the tools' schemas declare `Mcp-Param-*` headers). */
   readonly onToolsListed?: (tools: unknown) => void;
+  /** On Fly.io: this machine's id, sealed into every requestState so the retry comes back here. */
+  readonly machine?: string;
 }
 
 /** What the server behind the key said of itself: its handshake, or its discover answer. */
@@ -105,6 +107,7 @@ export class ModernClientPort implements ClientPort {
       sealer: options.sealer,
       principalKey: options.principalKey,
       inputTimeoutMs: options.inputTimeoutMs,
+      machine: options.machine,
       toChild: (message) => this.emit(message as Json),
       onExpired: (id) => this.abandon(id, 'the client did not answer in time'),
     });

@@ -16,6 +16,8 @@ export interface SealedFields {
   readonly digest: string;
   /** Epoch ms after which the state is refused. */
   readonly expires: number;
+  /** On Fly.io: the machine that holds the request, where its retry is routed (src/fly/router.ts). */
+  readonly machine?: string;
 }
 
 /** Digest of what must stay the same between a request and its retry. */

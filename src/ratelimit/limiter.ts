@@ -50,6 +50,8 @@ export interface LimiterStore {
   create(name: string, rule: RateRule): Limiter;
   /** True when budgets are shared with other gateway instances (Redis). */
   readonly shared: boolean;
+  /** The Redis client when shared, for other counts kept there (sessions per client); undefined in memory. */
+  readonly redis?: Redis;
   /** Idempotent. Quits the Redis client; limiters must not be used afterwards. */
   close(): Promise<void>;
 }
@@ -302,6 +304,7 @@ async function redisStore(redisUrl: string, keyPrefix: string, options: LimiterS
   let closed: Promise<void> | undefined;
   return {
     shared: true,
+    redis: client,
     create: (name, rule) => registry.create(name, rule),
     close: () => (closed ??= quit()),
   };

@@ -16,6 +16,7 @@ import { clientKey } from '../http/clientAddress.js';
 import type { Logger } from '../logging/logger.js';
 import { PolicyGuard, type GuardDeps } from '../policy/guard.js';
 import type { ProcessManager } from '../process/manager.js';
+import type { SessionSlots } from '../fly/sessionSlots.js';
 import type { RoutedRequest } from './routed.js';
 import { Session, type ClientTransportOf, type SessionStore, type TransportKind } from './sessions.js';
 
@@ -44,12 +45,16 @@ export interface SessionFactoryDeps {
   readonly requestSeconds?: { observe(labels: { method: string }, seconds: number): void };
   /** Told how long each session took to open, and whether its child was waiting. */
   readonly onConnected?: (kind: TransportKind, pooled: boolean, seconds: number) => void;
+  /** With a shared Redis: sessions per client counted across every machine (src/fly/sessionSlots.ts). */
+  readonly slots?: SessionSlots;
 }
 
 /** A child leased for a request, with whom it is counted against. */
 interface Lease {
   readonly child: ChildPort;
   readonly clientKey: string;
+  /** Gives back the client's shared session slot (idempotent). */
+  readonly release: () => void;
 }
 
 export class SessionFactory {
@@ -78,6 +83,7 @@ export class SessionFactory {
     const lease = await this.leaseChild(request);
     // A session lives on its first response unless `detached` (a modern conversation outlives it).
     if (!detached && (request.res.destroyed || request.res.writableEnded)) {
+      lease.release();
       await lease.child.close();
       return undefined;
     }
@@ -114,8 +120,13 @@ export class SessionFactory {
     }
     const accepted = validateEnvHeaders(extractEnvHeaders(req.headersDistinct), spec, { mode: this.deps.limits.envMode });
     this.opening.set(key, opening + 1);
+    let release: (() => void) | undefined;
     try {
-      return { child: await this.deps.processes.lease(spec, accepted), clientKey: key };
+      release = (await this.deps.slots?.take(key, max)) ?? (() => undefined);
+      return { child: await this.deps.processes.lease(spec, accepted), clientKey: key, release };
+    } catch (error) {
+      release?.();
+      throw error;
     } finally {
       const left = (this.opening.get(key) ?? 1) - 1;
       if (left > 0) this.opening.set(key, left);
@@ -149,6 +160,7 @@ export class SessionFactory {
     const opened = session;
     bridge.onclosing = () => sessions.delete(opened);
     bridge.onclose = () => {
+      lease.release();
       logger.info('session closed', { session: opened.idHash, command: spec.key, transport: kind });
       audit.record('session_close', { session: opened.idHash, command: spec.key, transport: kind, clientId: principal.clientId, durationMs: Date.now() - opened.createdAt });
     };

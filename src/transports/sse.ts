@@ -8,10 +8,13 @@ import type { RoutedRequest } from './routed.js';
 import type { SessionFactory } from './sessionFactory.js';
 import type { SessionStore } from './sessions.js';
 import { SseSessionTransport } from './sseSession.js';
+import type { MintSessionId } from '../fly/sessionIds.js';
 
 export interface SseOptions {
   /** Interval of `: keepalive` comments on open streams. @default 15000 */
   readonly keepAliveMs: number;
+  /** Where session ids come from (on Fly.io they name the machine). @default a random UUID */
+  readonly mintSessionId?: MintSessionId;
 }
 
 export class SseHandler {
@@ -25,7 +28,7 @@ export class SseHandler {
   async open(request: RoutedRequest): Promise<void> {
     const endpoint = `/${encodeURIComponent(request.spec.key)}/messages`;
     const backlog = this.factory.limits.maxClientBacklogBytes;
-    await this.factory.open(request, 'sse', () => new SseSessionTransport(endpoint, request.res, this.options.keepAliveMs, backlog));
+    await this.factory.open(request, 'sse', () => new SseSessionTransport(endpoint, request.res, this.options.keepAliveMs, backlog, this.options.mintSessionId));
   }
 
   /** One POSTed message for the session named by `?sessionId=`: 202 once handed over. */

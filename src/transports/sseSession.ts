@@ -6,9 +6,9 @@
  * It meters its one stream, so the bridge can tell a client that stopped reading.
  */
 import type { ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { ClientPort } from '../bridge/clientPort.js';
+import { plainSessionId, type MintSessionId } from '../fly/sessionIds.js';
 import { EventStream, messageEvent } from './eventStream.js';
 import { OutboundMeter } from './outboundMeter.js';
 
@@ -17,7 +17,7 @@ export class SseSessionTransport implements ClientPort {
   onerror?: (error: Error) => void;
   onclose?: () => void;
 
-  readonly sessionId = randomUUID();
+  readonly sessionId: string;
   private stream: EventStream | undefined;
   private ended = false;
   private readonly meter: OutboundMeter;
@@ -26,13 +26,16 @@ export class SseSessionTransport implements ClientPort {
    * @param endpoint path the client POSTs to (the session id is added as `?sessionId=`)
    * @param keepAliveMs interval of keep-alive comments
    * @param maxBacklogBytes how far the client may fall behind before the session is dropped
+   * @param mintSessionId where the session id comes from (on Fly.io it names the machine)
    */
   constructor(
     private readonly endpoint: string,
     private readonly res: ServerResponse,
     private readonly keepAliveMs: number,
     maxBacklogBytes: number,
+    mintSessionId: MintSessionId = plainSessionId,
   ) {
+    this.sessionId = mintSessionId();
     this.meter = new OutboundMeter(maxBacklogBytes);
     this.meter.track(res);
   }

@@ -18,12 +18,15 @@ import type { RoutedRequest } from './routed.js';
 import type { SessionFactory } from './sessionFactory.js';
 import type { SessionStore } from './sessions.js';
 import { StreamableSessionTransport } from './streamableSession.js';
+import type { MintSessionId } from '../fly/sessionIds.js';
 
 export interface StreamableOptions {
   /** Interval of keep-alive comments on open event streams. @default 15000 */
   readonly keepAliveMs: number;
   /** How long a POST waits to answer its one reply as JSON; 0: always an event stream. */
   readonly jsonReplyWindowMs: number;
+  /** Where session ids come from (on Fly.io they name the machine). @default a random UUID */
+  readonly mintSessionId?: MintSessionId;
 }
 
 export class StreamableHandler {

@@ -7,10 +7,10 @@
  * go to the session's GET stream, if one is open. Requests arrive already validated.
  */
 import type { ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { ClientPort } from '../bridge/clientPort.js';
+import { plainSessionId, type MintSessionId } from '../fly/sessionIds.js';
 import { isNotification, isRequest, isResponse } from '../bridge/jsonrpc.js';
 import { SessionNotFoundError, WardenError } from '../errors.js';
 import { EventStream, messageEvent } from './eventStream.js';
@@ -23,6 +23,8 @@ export interface StreamableSessionOptions {
   readonly jsonReplyWindowMs: number;
   /** How far the client may fall behind on its streams before the session is dropped, bytes. */
   readonly maxBacklogBytes: number;
+  /** Where session ids come from (on Fly.io they name the machine). @default a random UUID */
+  readonly mintSessionId?: MintSessionId;
 }
 
 /** One POST's response and the requests still unanswered on it. */
@@ -81,13 +83,14 @@ export class StreamableSessionTransport implements ClientPort {
   onerror?: (error: Error) => void;
   onclose?: () => void;
 
-  readonly sessionId = randomUUID();
+  readonly sessionId: string;
   private readonly exchanges = new Map<RequestId, Exchange>();
   private standalone: EventStream | undefined;
   private ended = false;
   private readonly meter: OutboundMeter;
 
   constructor(readonly options: StreamableSessionOptions) {
+    this.sessionId = (options.mintSessionId ?? plainSessionId)();
     this.meter = new OutboundMeter(options.maxBacklogBytes);
   }
 

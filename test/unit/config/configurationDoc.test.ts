@@ -25,7 +25,7 @@ const ROWS: Row[] = DOC.split('\n').flatMap((line) => {
 });
 
 /** Settings read from an environment-only variable. */
-const ENV_ONLY_KEYS: Record<string, string> = { secret: 'WARDEN_SECRET', adminToken: 'WARDEN_ADMIN_TOKEN', auditHmacKey: 'WARDEN_AUDIT_HMAC_KEY', redisUrl: 'REDIS_URL' };
+const ENV_ONLY_KEYS: Record<string, string> = { secret: 'WARDEN_SECRET', adminToken: 'WARDEN_ADMIN_TOKEN', auditHmacKey: 'WARDEN_AUDIT_HMAC_KEY', redisUrl: 'REDIS_URL', flyMachineId: 'FLY_MACHINE_ID', flyAppName: 'FLY_APP_NAME' };
 
 function minLength(key: 'secret' | 'adminToken' | 'auditHmacKey'): number {
   const schema = settingsSchema.shape[key].unwrap();

@@ -56,6 +56,9 @@ beforeAll(async () => {
     takeRequest: (key) => (limiter ? takeRequest(limiter, key) : Promise.resolve(undefined)),
     bodyLimitBytes: 1000,
     policyActive: () => false,
+    // Stand-ins for the Fly.io router (src/fly/router.ts), keyed on a test header.
+    sessionMachine: (ctx) => (ctx.req.headers['x-test-elsewhere'] ? new WardenError('misdirected', 'held elsewhere', { headers: { 'fly-replay': 'instance=m2' } }) : undefined),
+    drainHeaders: (ctx) => (ctx.req.headers['x-test-elsewhere'] ? { 'fly-replay': 'elsewhere=true' } : undefined),
   });
   server.on(
     'request',
@@ -217,6 +220,30 @@ describe('request rate limit', () => {
     expectError(answer, 'internal');
     expect(answer.headers['retry-after']).toBeUndefined();
     expect(answer.text).not.toContain('store exploded');
+  });
+});
+
+describe('the machine check (Fly.io)', () => {
+  const elsewhere = () => ({ ...jsonPost(), headers: { ...jsonPost().headers, 'X-Test-Elsewhere': '1' } });
+
+  it('runs after the credentials and before the rate limit: a replay is never charged', async () => {
+    limiter = store.create('pipeline-machine', { points: 1, durationSeconds: 30 });
+    expectError(await send(MCP, { ...elsewhere(), headers: { 'X-Test-Elsewhere': '1' } }), 'unauthorized');
+    for (let i = 0; i < 3; i += 1) {
+      const answer = await send(MCP, elsewhere());
+      expectError(answer, 'misdirected');
+      expect(answer.headers['fly-replay']).toBe('instance=m2');
+    }
+    expect((await send(MCP, jsonPost())).status).toBe(200);
+    expectError(await send(MCP, jsonPost()), 'rate_limited');
+  });
+
+  it('gives the drain\'s 503 the extra headers it asks for', async () => {
+    draining = true;
+    const answer = await send(MCP, elsewhere());
+    expectError(answer, 'draining');
+    expect(answer.headers['fly-replay']).toBe('elsewhere=true');
+    expect((await send(MCP, jsonPost())).headers['fly-replay']).toBeUndefined();
   });
 });
 
