@@ -222,12 +222,12 @@ export class Bridge {
 
   private deliver(message: JSONRPCMessage, relatedRequestId?: RequestId): void {
     if (this.closing) return;
-    if (this.client.lagging(message)) {
+    if (this.client.outbound.add(message)) {
       this.options.logger.warn('client is not reading its stream; dropping the session', {
         ...this.options.tags,
-        backlogBytes: this.client.backlog,
+        backlogBytes: this.client.outbound.backlog,
       });
-      this.client.cutStreams();
+      this.client.outbound.destroyAll();
       void this.close('client not reading');
       return;
     }

@@ -4,11 +4,16 @@
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 
-export interface ClientPort extends Transport {
+/** How far a client is behind on its streams (src/transports/outboundMeter.ts is one). */
+export interface ClientLag {
   /** Accounts one message about to be sent; true once the client fell past its bound. */
-  lagging(message: unknown): boolean;
+  add(message: unknown): boolean;
   /** Bytes the client is behind (for logs). */
   readonly backlog: number;
   /** Cuts every open stream of the session (a client that stopped reading). */
-  cutStreams(): void;
+  destroyAll(): void;
+}
+
+export interface ClientPort extends Transport {
+  readonly outbound: ClientLag;
 }

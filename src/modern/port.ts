@@ -93,12 +93,12 @@ export class ModernClientPort implements ClientPort {
   private readonly inFlight = new Map<string, InFlight>();
   private readonly internal = new Map<string, { resolve: (result: Bag) => void; reject: (error: Error) => void }>();
   private readonly inputs: InputRounds;
-  private readonly meter: OutboundMeter;
+  readonly outbound: OutboundMeter;
   private nextId = 0;
   private ended = false;
 
   constructor(private readonly options: ModernPortOptions) {
-    this.meter = new OutboundMeter(options.maxBacklogBytes);
+    this.outbound = new OutboundMeter(options.maxBacklogBytes);
     this.listens = new Listens({
       subscribe: (uri) => void this.call('resources/subscribe', { uri }).catch((e: unknown) => this.debug('subscribe failed', e)),
       unsubscribe: (uri) => void this.call('resources/unsubscribe', { uri }).catch((e: unknown) => this.debug('unsubscribe failed', e)),
@@ -153,7 +153,7 @@ export class ModernClientPort implements ClientPort {
 
   /** `subscriptions/listen`: served here for a 2025 child, passed through to a 2026-07-28 one. */
   listen(message: Json & { id: RequestId; method: string }, envelope: Envelope, res: ServerResponse): void {
-    this.meter.track(res);
+    this.outbound.track(res);
     if (!this.passthrough) {
       const filter = honoredFilter((message.params as Bag | undefined)?.notifications, this.facts?.capabilities ?? {});
       this.listens.open(res, message.id, filter, this.options.keepAliveMs);
@@ -194,17 +194,6 @@ export class ModernClientPort implements ClientPort {
     if (!this.passthrough) this.listens.deliver(m as { method: string; params?: Bag });
   }
 
-  lagging(message: unknown): boolean {
-    return this.meter.add(message);
-  }
-
-  get backlog(): number {
-    return this.meter.backlog;
-  }
-
-  cutStreams(): void {
-    this.meter.destroyAll();
-  }
 
   async close(): Promise<void> {
     if (this.ended) return;
@@ -248,7 +237,7 @@ export class ModernClientPort implements ClientPort {
   }
 
   private exchange(res: ServerResponse, id: string): ModernExchange {
-    this.meter.track(res);
+    this.outbound.track(res);
     return new ModernExchange(res, this.options, () => this.abandon(id, 'the client closed the response'));
   }
 

@@ -20,7 +20,7 @@ export class SseSessionTransport implements ClientPort {
   readonly sessionId: string;
   private stream: EventStream | undefined;
   private ended = false;
-  private readonly meter: OutboundMeter;
+  readonly outbound: OutboundMeter;
 
   /**
    * @param endpoint path the client POSTs to (the session id is added as `?sessionId=`)
@@ -36,21 +36,10 @@ export class SseSessionTransport implements ClientPort {
     mintSessionId: MintSessionId = plainSessionId,
   ) {
     this.sessionId = mintSessionId();
-    this.meter = new OutboundMeter(maxBacklogBytes);
-    this.meter.track(res);
+    this.outbound = new OutboundMeter(maxBacklogBytes);
+    this.outbound.track(res);
   }
 
-  lagging(message: unknown): boolean {
-    return this.meter.add(message);
-  }
-
-  get backlog(): number {
-    return this.meter.backlog;
-  }
-
-  cutStreams(): void {
-    this.meter.destroyAll();
-  }
 
   async start(): Promise<void> {
     if (this.stream) throw new Error('SseSessionTransport already started');

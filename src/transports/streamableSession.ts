@@ -87,24 +87,13 @@ export class StreamableSessionTransport implements ClientPort {
   private readonly exchanges = new Map<RequestId, Exchange>();
   private standalone: EventStream | undefined;
   private ended = false;
-  private readonly meter: OutboundMeter;
+  readonly outbound: OutboundMeter;
 
   constructor(readonly options: StreamableSessionOptions) {
     this.sessionId = (options.mintSessionId ?? plainSessionId)();
-    this.meter = new OutboundMeter(options.maxBacklogBytes);
+    this.outbound = new OutboundMeter(options.maxBacklogBytes);
   }
 
-  lagging(message: unknown): boolean {
-    return this.meter.add(message);
-  }
-
-  get backlog(): number {
-    return this.meter.backlog;
-  }
-
-  cutStreams(): void {
-    this.meter.destroyAll();
-  }
 
   async start(): Promise<void> {}
 
@@ -114,7 +103,7 @@ export class StreamableSessionTransport implements ClientPort {
    */
   post(res: ServerResponse, messages: readonly JSONRPCMessage[]): void {
     if (this.ended) throw new SessionNotFoundError();
-    this.meter.track(res);
+    this.outbound.track(res);
     for (const message of messages) if (isNotification(message) && message.method === 'notifications/cancelled') this.cancelled(message.params?.requestId);
     const requests = messages.filter(isRequest);
     if (requests.length === 0) {
@@ -141,7 +130,7 @@ export class StreamableSessionTransport implements ClientPort {
     if (this.ended) throw new SessionNotFoundError();
     if (this.standalone?.open) throw new WardenError('conflict', 'Conflict: Only one SSE stream is allowed per session');
     const stream = new EventStream(res, this.options.keepAliveMs, { 'mcp-session-id': this.sessionId });
-    this.meter.track(res);
+    this.outbound.track(res);
     stream.flush();
     this.standalone = stream;
     res.once('close', () => {

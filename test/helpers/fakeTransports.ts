@@ -62,18 +62,18 @@ export class FakeClient implements ClientPort {
   onmessage?: (message: JSONRPCMessage) => void;
   onerror?: (error: Error) => void;
   onclose?: () => void;
-  /** Set to make the client count as lagging (the bridge then drops the session). */
-  lags = false;
-  readonly backlog = 0;
-  cut = 0;
-
-  lagging(): boolean {
-    return this.lags;
-  }
-
-  cutStreams(): void {
-    this.cut += 1;
-  }
+  /** Set `lags` to make the client count as lagging (the bridge then drops the session). */
+  readonly outbound = {
+    lags: false,
+    backlog: 0,
+    cut: 0,
+    add(): boolean {
+      return this.lags;
+    },
+    destroyAll(): void {
+      this.cut += 1;
+    },
+  };
   readonly sent = new MessageLog<Delivered>();
   closeCalls = 0;
   closed = false;

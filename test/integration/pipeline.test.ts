@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ERROR_TABLE, type ErrorCodeName } from '../../src/errors.js';
 import { fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { expectRejection as expectRejectionOf, type RejectionBody } from '../helpers/rejection.js';
 import { describeDescendants, descendantsOf, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 import { parseResponses } from '../helpers/rawHttp.js';
 
@@ -98,28 +99,11 @@ function servedBy(target: TestGateway, reply: Reply): 'pipeline' | 'express' {
   return Object.getPrototypeOf(req) === IncomingMessage.prototype ? 'pipeline' : 'express';
 }
 
-interface RejectionBody {
-  jsonrpc: '2.0';
-  error: { code: number; message: string; data: { code: string } & Record<string, unknown> };
-  id: null;
-}
 
-/** Asserts status and the JSON-RPC error body with its stable `data.code`; returns the body. */
+
+/** The shared refusal assertion (test/helpers/rejection.ts) on this file's replies. */
 function expectRejection(reply: Reply, status: number, code: ErrorCodeName): RejectionBody {
-  let body: RejectionBody | undefined;
-  try {
-    body = JSON.parse(reply.text) as RejectionBody;
-  } catch {
-    body = undefined;
-  }
-  expect({ status: reply.status, code: body?.error?.data?.code }).toEqual({ status, code });
-  expect(reply.headers['content-type']).toMatch(/^application\/json/);
-  expect(body).toEqual({
-    jsonrpc: '2.0',
-    error: { code: ERROR_TABLE[code].rpc, message: expect.any(String), data: expect.objectContaining({ code }) },
-    id: null,
-  });
-  return body!;
+  return expectRejectionOf({ status: reply.status, text: reply.text, contentType: reply.headers['content-type'] as string | undefined }, status, code);
 }
 
 /** What must be equal between the two answers. */

@@ -13,8 +13,9 @@ import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ERROR_TABLE, type ErrorCodeName } from '../../src/errors.js';
+import { type ErrorCodeName } from '../../src/errors.js';
 import { connectClient, fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, TEST_SECRET, type TestGateway } from '../helpers/gateway.js';
+import { expectRejection as expectRejectionOf, type RejectionBody } from '../helpers/rejection.js';
 import { descendantsOf, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 /** A key with spaces and a slash: only its exact percent-encoding may resolve. */
@@ -73,11 +74,6 @@ interface Reply {
   header(name: string): string | undefined;
 }
 
-interface RejectionBody {
-  jsonrpc: '2.0';
-  error: { code: number; message: string; data: { code: string } & Record<string, unknown> };
-  id: null;
-}
 
 /**
  * fetch, reading the whole body. If a stream opened (the request was unexpectedly
@@ -139,24 +135,10 @@ function viaHttp(
   });
 }
 
-/** Asserts status, content type and the exact JSON-RPC error body shape; returns the body. */
+
+/** The shared refusal assertion (test/helpers/rejection.ts) on this file's replies. */
 function expectRejection(reply: Reply, status: number, code: ErrorCodeName): RejectionBody {
-  let body: RejectionBody | undefined;
-  try {
-    body = JSON.parse(reply.text) as RejectionBody;
-  } catch {
-    body = undefined;
-  }
-  // One combined check first, so a failure shows status and code together.
-  expect({ status: reply.status, code: body?.error?.data?.code }).toEqual({ status, code });
-  expect(ERROR_TABLE[code].status).toBe(status);
-  expect(reply.header('content-type')).toMatch(/^application\/json/);
-  expect(body).toEqual({
-    jsonrpc: '2.0',
-    error: { code: ERROR_TABLE[code].rpc, message: expect.any(String), data: expect.objectContaining({ code }) },
-    id: null,
-  });
-  return body!;
+  return expectRejectionOf({ status: reply.status, text: reply.text, contentType: reply.header('content-type') as string | undefined }, status, code);
 }
 
 function spawnCount(target: TestGateway): number {
