@@ -50,6 +50,13 @@ export interface LimiterStore {
   create(name: string, rule: RateRule): Limiter;
   /** True when budgets are shared with other gateway instances (Redis). */
   readonly shared: boolean;
+  /**
+   * The Redis connection when there is one (other shared state, such as OAuth grants, uses
+   * it too); closed by `close()`.
+   */
+  readonly redis?: Redis;
+  /** The prefix of every key. */
+  readonly keyPrefix: string;
   /** Idempotent. Quits the Redis client; limiters must not be used afterwards. */
   close(): Promise<void>;
 }
@@ -221,6 +228,7 @@ function memoryStore(keyPrefix: string): LimiterStore {
   );
   return {
     shared: false,
+    keyPrefix,
     create: (name, rule) => registry.create(name, rule),
     close: async () => {
       registry.closed = true;
@@ -302,6 +310,8 @@ async function redisStore(redisUrl: string, keyPrefix: string, options: LimiterS
   let closed: Promise<void> | undefined;
   return {
     shared: true,
+    redis: client,
+    keyPrefix,
     create: (name, rule) => registry.create(name, rule),
     close: () => (closed ??= quit()),
   };
