@@ -20,7 +20,10 @@ import { addressResolver } from './http/clientAddress.js';
 import { defaultMaxConnections, fileDescriptorLimit } from './http/connectionLimits.js';
 import { buildChecks } from './http/checks.js';
 import { createPipeline } from './http/pipeline.js';
-import { defaultHostGuard, hostCheck } from './http/hostGuard.js';
+import { defaultHostGuard, hostCheck, isLoopbackAddress } from './http/hostGuard.js';
+import { createOAuthServer, type OAuthServer } from './oauth/server.js';
+import { MemoryGrantStore, type GrantStore } from './oauth/store.js';
+import { RedisGrantStore } from './oauth/redisStore.js';
 import type { WardenError } from './errors.js';
 import type { Logger } from './logging/logger.js';
 import { compilePolicy, type CompiledPolicy } from './policy/compile.js';
@@ -42,6 +45,19 @@ export interface GatewayDeps {
   readonly logger: Logger;
   /** Overrides loading `settings.commandsFile`. */
   readonly registry?: CommandRegistry;
+  /**
+   * Certificate authorities trusted, besides the system's, when OAuth fetches a client
+   * metadata document (tests serve theirs with a certificate of their own).
+   */
+  readonly oauthMetadataCa?: string | Buffer;
+}
+
+/** The public origin OAuth names itself after: the setting, or the loopback address bound. */
+function publicOrigin(settings: Settings, port: number): string | undefined {
+  if (settings.publicUrl) return settings.publicUrl;
+  if (!isLoopbackAddress(settings.host)) return undefined;
+  const host = settings.host.includes(':') && !settings.host.startsWith('[') ? `[${settings.host}]` : settings.host;
+  return `http://${host}:${port}`;
 }
 
 export interface Gateway {
@@ -64,6 +80,9 @@ function defaultRedaction(): CompiledPolicy['redaction'] {
 export async function createGateway(settings: Settings, deps: GatewayDeps): Promise<Gateway> {
   const { logger } = deps;
   if (!settings.secret) throw new TypeError('settings.secret is required: the gateway never runs without a secret');
+  if (settings.oauthKey && !settings.publicUrl && !isLoopbackAddress(settings.host)) {
+    throw new TypeError('WARDEN_OAUTH_KEY is set but --public-url (WARDEN_PUBLIC_URL) is not: OAuth names its issuer and resources after the public origin, e.g. https://app.fly.dev');
+  }
   const registry = deps.registry ?? new CommandRegistry(await loadCommandsFile(settings.commandsFile));
   const clients = settings.clientsFile ? loadClientsFile(settings.clientsFile) : undefined;
   const policy = settings.policyFile ? PolicyStore.load(settings.policyFile, { logger, pollMs: settings.policyPollMs, commandKeys: registry.keys() }) : undefined;
@@ -164,6 +183,37 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const verify = clients ? multiTokenVerifier(settings.secret!, sharedRole, clients.tokens) : sharedSecretVerifier(settings.secret!, sharedRole);
   const verifyAdmin = adminVerifier(settings.adminToken, clients?.adminTokens ?? []);
   const addressOf = addressResolver(settings.trustedProxy ?? []);
+  // OAuth's grants live where the rate limits do: Redis when there is one, else this process.
+  const grantStore: GrantStore | undefined = settings.oauthKey
+    ? limiterStore.redis
+      ? new RedisGrantStore(limiterStore.redis, limiterStore.keyPrefix)
+      : new MemoryGrantStore()
+    : undefined;
+  let oauth: OAuthServer | undefined;
+  const buildOAuth = (port: number): OAuthServer | undefined => {
+    if (!settings.oauthKey || !grantStore) return undefined;
+    return createOAuthServer({
+      publicUrl: publicOrigin(settings, port)!,
+      key: settings.oauthKey,
+      ...(settings.oauthKeyPrevious ? { previousKey: settings.oauthKeyPrevious } : {}),
+      accessTtlMs: settings.oauthTokenTtlMs,
+      grantTtlMs: settings.oauthGrantTtlMs,
+      refreshGraceMs: settings.oauthRefreshGraceMs,
+      allowLoopbackMetadata: settings.oauthAllowLoopbackMetadata,
+      ...(deps.oauthMetadataCa === undefined ? {} : { metadataCa: deps.oauthMetadataCa }),
+      store: grantStore,
+      registry,
+      verifyCredential: verify,
+      verifyAdmin,
+      throttle: authThrottle,
+      registerLimiter: limiterStore.create('oauth-register', { points: settings.oauthRegisterRate, durationSeconds: 3600 }),
+      addressOf,
+      audit,
+      logger,
+      envMode: settings.envMode,
+      now: Date.now,
+    });
+  };
   const sse = new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs });
   let modern: ModernHandler | undefined;
   const conversations = new Conversations(factory, {
@@ -191,13 +241,19 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     logger,
     status: statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats }),
     ...(settings.metricsPort === undefined ? { metrics: metricsRoute } : {}),
+    ...(grantStore ? { oauth: (req: IncomingMessage, res: ServerResponse) => (oauth ? oauth.handle(req, res) : Promise.resolve(false)) } : {}),
   });
   /** The request listener for the bound port (the origin allowlist depends on the port). */
   const buildListener = (port: number) => {
+    oauth = buildOAuth(port);
+    const defaults = defaultHostGuard(settings.host, port);
+    const allowedHosts = settings.allowedHosts ?? defaults.allowedHosts;
+    const allowedOrigins = settings.allowedOrigins ?? defaults.allowedOrigins;
+    const origin = publicOrigin(settings, port);
+    // The public origin is always allowed: the consent page's form posts from it.
     const hostOptions = {
-      ...defaultHostGuard(settings.host, port),
-      ...(settings.allowedHosts ? { allowedHosts: settings.allowedHosts } : {}),
-      ...(settings.allowedOrigins ? { allowedOrigins: settings.allowedOrigins } : {}),
+      allowedHosts: origin && allowedHosts.length > 0 ? [...allowedHosts, new URL(origin).host] : allowedHosts,
+      allowedOrigins: origin ? [...allowedOrigins, origin] : allowedOrigins,
     };
     const checks = buildChecks({
       isDraining,
@@ -211,6 +267,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       takeRequest: requestLimiter && ((key) => takeRequest(requestLimiter, key)),
       bodyLimitBytes: settings.bodyLimitBytes,
       policyActive: () => policy !== undefined,
+      ...(oauth ? { oauth: { verifier: oauth.verifier, resource: oauth.resource } } : {}),
     });
     return createPipeline({
       logger,
@@ -240,6 +297,10 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           reaper.start();
           policy?.watch();
           processes.warm(registry.keys().map((key) => registry.get(key)!));
+          if (oauth) {
+            logger.info('OAuth on', { issuer: oauth.issuer, grants: grantStore?.shared ? 'redis' : 'memory' });
+            if (!grantStore?.shared) logger.warn('OAuth grants are kept in this process only: a restart signs every OAuth client out; set REDIS_URL to keep them');
+          }
           logger.info('listening', {
             host: settings.host,
             port: address.port,

@@ -11,7 +11,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { validateSettings, type SettingsInput } from '../../src/config/settings.js';
-import { createGateway, type Gateway } from '../../src/gateway.js';
+import { createGateway, type Gateway, type GatewayDeps } from '../../src/gateway.js';
 import { ChildTransport } from '../../src/process/childTransport.js';
 import type { ChildPort } from '../../src/bridge/childPort.js';
 import { fixturePath } from './fixtures.js';
@@ -56,6 +56,7 @@ export interface TestGateway {
 export async function startGateway(
   commands: Record<string, unknown> = { [EVERYTHING]: EVERYTHING_ENTRY },
   settings: Partial<SettingsInput> = {},
+  deps: Omit<GatewayDeps, 'logger'> = {},
 ): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-test-'));
   const commandsFile = join(dir, 'allowed-commands.json');
@@ -65,7 +66,7 @@ export async function startGateway(
   const secret = (settings.secret as string | undefined) ?? TEST_SECRET;
   const gateway = await createGateway(
     validateSettings({ host: '127.0.0.1', port: 0, commandsFile, secret, stopEofMs: 300, stopTermMs: 500, poolMin: 0, httpRequestsPerMinute: 0, authFailuresPerWindow: 1_000_000, adminToken: TEST_ADMIN_TOKEN, ...settings }),
-    { logger },
+    { ...deps, logger },
   );
   const address = await gateway.listen();
   const base = `http://127.0.0.1:${address.port}`;
