@@ -213,8 +213,8 @@ export async function opensslAvailable(): Promise<boolean> {
 export interface MetadataServer {
   /** The URL of `path` on this server (https://127.0.0.1:PORT/path). */
   url(path: string): string;
-  /** Serves `body` (an object: JSON of it; a string: as is) at `path`. */
-  serve(path: string, body: unknown, headers?: Record<string, string>): void;
+  /** Serves `body` (an object: JSON of it; a string: as is) at `path`, with `status` (default 200). */
+  serve(path: string, body: unknown, headers?: Record<string, string>, status?: number): void;
   /** How many times `path` was fetched. */
   hits(path: string): number;
   close(): Promise<void>;
@@ -222,20 +222,20 @@ export interface MetadataServer {
 
 /** An https server on loopback serving client metadata documents. */
 export async function startMetadataServer(tls: { key: string; cert: string }): Promise<MetadataServer> {
-  const documents = new Map<string, { body: string; headers: Record<string, string> }>();
+  const documents = new Map<string, { body: string; headers: Record<string, string>; status: number }>();
   const counts = new Map<string, number>();
   const server: Server = createServer(tls, (req, res) => {
     const path = req.url ?? '/';
     counts.set(path, (counts.get(path) ?? 0) + 1);
     const doc = documents.get(path);
     if (!doc) return void res.writeHead(404).end();
-    res.writeHead(200, { 'Content-Type': 'application/json', ...doc.headers }).end(doc.body);
+    res.writeHead(doc.status, { 'Content-Type': 'application/json', ...doc.headers }).end(doc.body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
     url: (path) => `https://127.0.0.1:${port}${path}`,
-    serve: (path, body, headers = {}) => void documents.set(path, { body: typeof body === 'string' ? body : JSON.stringify(body), headers }),
+    serve: (path, body, headers = {}, status = 200) => void documents.set(path, { body: typeof body === 'string' ? body : JSON.stringify(body), headers, status }),
     hits: (path) => counts.get(path) ?? 0,
     close: () =>
       new Promise<void>((resolve) => {
