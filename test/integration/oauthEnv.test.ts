@@ -33,8 +33,8 @@ afterAll(async () => {
 
 const resource = () => `${gw.base}/${KEY}/mcp`;
 
-function envOf(result: { content?: unknown }): Record<string, string> {
-  return JSON.parse((result.content as { text: string }[])[0]!.text) as Record<string, string>;
+function envOf(result: unknown): Record<string, string> {
+  return JSON.parse(((result as { content: { text: string }[] }).content)[0]!.text) as Record<string, string>;
 }
 
 describe('env values entered at consent', () => {
