@@ -249,8 +249,8 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     const defaults = defaultHostGuard(settings.host, port);
     const allowedHosts = settings.allowedHosts ?? defaults.allowedHosts;
     const allowedOrigins = settings.allowedOrigins ?? defaults.allowedOrigins;
-    const origin = publicOrigin(settings, port);
-    // The public origin is always allowed: the consent page's form posts from it.
+    // The public origin (set, or OAuth's derived one) is always allowed: the consent page's form posts from it.
+    const origin = settings.publicUrl ?? oauth?.issuer;
     const hostOptions = {
       allowedHosts: origin && allowedHosts.length > 0 ? [...allowedHosts, new URL(origin).host] : allowedHosts,
       allowedOrigins: origin ? [...allowedOrigins, origin] : allowedOrigins,
