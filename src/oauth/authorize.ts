@@ -114,7 +114,7 @@ export class AuthorizeEndpoint {
       ch: pending.ch,
       cn: pending.cn,
     });
-    this.ctx.audit.record('oauth_consent', { grant, client: pending.cn, clientId: pending.c, via: viaOf(by), role: by.role, command: key, env: env ? Object.keys(env) : [] });
+    this.ctx.audit.record('oauth_consent', { grant, client: pending.cn, clientId: pending.c, via: viaOf(by), role: by.role, command: key, variables: env ? Object.keys(env) : [] });
     this.back(res, pending, { code });
   }
 

@@ -190,6 +190,7 @@ export async function rawGrant(base: string, resource: string, credential: strin
 
 /** A self-signed certificate for 127.0.0.1, made by openssl in a temp folder. */
 export async function selfSignedCert(): Promise<{ key: string; cert: string }> {
+  if (!(await opensslAvailable())) throw new Error('`openssl version` failed: the OAuth tests need openssl to make a certificate for their https server');
   const dir = mkdtempSync(join(tmpdir(), 'warden-cert-'));
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');

@@ -75,7 +75,10 @@ describe('env values entered at consent', () => {
     await gw.close();
     expect(gw.logs.join('\n')).not.toContain(SECRET_VALUE);
     expect(readFileSync(auditFile, 'utf8')).not.toContain(SECRET_VALUE);
-    expect(readFileSync(auditFile, 'utf8')).toContain('"oauth_consent"');
+    const consentLine = readFileSync(auditFile, 'utf8').split('\n').find((line) => line.includes('"oauth_consent"'));
+    expect(JSON.parse(consentLine!)).toMatchObject({ via: 'shared-secret', command: KEY, variables: ['API_TOKEN'] });
+    const opened = readFileSync(auditFile, 'utf8').split('\n').find((line) => line.includes('"session_open"'));
+    expect(JSON.parse(opened!)).toMatchObject({ via: 'shared-secret', clientId: expect.stringMatching(/^g_/) });
   });
 
   it('are checked like ENV_* headers', async () => {
