@@ -20,10 +20,9 @@ import { addressResolver } from './http/clientAddress.js';
 import { defaultMaxConnections, fileDescriptorLimit } from './http/connectionLimits.js';
 import { buildChecks } from './http/checks.js';
 import { createPipeline } from './http/pipeline.js';
-import { defaultHostGuard, hostCheck, isLoopbackAddress } from './http/hostGuard.js';
-import { createOAuthServer, type OAuthServer } from './oauth/server.js';
-import { MemoryGrantStore, type GrantStore } from './oauth/store.js';
-import { RedisGrantStore } from './oauth/redisStore.js';
+import { defaultHostGuard, hostCheck } from './http/hostGuard.js';
+import type { OAuthServer } from './oauth/server.js';
+import { checkOAuthSettings, oauthSetup } from './oauth/setup.js';
 import type { WardenError } from './errors.js';
 import type { Logger } from './logging/logger.js';
 import { compilePolicy, type CompiledPolicy } from './policy/compile.js';
@@ -52,13 +51,6 @@ export interface GatewayDeps {
   readonly oauthMetadataCa?: string | Buffer;
 }
 
-/** The public origin OAuth names itself after: the setting, or the loopback address bound. */
-function publicOrigin(settings: Settings, port: number): string | undefined {
-  if (settings.publicUrl) return settings.publicUrl;
-  if (!isLoopbackAddress(settings.host)) return undefined;
-  const host = settings.host.includes(':') && !settings.host.startsWith('[') ? `[${settings.host}]` : settings.host;
-  return `http://${host}:${port}`;
-}
 
 export interface Gateway {
   readonly server: Server;
@@ -80,9 +72,7 @@ function defaultRedaction(): CompiledPolicy['redaction'] {
 export async function createGateway(settings: Settings, deps: GatewayDeps): Promise<Gateway> {
   const { logger } = deps;
   if (!settings.secret) throw new TypeError('settings.secret is required: the gateway never runs without a secret');
-  if (settings.oauthKey && !settings.publicUrl && !isLoopbackAddress(settings.host)) {
-    throw new TypeError('WARDEN_OAUTH_KEY is set but --public-url (WARDEN_PUBLIC_URL) is not: OAuth names its issuer and resources after the public origin, e.g. https://app.fly.dev');
-  }
+  checkOAuthSettings(settings);
   const registry = deps.registry ?? new CommandRegistry(await loadCommandsFile(settings.commandsFile));
   const clients = settings.clientsFile ? loadClientsFile(settings.clientsFile) : undefined;
   const policy = settings.policyFile ? PolicyStore.load(settings.policyFile, { logger, pollMs: settings.policyPollMs, commandKeys: registry.keys() }) : undefined;
@@ -184,36 +174,19 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const verifyAdmin = adminVerifier(settings.adminToken, clients?.adminTokens ?? []);
   const addressOf = addressResolver(settings.trustedProxy ?? []);
   // OAuth's grants live where the rate limits do: Redis when there is one, else this process.
-  const grantStore: GrantStore | undefined = settings.oauthKey
-    ? limiterStore.redis
-      ? new RedisGrantStore(limiterStore.redis, limiterStore.keyPrefix)
-      : new MemoryGrantStore()
-    : undefined;
+  const oauthParts = oauthSetup(settings, limiterStore, {
+    ...(deps.oauthMetadataCa === undefined ? {} : { metadataCa: deps.oauthMetadataCa }),
+    registry,
+    verifyCredential: verify,
+    verifyAdmin,
+    throttle: authThrottle,
+    addressOf,
+    audit,
+    logger,
+    envMode: settings.envMode,
+  });
+  const grantStore = oauthParts?.store;
   let oauth: OAuthServer | undefined;
-  const buildOAuth = (port: number): OAuthServer | undefined => {
-    if (!settings.oauthKey || !grantStore) return undefined;
-    return createOAuthServer({
-      publicUrl: publicOrigin(settings, port)!,
-      key: settings.oauthKey,
-      ...(settings.oauthKeyPrevious ? { previousKey: settings.oauthKeyPrevious } : {}),
-      accessTtlMs: settings.oauthTokenTtlMs,
-      grantTtlMs: settings.oauthGrantTtlMs,
-      refreshGraceMs: settings.oauthRefreshGraceMs,
-      allowLoopbackMetadata: settings.oauthAllowLoopbackMetadata,
-      ...(deps.oauthMetadataCa === undefined ? {} : { metadataCa: deps.oauthMetadataCa }),
-      store: grantStore,
-      registry,
-      verifyCredential: verify,
-      verifyAdmin,
-      throttle: authThrottle,
-      registerLimiter: limiterStore.create('oauth-register', { points: settings.oauthRegisterRate, durationSeconds: 3600 }),
-      addressOf,
-      audit,
-      logger,
-      envMode: settings.envMode,
-      now: Date.now,
-    });
-  };
   const sse = new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs });
   let modern: ModernHandler | undefined;
   const conversations = new Conversations(factory, {
@@ -245,7 +218,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   });
   /** The request listener for the bound port (the origin allowlist depends on the port). */
   const buildListener = (port: number) => {
-    oauth = buildOAuth(port);
+    oauth = oauthParts?.build(port);
     const defaults = defaultHostGuard(settings.host, port);
     const allowedHosts = settings.allowedHosts ?? defaults.allowedHosts;
     const allowedOrigins = settings.allowedOrigins ?? defaults.allowedOrigins;
