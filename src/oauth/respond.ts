@@ -51,7 +51,9 @@ export function writeJson(res: ServerResponse, status: number, body: unknown, he
     if (!res.writableEnded) res.end();
     return;
   }
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', ...NO_STORE, ...headers }).end(JSON.stringify(body));
+  // Never cached, unless the caller says how (the metadata documents).
+  const cache = headers['Cache-Control'] === undefined ? NO_STORE : {};
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', ...cache, ...headers }).end(JSON.stringify(body));
 }
 
 export function writeOAuthError(res: ServerResponse, error: OAuthError): void {
