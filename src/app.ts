@@ -1,8 +1,10 @@
 /**
  * The pages behind the request pipeline: an Express app for what is not on the message
- * path (the admin routes today; the OAuth pages later). Authentication already happened in
- * the pipeline (`req.principal`, `req.access`); this only routes and renders.
+ * path (the admin routes; with OAuth on, its metadata documents, endpoints and admin API).
+ * Authentication already happened in the pipeline (`req.principal`, `req.access`); this
+ * only routes and renders.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import { UnknownCommandError, WardenError } from './errors.js';
 import { writeError } from './http/respond.js';
@@ -14,6 +16,8 @@ export interface PagesDeps {
   readonly status: RequestHandler;
   /** `/metrics` for admins; absent when metrics are served on their own port. */
   readonly metrics?: RequestHandler;
+  /** OAuth's routes (src/oauth/server.ts): true when it answered. */
+  readonly oauth?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 }
 
 declare module 'express-serve-static-core' {
@@ -29,6 +33,12 @@ export function createPagesApp(deps: PagesDeps): Express {
   app.set('etag', false);
   app.get('/status', deps.status);
   if (deps.metrics) app.get('/metrics', deps.metrics);
+  const oauth = deps.oauth;
+  if (oauth) {
+    app.use((req, res, next) => {
+      oauth(req, res).then((answered) => (answered ? undefined : next()), next);
+    });
+  }
   app.use((_req, res) => writeError(res, new UnknownCommandError()));
   app.use(errorHandler(deps.logger));
   return app;

@@ -50,6 +50,8 @@ export const ERROR_TABLE = {
   policy_denied: { status: 403, rpc: -31019 },
   misdirected: { status: 421, rpc: -31030 },
   length_required: { status: 411, rpc: -31031 },
+  insufficient_scope: { status: 403, rpc: -31020 },
+  unavailable: { status: 503, rpc: -31021 },
   internal: { status: 500, rpc: ErrorCode.InternalError },
 } as const satisfies Record<string, ErrorMapping>;
 
@@ -89,9 +91,20 @@ export class WardenError extends Error {
   }
 }
 
+/** The challenge of a 401 when OAuth is off: the realm only. */
+export const PLAIN_CHALLENGE = 'Bearer realm="mcp-warden"';
+
 export class UnauthorizedError extends WardenError {
-  constructor(message = 'missing or invalid bearer token') {
-    super('unauthorized', message, { headers: { 'WWW-Authenticate': 'Bearer realm="mcp-warden"' } });
+  /** @param challenge the `WWW-Authenticate` value (OAuth adds where its metadata is). */
+  constructor(message = 'missing or invalid bearer token', challenge = PLAIN_CHALLENGE) {
+    super('unauthorized', message, { headers: { 'WWW-Authenticate': challenge } });
+  }
+}
+
+/** A valid OAuth token without a scope the request needs (RFC 6750 §3.1). */
+export class InsufficientScopeError extends WardenError {
+  constructor(message: string, challenge: string) {
+    super('insufficient_scope', message, { headers: { 'WWW-Authenticate': challenge } });
   }
 }
 

@@ -21,6 +21,8 @@ import { defaultMaxConnections, fileDescriptorLimit } from './http/connectionLim
 import { buildChecks } from './http/checks.js';
 import { createPipeline } from './http/pipeline.js';
 import { defaultHostGuard, hostCheck } from './http/hostGuard.js';
+import type { OAuthServer } from './oauth/server.js';
+import { checkOAuthSettings, oauthSetup } from './oauth/setup.js';
 import type { WardenError } from './errors.js';
 import type { Logger } from './logging/logger.js';
 import { compilePolicy, type CompiledPolicy } from './policy/compile.js';
@@ -46,7 +48,13 @@ export interface GatewayDeps {
   readonly registry?: CommandRegistry;
   /** On Fly.io (`settings.flyMachineId`): overrides the live machine list (by default Fly's DNS). */
   readonly machines?: MachineSource;
+  /**
+   * Certificate authorities trusted, besides the system's, when OAuth fetches a client
+   * metadata document (tests serve theirs with a certificate of their own).
+   */
+  readonly oauthMetadataCa?: string | Buffer;
 }
+
 
 export interface Gateway {
   readonly server: Server;
@@ -68,6 +76,7 @@ function defaultRedaction(): CompiledPolicy['redaction'] {
 export async function createGateway(settings: Settings, deps: GatewayDeps): Promise<Gateway> {
   const { logger } = deps;
   if (!settings.secret) throw new TypeError('settings.secret is required: the gateway never runs without a secret');
+  checkOAuthSettings(settings);
   const registry = deps.registry ?? new CommandRegistry(await loadCommandsFile(settings.commandsFile));
   const clients = settings.clientsFile ? loadClientsFile(settings.clientsFile) : undefined;
   const policy = settings.policyFile ? PolicyStore.load(settings.policyFile, { logger, pollMs: settings.policyPollMs, commandKeys: registry.keys() }) : undefined;
@@ -174,6 +183,20 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const verify = clients ? multiTokenVerifier(settings.secret!, sharedRole, clients.tokens) : sharedSecretVerifier(settings.secret!, sharedRole);
   const verifyAdmin = adminVerifier(settings.adminToken, clients?.adminTokens ?? []);
   const addressOf = addressResolver(settings.trustedProxy ?? []);
+  // OAuth's grants live where the rate limits do: Redis when there is one, else this process.
+  const oauthParts = oauthSetup(settings, limiterStore, {
+    ...(deps.oauthMetadataCa === undefined ? {} : { metadataCa: deps.oauthMetadataCa }),
+    registry,
+    verifyCredential: verify,
+    verifyAdmin,
+    throttle: authThrottle,
+    addressOf,
+    audit,
+    logger,
+    envMode: settings.envMode,
+  });
+  const grantStore = oauthParts?.store;
+  let oauth: OAuthServer | undefined;
   const mintSessionId = fly?.mintSessionId;
   const sse = new SseHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, mintSessionId });
   // Assigned once, after the conversations whose callback reads it.
@@ -206,13 +229,19 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     logger,
     status: statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats }),
     ...(settings.metricsPort === undefined ? { metrics: metricsRoute } : {}),
+    ...(grantStore ? { oauth: (req: IncomingMessage, res: ServerResponse) => (oauth ? oauth.handle(req, res) : Promise.resolve(false)) } : {}),
   });
   /** The request listener for the bound port (the origin allowlist depends on the port). */
   const buildListener = (port: number) => {
+    oauth = oauthParts?.build(port);
+    const defaults = defaultHostGuard(settings.host, port);
+    const allowedHosts = settings.allowedHosts ?? defaults.allowedHosts;
+    const allowedOrigins = settings.allowedOrigins ?? defaults.allowedOrigins;
+    // The public origin (set, or OAuth's derived one) is always allowed: the consent page's form posts from it.
+    const origin = settings.publicUrl ?? oauth?.issuer;
     const hostOptions = {
-      ...defaultHostGuard(settings.host, port),
-      ...(settings.allowedHosts ? { allowedHosts: settings.allowedHosts } : {}),
-      ...(settings.allowedOrigins ? { allowedOrigins: settings.allowedOrigins } : {}),
+      allowedHosts: origin && allowedHosts.length > 0 ? [...allowedHosts, new URL(origin).host] : allowedHosts,
+      allowedOrigins: origin ? [...allowedOrigins, origin] : allowedOrigins,
     };
     const checks = buildChecks({
       isDraining,
@@ -228,6 +257,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       policyActive: () => policy !== undefined,
       sessionMachine: fly?.sessionCheck,
       drainHeaders: fly?.drainHeaders,
+      ...(oauth ? { oauth: { verifier: oauth.verifier, resource: oauth.resource } } : {}),
     });
     return createPipeline({
       logger,
@@ -258,6 +288,10 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           fly?.start();
           policy?.watch();
           processes.warm(registry.keys().map((key) => registry.get(key)!));
+          if (oauth) {
+            logger.info('OAuth on', { issuer: oauth.issuer, grants: grantStore?.shared ? 'redis' : 'memory' });
+            if (!grantStore?.shared) logger.warn('OAuth grants are kept in this process only: a restart signs every OAuth client out; set REDIS_URL to keep them');
+          }
           logger.info('listening', {
             host: settings.host,
             port: address.port,

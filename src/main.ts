@@ -2,10 +2,11 @@
 /**
  * The CLI: flags/env -> settings -> gateway -> listen; signals drain it. The only place
  * that calls process.exit. stdout stays empty: the banner and logs go to stderr (only
- * `--version` and the `audit` subcommand answer on stdout).
+ * `--version` and the `audit` and `oauth` subcommands answer on stdout).
  */
 import { randomBytes } from 'node:crypto';
 import { runAuditCli } from './audit/cli.js';
+import { runOAuthCli } from './oauth/cli.js';
 import { ClientsFileError } from './auth/clients.js';
 import { CommandsFileError } from './config/commands.js';
 import { PolicyError } from './policy/compile.js';
@@ -25,6 +26,10 @@ async function main(): Promise<void> {
   // `mcp-warden audit ...` is an offline tool that answers on stdout; the gateway never does.
   if (process.argv[2] === 'audit') {
     process.exit(await runAuditCli(process.argv.slice(3), process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s)));
+  }
+  // `mcp-warden oauth ...` drives a running gateway's admin API (grants, revocation).
+  if (process.argv[2] === 'oauth') {
+    process.exit(await runOAuthCli(process.argv.slice(3), process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s)));
   }
   let settings: Settings;
   try {
@@ -54,6 +59,8 @@ async function main(): Promise<void> {
   }
   delete process.env.WARDEN_SECRET;
   delete process.env.WARDEN_ADMIN_TOKEN;
+  delete process.env.WARDEN_OAUTH_KEY;
+  delete process.env.WARDEN_OAUTH_KEY_PREVIOUS;
 
   let gateway;
   try {

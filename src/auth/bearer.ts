@@ -7,12 +7,12 @@ import type { IncomingMessage } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 /**
- * What kind of credential a principal presented: the shared WARDEN_SECRET, or a token
- * from the clients file. More kinds will join ('oauth' grants, an 'admin' principal);
- * ids are only unique within a kind, so principals are compared by kind and id together
- * (`samePrincipal`).
+ * What kind of credential a principal presented: the shared WARDEN_SECRET, a token from the
+ * clients file, the admin credential, or an OAuth access token (each grant is its own
+ * principal, whose id is the grant id); ids are only unique within a kind, so principals
+ * are compared by kind and id together (`samePrincipal`).
  */
-export type PrincipalKind = 'shared-secret' | 'client' | 'admin';
+export type PrincipalKind = 'shared-secret' | 'client' | 'admin' | 'oauth';
 
 /** Who is calling, attached to the request as `req.principal` once authenticated. */
 export interface Principal {
@@ -20,6 +20,11 @@ export interface Principal {
   /** Unique within `kind`; the shared-secret principal's id is `SHARED_SECRET_ID`. */
   readonly clientId: string;
   readonly role: string;
+  /**
+   * OAuth grants: the credential the person entered at consent (`shared-secret` or
+   * `client:<id>`), named in audit records next to the grant id.
+   */
+  readonly via?: string;
 }
 
 /** The id of the principal of callers that present the shared secret. */

@@ -57,6 +57,16 @@ export function extractEnvHeaders(headers: IncomingHttpHeaders): EnvHeaderEntry[
   return entries;
 }
 
+/**
+ * A request's variables: its `ENV_*` headers plus the values sealed into its OAuth grant at
+ * consent. Both go through `validateEnvHeaders`, so a name given both ways is a duplicate.
+ */
+export function requestEnvEntries(headers: IncomingHttpHeaders, grantEnv?: Readonly<Record<string, string>>): EnvHeaderEntry[] {
+  const entries = extractEnvHeaders(headers);
+  for (const [name, value] of Object.entries(grantEnv ?? {})) entries.push({ name, value });
+  return entries;
+}
+
 /** Longest accepted variable name. */
 export const MAX_ENV_NAME_LENGTH = 128;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

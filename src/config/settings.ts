@@ -33,6 +33,28 @@ const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
 
 const positiveInt = z.coerce.number().int().positive();
 
+/** An origin (`https://host[:port]`, no path, query or credentials), without a trailing slash. */
+const publicOrigin = z.string().transform((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be a URL such as https://app.fly.dev' });
+    return z.NEVER;
+  }
+  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname);
+  const problem =
+    url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback) ? 'must be https (http only for a loopback host)'
+    : url.username !== '' || url.password !== '' ? 'must not carry a user name or password'
+    : url.pathname !== '/' || url.search !== '' || url.hash !== '' ? 'must be an origin only, with no path, query or fragment (e.g. https://app.fly.dev)'
+    : undefined;
+  if (problem !== undefined) {
+    ctx.addIssue({ code: 'custom', message: problem });
+    return z.NEVER;
+  }
+  return url.origin;
+});
+
 /** true/false from a flag or an environment variable ('true', 'false', '1', '0'). */
 const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 
@@ -175,6 +197,27 @@ export const settingsSchema = z.object({
   flyAppName: z.string().regex(/^[A-Za-z0-9-]{1,63}$/, 'must be 1-63 letters, digits or -').optional(),
   /** Serve /metrics without auth on this port (same host); unset: /metrics behind auth. */
   metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
+
+  /**
+   * The gateway's external origin (`https://app.fly.dev`): the OAuth issuer and every
+   * resource URL are built from it, never from a request's Host.
+   * @default https://<app>.fly.dev on Fly.io; http://<host>:<port> when bound to loopback
+   */
+  publicUrl: publicOrigin.optional(),
+  /** Turns the built-in OAuth authorization server on (environment only). */
+  oauthKey: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** The key before a rotation: still opens what it sealed, never seals (environment only). */
+  oauthKeyPrevious: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Lifetime of an OAuth access token, ms. @default 600000 */
+  oauthTokenTtlMs: z.coerce.number().int().min(1_000).max(86_400_000).default(600_000),
+  /** Lets client metadata documents live on loopback addresses (tests only). @default false */
+  oauthAllowLoopbackMetadata: flag.default(false),
+  /** Dynamic client registrations per source address per hour. @default 60 */
+  oauthRegisterRate: positiveInt.default(60),
+  /** How long a just-rotated refresh token still gets the same answer, ms (no flag). @default 30000 */
+  oauthRefreshGraceMs: z.coerce.number().int().min(0).max(300_000).default(30_000),
+  /** A grant not refreshed for this long ends, ms (no flag). @default 2592000000 (30 days) */
+  oauthGrantTtlMs: positiveInt.default(30 * 86_400_000),
 });
 
 export type Settings = z.output<typeof settingsSchema>;
@@ -223,12 +266,16 @@ export const SOURCES = [
   ['auth-failures', 'WARDEN_AUTH_FAILURES', 'authFailuresPerWindow'],
   ['metrics-port', 'WARDEN_METRICS_PORT', 'metricsPort'],
   ['redis-prefix', 'WARDEN_REDIS_PREFIX', 'redisPrefix'],
+  ['public-url', 'WARDEN_PUBLIC_URL', 'publicUrl'],
+  ['oauth-token-ttl-ms', 'WARDEN_OAUTH_TOKEN_TTL_MS', 'oauthTokenTtlMs'],
+  ['oauth-allow-loopback-metadata', 'WARDEN_OAUTH_ALLOW_LOOPBACK_METADATA', 'oauthAllowLoopbackMetadata'],
+  ['oauth-register-rate', 'WARDEN_OAUTH_REGISTER_RATE', 'oauthRegisterRate'],
 ] as const;
 
 export { USAGE } from './usage.js';
 
 /** Variables read from the environment only (secrets, and what the platform sets). */
-export const ENV_ONLY = ['WARDEN_SECRET', 'WARDEN_ADMIN_TOKEN', 'WARDEN_AUDIT_HMAC_KEY', 'REDIS_URL', 'FLY_APP_NAME', 'FLY_MACHINE_ID'] as const;
+export const ENV_ONLY = ['WARDEN_SECRET', 'WARDEN_ADMIN_TOKEN', 'WARDEN_AUDIT_HMAC_KEY', 'WARDEN_OAUTH_KEY', 'WARDEN_OAUTH_KEY_PREVIOUS', 'REDIS_URL', 'FLY_APP_NAME', 'FLY_MACHINE_ID'] as const;
 
 export interface ParsedCli {
   /** `--help`/`-h`: print USAGE and exit (settings are then the defaults, not validated). */
@@ -254,7 +301,16 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
     return { help: values.help === true, version: values.version === true, settings: settingsSchema.parse({}) };
   }
   const input: Record<string, unknown> = {};
-  const origin: Record<string, string> = { secret: 'WARDEN_SECRET', auditHmacKey: 'WARDEN_AUDIT_HMAC_KEY', redisUrl: 'REDIS_URL', adminToken: 'WARDEN_ADMIN_TOKEN', flyMachineId: 'FLY_MACHINE_ID', flyAppName: 'FLY_APP_NAME' };
+  const origin: Record<string, string> = {
+    secret: 'WARDEN_SECRET',
+    auditHmacKey: 'WARDEN_AUDIT_HMAC_KEY',
+    redisUrl: 'REDIS_URL',
+    adminToken: 'WARDEN_ADMIN_TOKEN',
+    oauthKey: 'WARDEN_OAUTH_KEY',
+    oauthKeyPrevious: 'WARDEN_OAUTH_KEY_PREVIOUS',
+    flyMachineId: 'FLY_MACHINE_ID',
+    flyAppName: 'FLY_APP_NAME',
+  };
   for (const [flag, variable, key] of SOURCES) {
     const fromFlag = values[flag];
     const fromEnv = env[variable];
@@ -272,9 +328,23 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   if (env.REDIS_URL) input.redisUrl = env.REDIS_URL;
   if (env.FLY_MACHINE_ID) input.flyMachineId = env.FLY_MACHINE_ID;
   if (env.FLY_APP_NAME) input.flyAppName = env.FLY_APP_NAME;
+  if (env.WARDEN_OAUTH_KEY) input.oauthKey = env.WARDEN_OAUTH_KEY;
+  if (env.WARDEN_OAUTH_KEY_PREVIOUS) input.oauthKeyPrevious = env.WARDEN_OAUTH_KEY_PREVIOUS;
   if (input.trustedProxy === undefined && env.FLY_APP_NAME) input.trustedProxy = 'fly';
   // On Fly.io the app's own name is the Host clients use (custom domains are added by hand).
   if (input.allowedHosts === undefined && env.FLY_APP_NAME) input.allowedHosts = `${env.FLY_APP_NAME}.fly.dev`;
+  if (input.publicUrl === undefined && env.FLY_APP_NAME) input.publicUrl = `https://${env.FLY_APP_NAME}.fly.dev`;
+  if (input.oauthKey !== undefined && env.FLY_APP_NAME && input.redisUrl === undefined) {
+    // Fly starts two machines; refresh tokens and revocations kept in one machine's memory
+    // would be unknown to the other.
+    throw new SettingsError(
+      'WARDEN_OAUTH_KEY is set but REDIS_URL is not: on Fly.io every machine must see the same refresh tokens and revocations. ' +
+        'Attach a Redis (fly redis create, then fly secrets set REDIS_URL=...), or unset WARDEN_OAUTH_KEY',
+    );
+  }
+  if (input.oauthKeyPrevious !== undefined && input.oauthKey === undefined) {
+    throw new SettingsError('WARDEN_OAUTH_KEY_PREVIOUS is set without WARDEN_OAUTH_KEY: the previous key only opens what it sealed; set the new key too');
+  }
   return { help: false, version: false, settings: validateSettings(input, origin) };
 }
 

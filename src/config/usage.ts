@@ -6,6 +6,7 @@ import { LOG_LEVELS } from '../logging/logger.js';
 
 export const USAGE = `Usage: mcp-warden [options]
        mcp-warden audit verify FILE
+       mcp-warden oauth grants|revoke ... (mcp-warden oauth --help)
 Options (each also read from the environment variable in brackets; the flag wins):
   --host H                     interface to listen on (HOST, default 127.0.0.1)
   --port P                     port, 0 = any free one (PORT, default 8000)
@@ -67,15 +68,27 @@ Options (each also read from the environment variable in brackets; the flag wins
                                (WARDEN_AUTH_FAILURES, default 20)
   --metrics-port P             Prometheus /metrics without auth on this port (WARDEN_METRICS_PORT)
   --redis-prefix P             prefix of the Redis keys (WARDEN_REDIS_PREFIX, default warden)
+  --public-url URL             the gateway's external origin, e.g. https://app.fly.dev (WARDEN_PUBLIC_URL,
+                               default https://<app>.fly.dev on Fly.io)
+  --oauth-token-ttl-ms N       lifetime of an OAuth access token
+                               (WARDEN_OAUTH_TOKEN_TTL_MS, default 600000)
+  --oauth-allow-loopback-metadata B  accept client metadata documents on loopback addresses, for tests
+                               (WARDEN_OAUTH_ALLOW_LOOPBACK_METADATA, default false)
+  --oauth-register-rate N      OAuth client registrations per address per hour
+                               (WARDEN_OAUTH_REGISTER_RATE, default 60)
   -h, --help                   print this text and exit
   -v, --version                print the version and exit
 Environment only (secrets never go in flags: argv is visible to other users):
   WARDEN_SECRET          the shared bearer secret, at least 8 characters; generated and printed if unset
   WARDEN_ADMIN_TOKEN     opens /status details and /metrics, at least 16 characters
   WARDEN_AUDIT_HMAC_KEY  keys the audit chain with HMAC-SHA256, at least 16 characters
-  REDIS_URL              shares rate limits and sessions per client between instances (redis://...)
-  FLY_APP_NAME           set by Fly.io: WARDEN_SECRET is required, --trusted-proxy defaults to fly and
-                         --allowed-hosts to <app>.fly.dev; the machines are listed at vms.<app>.internal
+  WARDEN_OAUTH_KEY       turns the built-in OAuth authorization server on, at least 32 characters
+  WARDEN_OAUTH_KEY_PREVIOUS  the key before a rotation: still accepted, never used to seal
+  REDIS_URL              shares rate limits, sessions per client, and OAuth refresh tokens and
+                         revocations between instances (redis://...)
+  FLY_APP_NAME           set by Fly.io: WARDEN_SECRET is required, --trusted-proxy defaults to fly,
+                         --allowed-hosts to <app>.fly.dev, --public-url to https://<app>.fly.dev,
+                         WARDEN_OAUTH_KEY needs REDIS_URL; the machines are listed at vms.<app>.internal
   FLY_MACHINE_ID         set by Fly.io: session ids name their machine, and requests are routed to it
                          with fly-replay (docs/deploy.md)
 Every flag and variable: docs/configuration.md`;

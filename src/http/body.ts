@@ -2,7 +2,8 @@
  * The one body reader for every POST: Content-Type, length cap (declared and actual),
  * Content-Length or chunked, gzip/deflate, UTF-8 only (a leading byte order mark is
  * dropped), one JSON parse, and, under a tool policy, the ambiguity rules. Each failure
- * is a WardenError naming the problem (413, 415, 400).
+ * is a WardenError naming the problem (413, 415, 400). The OAuth endpoints' form bodies
+ * (`application/x-www-form-urlencoded`) are read by the same collector.
  */
 import type { IncomingMessage } from 'node:http';
 import { isUtf8 } from 'node:buffer';
@@ -60,6 +61,21 @@ export async function readJsonBody(req: IncomingMessage, options: BodyOptions): 
     if (ambiguous) throw ambiguous;
   }
   return { value };
+}
+
+const FORM_TYPE = /^application\/x-www-form-urlencoded\s*(?:;|$)/i;
+
+/** Reads a form body; undefined when the client went away before it ended. */
+export async function readFormBody(req: IncomingMessage, limitBytes: number): Promise<URLSearchParams | undefined> {
+  if (!FORM_TYPE.test(req.headers['content-type'] ?? '')) {
+    throw new WardenError('unsupported_media_type', 'Unsupported Media Type: Content-Type must be application/x-www-form-urlencoded');
+  }
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limitBytes) throw new PayloadTooLargeError(limitBytes);
+  const bytes = await collect(req, limitBytes);
+  if (bytes === undefined) return undefined;
+  if (!isUtf8(bytes)) throw new WardenError('bad_request', 'the form body is not valid UTF-8');
+  return new URLSearchParams(bytes.toString('utf8'));
 }
 
 function decoderFor(encoding: string | undefined): Gunzip | Inflate | undefined | false {

@@ -10,8 +10,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bearerToken, unauthorizedReason, type Principal, type TokenVerifier } from '../auth/bearer.js';
 import { decodeCommandSegment, type CommandRegistry } from '../commands/registry.js';
 import type { CommandSpec } from '../commands/types.js';
-import { DrainingError, ForbiddenError, UnauthorizedError, UnknownCommandError, WardenError } from '../errors.js';
+import { DrainingError, ForbiddenError, InsufficientScopeError, UnauthorizedError, UnknownCommandError, WardenError } from '../errors.js';
 import { ADMIN_HINT } from '../auth/admin.js';
+import { MCP_SCOPE, ResourceServer, type ChallengeError, type ResourceTarget } from '../oauth/resource.js';
+import type { OAuthVerifier } from '../oauth/verifier.js';
 import { readJsonBody } from './body.js';
 import { clientKey, type AddressOf } from './clientAddress.js';
 import { allowOrigin, answerPreflight } from './cors.js';
@@ -28,6 +30,8 @@ export interface RequestContext {
   spec?: CommandSpec;
   /** The parsed JSON body of a POST. */
   body?: unknown;
+  /** OAuth: env values sealed into the caller's grant at consent. */
+  grantEnv?: Readonly<Record<string, string>>;
 }
 
 /** A check answered the request itself (a preflight, a client that left): stop quietly. */
@@ -54,11 +58,27 @@ export interface CheckDeps {
   readonly sessionMachine?: (ctx: RequestContext) => WardenError | undefined;
   /** On Fly.io: extra headers of the drain's 503 (`fly-replay: elsewhere=true` for a new session). */
   readonly drainHeaders?: (ctx: RequestContext) => Readonly<Record<string, string>> | undefined;
+  /**
+   * OAuth, when an authorization server is configured: access tokens are tried after the
+   * static credentials, and every 401 says where the endpoint's metadata is.
+   */
+  readonly oauth?: { readonly verifier: OAuthVerifier; readonly resource: ResourceServer };
+}
+
+/** The resource a message route is (undefined: not an MCP endpoint, or a malformed key). */
+function targetOf(route: Route): ResourceTarget | undefined {
+  if (route.keySegment === undefined || route.endpoint === undefined) return undefined;
+  const key = decodeCommandSegment(route.keySegment);
+  return key === undefined ? undefined : { key, segment: route.keySegment, endpoint: ResourceServer.endpointOf(route.endpoint) };
 }
 
 export type Checks = ReturnType<typeof buildChecks>;
 
 export function buildChecks(deps: CheckDeps) {
+  /** The 401 for `route`: with OAuth on, its challenge names the endpoint's metadata (and the token's fault). */
+  const unauthorized = (route: Route, reason: string, error?: ChallengeError): UnauthorizedError =>
+    deps.oauth ? new UnauthorizedError(reason, deps.oauth.resource.challenge(route, error)) : new UnauthorizedError(reason);
+
   /** 401 (or 429 once the address used up its failures) for a request without valid credentials. */
   const refuse = async (ctx: RequestContext, token: string | undefined): Promise<Verdict> => {
     const address = deps.addressOf(ctx.req);
@@ -70,7 +90,28 @@ export function buildChecks(deps: CheckDeps) {
     const reason = unauthorizedReason(ctx.req, token, Object.fromEntries(ctx.route.query));
     deps.onAuthFailure?.(ctx.req, ctx.route.path, reason);
     await deps.authThrottle?.fail(address).catch(() => undefined);
-    return new UnauthorizedError(reason);
+    return unauthorized(ctx.route, reason, token === undefined ? undefined : { error: 'invalid_token', description: reason });
+  };
+
+  /** An OAuth access token: the grant's principal and env, or the refusal RFC 6750 asks for. */
+  const oauthToken = async (ctx: RequestContext, token: string, oauth: NonNullable<CheckDeps['oauth']>): Promise<Verdict> => {
+    const target = targetOf(ctx.route);
+    if (!target) return refuse(ctx, token);
+    const outcome = await oauth.verifier.verify(token, target);
+    if (!outcome.ok) {
+      if (outcome.error === 'unavailable') return new WardenError('unavailable', outcome.description, { retryAfter: 1 });
+      // A token we issued (expired, revoked, another resource) is no guess: not throttled, and
+      // an expired one is routine (the client refreshes), so not a failed login either.
+      if (!outcome.authentic) return refuse(ctx, token);
+      return unauthorized(ctx.route, outcome.description, { error: 'invalid_token', description: outcome.description });
+    }
+    if (!outcome.token.scopes.includes(MCP_SCOPE)) {
+      const description = `the access token lacks the "${MCP_SCOPE}" scope`;
+      return new InsufficientScopeError(description, oauth.resource.challenge(ctx.route, { error: 'insufficient_scope', description }));
+    }
+    ctx.principal = outcome.token.principal;
+    if (outcome.token.env) ctx.grantEnv = outcome.token.env;
+    return undefined;
   };
 
   return {
@@ -95,13 +136,19 @@ export function buildChecks(deps: CheckDeps) {
       return HANDLED;
     },
 
-    /** A client credential (shared secret, client token); valid ones are never throttled. */
+    /**
+     * A client credential (shared secret, client token), then an OAuth access token; valid
+     * ones are never throttled.
+     */
     credentials: (ctx: RequestContext): Verdict | Promise<Verdict> => {
       const token = bearerToken(ctx.req);
       const principal = token === undefined ? undefined : deps.verify(token);
-      if (!principal) return refuse(ctx, token);
-      ctx.principal = principal;
-      return undefined;
+      if (principal) {
+        ctx.principal = principal;
+        return undefined;
+      }
+      if (token !== undefined && deps.oauth) return oauthToken(ctx, token, deps.oauth);
+      return refuse(ctx, token);
     },
 
     /** The admin credential; a client credential passes only where `clientsAllowed`. */

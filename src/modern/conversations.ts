@@ -9,7 +9,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Principal } from '../auth/bearer.js';
-import { extractEnvHeaders, validateEnvHeaders } from '../commands/env.js';
+import { requestEnvEntries, validateEnvHeaders } from '../commands/env.js';
 import { LimitReachedError } from '../errors.js';
 import { clientKey } from '../http/clientAddress.js';
 import type { RoutedRequest } from '../transports/routed.js';
@@ -82,7 +82,7 @@ export class Conversations {
   }
 
   private idOf(request: RoutedRequest): { id: string; principalKey: string; accepted: Readonly<Record<string, string>> } {
-    const accepted = validateEnvHeaders(extractEnvHeaders(request.req.headersDistinct), request.spec, { mode: this.factory.limits.envMode });
+    const accepted = validateEnvHeaders(requestEnvEntries(request.req.headersDistinct, request.grantEnv), request.spec, { mode: this.factory.limits.envMode });
     const principalKey = clientKey(request.principal);
     return { id: `${principalKey}\u0000${request.spec.key}\u0000${this.fingerprint(accepted)}`, principalKey, accepted };
   }

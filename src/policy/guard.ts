@@ -296,6 +296,7 @@ export class PolicyGuard implements MessageGuard {
     return {
       clientId: this.ctx.principal.clientId,
       role: this.ctx.principal.role,
+      ...(this.ctx.principal.via ? { via: this.ctx.principal.via } : {}),
       command: this.ctx.commandKey,
       session: this.ctx.sessionTag(),
       era: this.ctx.era ?? 'legacy',

@@ -50,8 +50,13 @@ export interface LimiterStore {
   create(name: string, rule: RateRule): Limiter;
   /** True when budgets are shared with other gateway instances (Redis). */
   readonly shared: boolean;
-  /** The Redis client when shared, for other counts kept there (sessions per client); undefined in memory. */
+  /**
+   * The Redis connection when there is one (other shared state, such as OAuth grants, uses
+   * it too); closed by `close()`.
+   */
   readonly redis?: Redis;
+  /** The prefix of every key. */
+  readonly keyPrefix: string;
   /** Idempotent. Quits the Redis client; limiters must not be used afterwards. */
   close(): Promise<void>;
 }
@@ -223,6 +228,7 @@ function memoryStore(keyPrefix: string): LimiterStore {
   );
   return {
     shared: false,
+    keyPrefix,
     create: (name, rule) => registry.create(name, rule),
     close: async () => {
       registry.closed = true;
@@ -305,6 +311,7 @@ async function redisStore(redisUrl: string, keyPrefix: string, options: LimiterS
   return {
     shared: true,
     redis: client,
+    keyPrefix,
     create: (name, rule) => registry.create(name, rule),
     close: () => (closed ??= quit()),
   };

@@ -18,4 +18,9 @@ export interface RoutedRequest {
   readonly sessionId: string | undefined;
   /** The parsed JSON body of a POST; undefined otherwise. */
   readonly body: unknown;
+  /**
+   * OAuth: env values sealed into the caller's grant at consent. They join the request's
+   * ENV_* headers and pass the same validation (a name in both is refused as a duplicate).
+   */
+  readonly grantEnv?: Readonly<Record<string, string>>;
 }

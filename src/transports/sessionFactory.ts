@@ -8,7 +8,7 @@ import type { AuditRecorder } from '../audit/recorder.js';
 import type { Principal } from '../auth/bearer.js';
 import { Bridge } from '../bridge/bridge.js';
 import type { ChildPort } from '../bridge/childPort.js';
-import { extractEnvHeaders, validateEnvHeaders } from '../commands/env.js';
+import { requestEnvEntries, validateEnvHeaders } from '../commands/env.js';
 import type { EnvMode } from '../commands/envPolicy.js';
 import type { CommandSpec } from '../commands/types.js';
 import { LimitReachedError, WardenError } from '../errors.js';
@@ -111,14 +111,14 @@ export class SessionFactory {
   }
 
   /** Checks limits and env headers (429/400), then starts a child (502/503 on failure). */
-  private async leaseChild({ req, spec, principal }: RoutedRequest): Promise<Lease> {
+  private async leaseChild({ req, spec, principal, grantEnv }: RoutedRequest): Promise<Lease> {
     const key = clientKey(principal);
     const max = this.deps.limits.maxSessionsPerClient;
     const opening = this.opening.get(key) ?? 0;
     if (this.deps.sessions.countByClient(key) + opening >= max) {
       throw new LimitReachedError('maxSessionsPerClient', max, 5, 'rate_limited');
     }
-    const accepted = validateEnvHeaders(extractEnvHeaders(req.headersDistinct), spec, { mode: this.deps.limits.envMode });
+    const accepted = validateEnvHeaders(requestEnvEntries(req.headersDistinct, grantEnv), spec, { mode: this.deps.limits.envMode });
     this.opening.set(key, opening + 1);
     let release: (() => void) | undefined;
     try {
@@ -165,7 +165,7 @@ export class SessionFactory {
       audit.record('session_close', { session: opened.idHash, command: spec.key, transport: kind, clientId: principal.clientId, durationMs: Date.now() - opened.createdAt });
     };
     sessions.add(session);
-    const fields = { session: session.idHash, command: spec.key, transport: kind, era: kind === 'modern' ? 'modern' : 'legacy', pid: child.pid, clientId: principal.clientId, role: principal.role };
+    const fields = { session: session.idHash, command: spec.key, transport: kind, era: kind === 'modern' ? 'modern' : 'legacy', pid: child.pid, clientId: principal.clientId, role: principal.role, ...(principal.via ? { via: principal.via } : {}) };
     logger.info('session opened', fields);
     audit.record('session_open', fields);
     return session;

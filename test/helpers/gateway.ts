@@ -66,7 +66,7 @@ export async function startGateway(
   const secret = (settings.secret as string | undefined) ?? TEST_SECRET;
   const gateway = await createGateway(
     validateSettings({ host: '127.0.0.1', port: 0, commandsFile, secret, stopEofMs: 300, stopTermMs: 500, poolMin: 0, httpRequestsPerMinute: 0, authFailuresPerWindow: 1_000_000, adminToken: TEST_ADMIN_TOKEN, ...settings }),
-    { logger, ...deps },
+    { ...deps, logger },
   );
   const address = await gateway.listen();
   const base = `http://127.0.0.1:${address.port}`;

@@ -92,7 +92,7 @@ describe('mcp-warden CLI', () => {
     const port = await listeningPort(running);
     expect(running.stderr.join('')).not.toContain('generated secret');
     const res = await fetch(`http://127.0.0.1:${port}/env/mcp`, { headers: { Authorization: `Bearer ${secret}` } });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(405); // authenticated, but a GET without a 2025 session
     running.proc.kill('SIGTERM');
     expect(await running.exit).toBe(0);
     expect(running.stderr.join('')).not.toContain(secret);

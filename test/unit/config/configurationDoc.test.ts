@@ -25,9 +25,18 @@ const ROWS: Row[] = DOC.split('\n').flatMap((line) => {
 });
 
 /** Settings read from an environment-only variable. */
-const ENV_ONLY_KEYS: Record<string, string> = { secret: 'WARDEN_SECRET', adminToken: 'WARDEN_ADMIN_TOKEN', auditHmacKey: 'WARDEN_AUDIT_HMAC_KEY', redisUrl: 'REDIS_URL', flyMachineId: 'FLY_MACHINE_ID', flyAppName: 'FLY_APP_NAME' };
+const ENV_ONLY_KEYS: Record<string, string> = {
+  secret: 'WARDEN_SECRET',
+  adminToken: 'WARDEN_ADMIN_TOKEN',
+  auditHmacKey: 'WARDEN_AUDIT_HMAC_KEY',
+  redisUrl: 'REDIS_URL',
+  oauthKey: 'WARDEN_OAUTH_KEY',
+  oauthKeyPrevious: 'WARDEN_OAUTH_KEY_PREVIOUS',
+  flyMachineId: 'FLY_MACHINE_ID',
+  flyAppName: 'FLY_APP_NAME',
+};
 
-function minLength(key: 'secret' | 'adminToken' | 'auditHmacKey'): number {
+function minLength(key: 'secret' | 'adminToken' | 'auditHmacKey' | 'oauthKey' | 'oauthKeyPrevious'): number {
   const schema = settingsSchema.shape[key].unwrap();
   const min = schema.minLength;
   if (min === null) throw new Error(`${key} has no minimum length`);
@@ -72,6 +81,8 @@ describe('docs/configuration.md', () => {
     expect(row('WARDEN_SECRET')).toContain(`at least ${minLength('secret')} characters`);
     expect(row('WARDEN_ADMIN_TOKEN')).toContain(`at least ${minLength('adminToken')} characters`);
     expect(row('WARDEN_AUDIT_HMAC_KEY')).toContain(`at least ${minLength('auditHmacKey')} characters`);
+    expect(row('WARDEN_OAUTH_KEY')).toContain(`at least ${minLength('oauthKey')} characters`);
+    expect(row('WARDEN_OAUTH_KEY_PREVIOUS')).toContain(`at least ${minLength('oauthKeyPrevious')} characters`);
     expect(DOC).toContain(`\`WARDEN_SECRET\` must be at least ${minLength('secret')} characters`);
   });
 

@@ -52,6 +52,10 @@ const SAMPLES: Record<Key, readonly [flag: string, env: string, parsed: unknown]
   authFailuresPerWindow: ['5', '6', 5],
   metricsPort: ['9100', '9200', 9100],
   redisPrefix: ['team-a', 'team-b', 'team-a'],
+  publicUrl: ['https://a.example/', 'https://b.example:8443', 'https://a.example'],
+  oauthTokenTtlMs: ['60000', '120000', 60_000],
+  oauthAllowLoopbackMetadata: ['true', 'false', true],
+  oauthRegisterRate: ['10', '20', 10],
 };
 
 const DEFAULTS: Settings = settingsSchema.parse({});
@@ -128,6 +132,7 @@ describe('errors name the flag or variable', () => {
       [{ WARDEN_SECRET: 'short7!' }, 'invalid WARDEN_SECRET: must be at least 8 characters'],
       [{ WARDEN_ADMIN_TOKEN: 'fifteen-chars!!' }, 'invalid WARDEN_ADMIN_TOKEN: must be at least 16 characters'],
       [{ WARDEN_AUDIT_HMAC_KEY: 'tiny-key' }, 'invalid WARDEN_AUDIT_HMAC_KEY: must be at least 16 characters'],
+      [{ WARDEN_OAUTH_KEY: 'thirty-one-characters-long-key!' }, 'invalid WARDEN_OAUTH_KEY: must be at least 32 characters'],
     ];
     for (const [env, expected] of cases) {
       const message = settingsError([], env);
@@ -162,6 +167,42 @@ describe('on Fly.io (FLY_APP_NAME set)', () => {
     const { settings } = parseSettings([], {});
     expect(settings.trustedProxy).toBeUndefined();
     expect(settings.allowedHosts).toBeUndefined();
+    expect(settings.publicUrl).toBeUndefined();
+  });
+
+  it('names the public origin after the app unless --public-url says otherwise', () => {
+    expect(parseSettings([], { FLY_APP_NAME: 'my-app' }).settings.publicUrl).toBe('https://my-app.fly.dev');
+    expect(parseSettings(['--public-url', 'https://mcp.example.com'], { FLY_APP_NAME: 'my-app' }).settings.publicUrl).toBe('https://mcp.example.com');
+  });
+
+  it('refuses OAuth without REDIS_URL, saying why and what to set', () => {
+    const key = 'k'.repeat(32);
+    const message = settingsError([], { FLY_APP_NAME: 'my-app', WARDEN_OAUTH_KEY: key });
+    expect(message).toMatch(/REDIS_URL is not/);
+    expect(message).toMatch(/every machine/);
+    expect(message).not.toContain(key);
+    expect(parseSettings([], { FLY_APP_NAME: 'my-app', WARDEN_OAUTH_KEY: key, REDIS_URL: 'redis://r.internal:6379' }).settings.oauthKey).toBe(key);
+  });
+});
+
+describe('--public-url', () => {
+  it.each([
+    ['http://gw.example.com', /must be https/],
+    ['https://gw.example.com/mcp', /origin only/],
+    ['https://user:pw@gw.example.com', /user name or password/],
+    ['gw.example.com', /must be a URL/],
+  ])('refuses %s', (value, pattern) => {
+    expect(settingsError(['--public-url', value])).toMatch(pattern);
+  });
+
+  it('takes http for a loopback host, and drops a trailing slash', () => {
+    expect(parseSettings(['--public-url', 'http://127.0.0.1:8000/'], {}).settings.publicUrl).toBe('http://127.0.0.1:8000');
+  });
+});
+
+describe('WARDEN_OAUTH_KEY_PREVIOUS', () => {
+  it('needs the new key as well', () => {
+    expect(settingsError([], { WARDEN_OAUTH_KEY_PREVIOUS: 'p'.repeat(32) })).toMatch(/without WARDEN_OAUTH_KEY/);
   });
 });
 

@@ -1,0 +1,119 @@
+/**
+ * The built-in authorization server and the resource-server documents, put together from
+ * settings: the routes it answers (the pipeline's `metadata`, `oauth` and `admin` classes
+ * reach it through the pages app, after their checks) and the verifier the credentials check
+ * uses. Every route answers in its own format: metadata as JSON, the OAuth endpoints in the
+ * OAuth error format (a page on /authorize), the admin API as the other admin routes do.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { writeError } from '../http/respond.js';
+import { OAuthAdminApi } from './adminApi.js';
+import { AuthorizeEndpoint } from './authorize.js';
+import { ClientMetadataResolver } from './clientMetadata.js';
+import { ClientDirectory } from './clients.js';
+import type { AuthServerContext } from './context.js';
+import { GrantSeals } from './grants.js';
+import { authorizationServerMetadata } from './metadata.js';
+import { fetchMetadataDocument } from './metadataFetch.js';
+import { registerEndpoint } from './register.js';
+import { Registrations } from './registration.js';
+import { ResourceServer } from './resource.js';
+import { writeJson, writeOAuthError, writeOAuthRefusal, OAuthError } from './respond.js';
+import { revokeEndpoint } from './revoke.js';
+import { Sealer } from './seal.js';
+import { TokenEndpoint } from './token.js';
+import { SealedTokenVerifier, type OAuthVerifier } from './verifier.js';
+
+export interface OAuthServerOptions extends Omit<AuthServerContext, 'issuer' | 'resource' | 'sealer' | 'seals' | 'clients' | 'registrations'> {
+  /** The public origin (no trailing slash): issuer and resource URLs. */
+  readonly publicUrl: string;
+  readonly key: string;
+  readonly previousKey?: string;
+  readonly accessTtlMs: number;
+  readonly grantTtlMs: number;
+  /** Client metadata documents on loopback addresses (tests). */
+  readonly allowLoopbackMetadata: boolean;
+  /** Extra CAs trusted when fetching client metadata documents (tests). */
+  readonly metadataCa?: string | Buffer;
+}
+
+export interface OAuthServer {
+  readonly issuer: string;
+  readonly resource: ResourceServer;
+  readonly verifier: OAuthVerifier;
+  /** Answers `req` when it is one of its routes; false otherwise (the caller answers 404). */
+  handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+}
+
+const OAUTH_ROUTES = new Set(['/authorize', '/token', '/register', '/revoke']);
+const AS_METADATA = '/.well-known/oauth-authorization-server';
+const PRM_ROOT = '/.well-known/oauth-protected-resource';
+
+export function createOAuthServer(options: OAuthServerOptions): OAuthServer {
+  const issuer = options.publicUrl;
+  const resource = new ResourceServer(issuer);
+  const sealer = new Sealer(options.key, options.previousKey, { now: options.now });
+  const seals = new GrantSeals(sealer, options.accessTtlMs, options.grantTtlMs);
+  const registrations = new Registrations(sealer);
+  const documents = new ClientMetadataResolver({
+    now: options.now,
+    fetch: (url) => fetchMetadataDocument(url, { allowLoopback: options.allowLoopbackMetadata, ...(options.metadataCa === undefined ? {} : { ca: options.metadataCa }) }),
+  });
+  const ctx: AuthServerContext = { ...options, issuer, resource, sealer, seals, registrations, clients: new ClientDirectory(documents, registrations) };
+  const authorize = new AuthorizeEndpoint(ctx);
+  const token = new TokenEndpoint(ctx, options.grantTtlMs);
+  const admin = new OAuthAdminApi(options.store, options.audit);
+  const verifier = new SealedTokenVerifier({ seals, store: options.store, resource, now: options.now });
+
+  const oauthRoute = async (req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> => {
+    const method = req.method ?? 'GET';
+    if (path === '/authorize' && (method === 'GET' || method === 'HEAD')) return authorize.show(req, res, query);
+    if (path === '/authorize' && method === 'POST') return authorize.submit(req, res);
+    if (method !== 'POST') throw new OAuthError('invalid_request', `use POST on ${path}`, 405, { Allow: path === '/authorize' ? 'GET, POST' : 'POST' });
+    if (path === '/token') return token.handle(req, res);
+    if (path === '/register') return registerEndpoint(ctx, req, res);
+    return revokeEndpoint(ctx, req, res);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const raw = req.url ?? '/';
+    const q = raw.indexOf('?');
+    const path = q === -1 ? raw : raw.slice(0, q);
+    const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
+    if (OAUTH_ROUTES.has(path)) {
+      try {
+        await oauthRoute(req, res, path, query);
+      } catch (error) {
+        if (!(error instanceof OAuthError)) options.logger.error('OAuth endpoint failed', { path, error: error instanceof Error ? error.message : String(error) });
+        writeOAuthRefusal(res, error, path);
+      }
+      return true;
+    }
+    if (path.startsWith('/admin/oauth/')) {
+      try {
+        return await admin.handle(req, res, path);
+      } catch (error) {
+        writeError(res, error);
+        return true;
+      }
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    if (path === AS_METADATA) {
+      writeJson(res, 200, authorizationServerMetadata(issuer), { 'Cache-Control': 'public, max-age=300' });
+      return true;
+    }
+    const prm = ResourceServer.metadataPath(path);
+    if (prm) {
+      writeJson(res, 200, resource.metadata(prm.segment, prm.endpoint, issuer), { 'Cache-Control': 'public, max-age=300' });
+      return true;
+    }
+    if (path === PRM_ROOT || path === `${PRM_ROOT}/`) {
+      // Tokens are issued per endpoint: there is no gateway-wide resource to describe.
+      writeOAuthError(res, new OAuthError('invalid_request', `each MCP endpoint is its own resource: see ${PRM_ROOT}/<key>/mcp (or /sse)`, 404));
+      return true;
+    }
+    return false;
+  };
+
+  return { issuer, resource, verifier, handle };
+}
