@@ -73,7 +73,7 @@ describe('mcp-warden CLI', () => {
     expect(banner.split(secret!).length - 1).toBe(2); // the secret line and the header example, once each
 
     const ok = await fetch(`http://127.0.0.1:${port}/env/mcp`, { headers: { Authorization: `Bearer ${secret}` } });
-    expect(ok.status).toBe(400); // authenticated, but a GET without a session
+    expect(ok.status).toBe(405); // authenticated, but a GET without a 2025 session
     const denied = await fetch(`http://127.0.0.1:${port}/env/mcp`, { headers: { Authorization: 'Bearer nope-nope-nope' } });
     expect(denied.status).toBe(401);
     running.proc.kill('SIGTERM');
