@@ -13,13 +13,14 @@ import { connectPhase, correctnessPhase, latencyAndThroughputPhase } from './lib
 import { policyPhase } from './lib/policy.mjs';
 import { aggregate, renderReport } from './lib/report.mjs';
 import { idlePhases } from './lib/idle.mjs';
+import { firstModernCallPhase } from './lib/firstCall.mjs';
 import { profileThroughput } from './lib/cpuprofile.mjs';
 import { TARGETS, Unsupported, startTarget } from './servers/targets.mjs';
 import { ROOT, loadSettings } from './lib/util.mjs';
 
 const argv = new Set(process.argv.slice(2));
 const settings = loadSettings();
-const MAX_RUN_MS = Number(process.env.BENCH_MAX_MS ?? 20 * 60_000);
+const MAX_RUN_MS = Number(process.env.BENCH_MAX_MS ?? 30 * 60_000);
 const log = (...a) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${a.join(' ')}\n`);
 
 function bail(code, why) {
@@ -78,10 +79,10 @@ async function runTarget(target, rep, sampler, results) {
   if (rep % 2 === 1) clients.reverse();
   try {
     for (const client of clients) {
-      const record = {};
+      const record = { rep };
       running = `${target.label}, ${client} client, repetition ${rep + 1}`;
       try {
-        if (rep === 0) {
+        if (rep === 0 && !inst.stateless) {
           log(`  ${client}: connect`);
           record.connect = await connectPhase(inst, client, settings);
         }
@@ -162,6 +163,14 @@ async function main() {
     for (let rep = 0; rep < settings.reps; rep += 1) {
       const order = rep % 2 === 0 ? targets : [...targets].reverse();
       for (const target of order) await runTarget(target, rep, sampler, results);
+    }
+    const modern = targets.find((t) => t.id === 'warden-modern');
+    if (modern && results.targets[modern.id].status === 'ok') {
+      log(`first 2026-07-28 call of ${settings.firstCalls} new principals, warm spare ready`);
+      running = 'first 2026-07-28 calls';
+      results.firstCall = await firstModernCallPhase(modern, settings).catch((error) => ({ error: error.message.split('\n')[0] }));
+      const fc = results.firstCall;
+      log(fc.error ? `  failed: ${fc.error}` : `  p50 ${fc.summary?.p50?.toFixed(2)} ms, p90 ${fc.summary?.p90?.toFixed(2)} ms, ${fc.fromPool}/${fc.n} took a spare, ${fc.failures} failed; direct floor p50 ${fc.direct?.summary?.p50?.toFixed(2)} ms`);
     }
     if (!argv.has('--no-idle')) {
       log('idle sessions');

@@ -1,6 +1,7 @@
 // Turns the collected results into markdown tables (stdout and BENCHMARKS.md), with
 // ratios to the direct floor and to the peers, and the issue's targets marked met/not met.
 import { summarize, mean } from './stats.mjs';
+import { MODERN_METHOD, modernChecks, modernSection, perRepetition } from './reportModern.mjs';
 
 const NA = 'n/a';
 const f = (v, d = 3) => (v === undefined || v === null || Number.isNaN(v) ? NA : Number(v).toFixed(d));
@@ -35,6 +36,7 @@ export function aggregate(records) {
     strays,
     failures,
     truncated,
+    perRep: perRepetition(records),
   };
 }
 
@@ -166,6 +168,7 @@ export function targetChecks(results) {
     const own = idle.after?.own;
     add(label, '≤ 150 MB', idle.error ? `n/a (${idle.error})` : `${mb(own)} MB at ${idle.opened} sessions`, idle.error || !full ? undefined : own <= 150 * 1024 * 1024);
   }
+  checks.push(...modernChecks(results));
   const p = results.policy?.allowed;
   add('policy decision p50 (allowed tools/call, argument rules)', '≤ 5 µs', p ? `${f(p.p50Us, 2)} µs` : NA, p ? p.p50Us <= 5 : undefined);
   return checks;
@@ -225,10 +228,12 @@ export function renderReport(results) {
     out.push(table(['comparison', '16 B p50', '16 B p99', '64 KiB p50', 'calls/s'], peerRows(results, client)));
     out.push('');
   }
+  out.push(modernSection(results));
   out.push('## Correctness: 50 concurrent sessions × 20 echo calls, unique payloads, byte-for-byte', '');
   out.push('"mismatch": a reply with the wrong text (another session\'s payload); "stray": a reply no pending request of that session asked for (cross-talk or duplicate); "errors": failed calls, JSON-RPC errors, failed session opens (× 20 calls each).', '');
   out.push(table(['target', 'client', 'calls', 'ok', 'mismatch', 'stray', 'errors', 'open failures', 'setup ms', 'calls ms', 'first open error'], correctnessRows(results)));
   out.push('');
+  if (results.targets['warden-modern']) out.push('"mcp-warden 2026-07-28": the 50 callers present the same shared secret, so they are one principal and share one conversation (one child) by design; their request ids collide (each numbers from 1) and every reply must still reach its own POST. See the method notes.', '');
   out.push('## Idle sessions (raw client, Streamable HTTP, initialize only, sessions kept open)', '');
   out.push(`"idle fixture" is \`bench/fixtures/idle-server.awk\` (a ~2 MB mawk process that answers initialize), used so that 1,000 isolated children fit on this machine: the figure measures the gateway, not the server. server-everything is ~60–70 MB per isolated child, so 1,000 of them (~65 GB) do not fit in ${m.memGb} GB; that row is capped and the cap is stated.`, '');
   out.push(table(['target', 'server', 'sessions open', 'cap', 'setup s', 'gateway RSS before MB', 'gateway RSS after MB', 'gateway KB/session', 'tree RSS after MB', 'tree KB/session', 'children'], idleRows(results)));
@@ -258,6 +263,7 @@ export function renderReport(results) {
   out.push(profileSection(results.profiles));
   out.push('## Method and caveats', '');
   out.push(...METHOD);
+  if (results.targets['warden-modern']) out.push(...MODERN_METHOD);
   return out.join('\n');
 }
 

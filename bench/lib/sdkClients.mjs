@@ -1,13 +1,15 @@
-// The official SDK client (@modelcontextprotocol/sdk 1.x) behind the same shape as the raw
+// The official SDK client (@modelcontextprotocol/sdk 1.x; for 2026-07-28, the v2 client
+// @modelcontextprotocol/client pinned to that revision) behind the same shape as the raw
 // clients: open(), echo(text), close(), counters { strays, errors }.
+import { Client as V2Client, StreamableHTTPClientTransport as V2StreamableTransport } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { EVERYTHING, withTimeout } from './util.mjs';
+import { EVERYTHING, MODERN_PROTOCOL_VERSION, withTimeout } from './util.mjs';
 
 export class SdkSession {
-  /** kind: 'sse' | 'mcp' | 'stdio'. */
+  /** kind: 'sse' | 'mcp' | 'modern' | 'stdio'. */
   constructor(kind, url, headers, timeoutMs) {
     this.kind = kind;
     this.url = url && new URL(url);
@@ -22,8 +24,13 @@ export class SdkSession {
     const requestInit = { headers: this.headers };
     if (this.kind === 'sse') this.transport = new SSEClientTransport(this.url, { requestInit });
     else if (this.kind === 'mcp') this.transport = new StreamableHTTPClientTransport(this.url, { requestInit });
+    else if (this.kind === 'modern') this.transport = new V2StreamableTransport(this.url, { requestInit });
     else this.transport = new StdioClientTransport({ command: process.execPath, args: [EVERYTHING, 'stdio'], stderr: 'ignore' });
-    this.client = new Client({ name: 'bench-sdk', version: '1.0.0' });
+    // Pinned, connect() is one server/discover; every call after it is stateless.
+    this.client =
+      this.kind === 'modern'
+        ? new V2Client({ name: 'bench-sdk', version: '1.0.0' }, { versionNegotiation: { mode: { pin: MODERN_PROTOCOL_VERSION } } })
+        : new Client({ name: 'bench-sdk', version: '1.0.0' });
     this.client.onerror = (error) => {
       // The SDK reports a reply it has no request for as an error: that is cross-talk.
       if (/unknown message ID/i.test(String(error?.message ?? error))) this.strays += 1;
@@ -39,7 +46,8 @@ export class SdkSession {
   }
 
   async echo(message) {
-    const result = await this.client.callTool({ name: 'echo', arguments: { message } }, undefined, { timeout: this.timeoutMs });
+    const options = { timeout: this.timeoutMs };
+    const result = this.kind === 'modern' ? await this.client.callTool({ name: 'echo', arguments: { message } }, options) : await this.client.callTool({ name: 'echo', arguments: { message } }, undefined, options);
     if (result.isError) throw new Error(`echo isError: ${JSON.stringify(result.content).slice(0, 300)}`);
     return result.content?.[0]?.text;
   }

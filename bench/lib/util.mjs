@@ -8,6 +8,8 @@ export const WORK_DIR = resolve(ROOT, '.bench');
 export const EVERYTHING = resolve(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 export const IDLE_FIXTURE = resolve(BENCH_DIR, 'fixtures/idle-server.awk');
 export const PROTOCOL_VERSION = '2025-06-18';
+/** The stateless revision mcp-warden also serves on `/<key>/mcp`. */
+export const MODERN_PROTOCOL_VERSION = '2026-07-28';
 
 /** Thrown by {@link withTimeout}; carries the label of what took too long. */
 export class TimeoutError extends Error {
@@ -71,7 +73,7 @@ export function loadSettings() {
   const list = (name) => (process.env[name] ? process.env[name].split(',').map((x) => x.trim()).filter(Boolean) : undefined);
   return {
     scale,
-    reps: Math.round(num('BENCH_REPS', 2)),
+    reps: Math.round(num('BENCH_REPS', 3)),
     connectSamples: s(10, 3),
     warmup: s(200, 20),
     calls16: s(2000, 100),
@@ -80,6 +82,7 @@ export function loadSettings() {
     inFlight: 16,
     corrSessions: 50,
     corrCalls: 20,
+    firstCalls: Math.round(num('BENCH_FIRST_CALLS', s(20, 10))),
     idleN: Math.round(num('BENCH_IDLE_N', 1000)),
     idleRealN: Math.round(num('BENCH_IDLE_REAL_N', s(100, 10))),
     idlePeerN: Math.round(num('BENCH_IDLE_PEER_N', 1000)),

@@ -1,11 +1,12 @@
 // The targets under test and how to start each one fresh on loopback. A started target
 // gives: `monitor` (something with sampleRss() for the RSS sampler), `session(client,
-// variant)` returning an unopened client session, optional `waitWarm()`, and `stop()`.
+// variant, token)` returning an unopened client session, optional `waitWarm()` and
+// `spares()` (mcp-warden), `stateless` (2026-07-28: no session to open), and `stop()`.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ProcessGroup, Service } from '../lib/procs.mjs';
-import { RawSseSession, RawStdioSession, RawStreamableSession, postAgent } from '../lib/rawClients.mjs';
+import { RawModernSession, RawSseSession, RawStdioSession, RawStreamableSession, postAgent } from '../lib/rawClients.mjs';
 import { SdkSession } from '../lib/sdkClients.mjs';
 import { EVERYTHING, IDLE_FIXTURE, ROOT, WORK_DIR, sleep, waitFor, withTimeout } from '../lib/util.mjs';
 import http from 'node:http';
@@ -38,6 +39,9 @@ export const TARGETS = [
   { id: 'direct', label: 'direct stdio', family: 'direct', transport: 'stdio' },
   { id: 'warden-sse', label: 'mcp-warden SSE', family: 'mcp-warden', transport: 'sse' },
   { id: 'warden-mcp', label: 'mcp-warden Streamable', family: 'mcp-warden', transport: 'mcp' },
+  // The 2026-07-28 era on the same /<key>/mcp URL: stateless requests, one conversation
+  // (one child) per principal and key, the 2025 handshake with the child done by the gateway.
+  { id: 'warden-modern', label: 'mcp-warden 2026-07-28', family: 'mcp-warden', transport: 'modern' },
   { id: 'sg-sse', label: 'supergateway SSE', family: 'supergateway', transport: 'sse' },
   { id: 'sg-mcp', label: 'supergateway Streamable', family: 'supergateway', transport: 'mcp' },
   { id: 'proxy-sse', label: 'mcp-proxy SSE', family: 'mcp-proxy', transport: 'sse' },
@@ -60,10 +64,17 @@ export class Unsupported extends Error {}
 
 function sessionFor(client, transport, url, headers, timeoutMs) {
   if (client === 'sdk') return new SdkSession(transport, url, headers, timeoutMs);
+  if (transport === 'modern') return new RawModernSession(url, headers, timeoutMs);
   return transport === 'sse' ? new RawSseSession(url, headers, timeoutMs) : new RawStreamableSession(url, headers, timeoutMs);
 }
 
-function writeCommands(name, entries) {
+/** `n` client tokens, each its own principal: the clients file entries and the tokens. */
+function clientTokens(n) {
+  const tokens = Array.from({ length: n }, () => `bench-client-${randomBytes(18).toString('hex')}`);
+  return { tokens, file: { clients: tokens.map((token, i) => ({ id: `bench-${i + 1}`, role: 'user', token })) } };
+}
+
+function writeWorkFile(name, entries) {
   mkdirSync(WORK_DIR, { recursive: true });
   const file = resolve(WORK_DIR, name);
   writeFileSync(file, `${JSON.stringify(entries, null, 2)}\n`);
@@ -97,9 +108,11 @@ function wardenStatus(port) {
  * Starts mcp-warden. `entries` is the whitelist; `extraArgs` more flags; `nodeArgs` flags
  * for node itself (e.g. --cpu-prof). Rejects with Unsupported when the gateway refuses
  * its whitelist at start (exit code 2), which is how the multiplexed hook detects support.
+ * `clients`: a clients file's content (`--clients`), for principals other than the shared secret.
  */
-export async function startWarden({ entries, poolMin = 2, extraArgs = [], nodeArgs = [], file = 'warden-commands.json' }) {
-  const commands = writeCommands(file, entries);
+export async function startWarden({ entries, poolMin = 2, extraArgs = [], nodeArgs = [], file = 'warden-commands.json', clients }) {
+  const commands = writeWorkFile(file, entries);
+  if (clients) extraArgs = ['--clients', writeWorkFile(file.replace(/commands\.json$/, 'clients.json'), clients), ...extraArgs];
   const args = [
     ...nodeArgs,
     WARDEN,
@@ -180,7 +193,7 @@ async function settle(port, path) {
 
 /**
  * Starts `target` fronting `server` (SERVERS.everything by default).
- * options: { cpuProf: dir, server, wardenArgs, timeoutMs }
+ * options: { cpuProf: dir, server, wardenArgs, timeoutMs, poolMin, clientTokens: n (mcp-warden: a clients file of n tokens) }
  */
 export async function startTarget(target, options = {}) {
   const server = options.server ?? SERVERS.everything;
@@ -215,6 +228,7 @@ export async function startTarget(target, options = {}) {
 
   if (target.family === 'mcp-warden') {
     const key = target.shared ? 'server-shared' : 'server';
+    const principals = options.clientTokens ? clientTokens(options.clientTokens) : undefined;
     const entries = target.shared
       ? { [key]: { ...server, mode: 'shared' } }
       : { [key]: { ...server }, [`${key}-cold`]: { ...server, pool: { min: 0 } } };
@@ -224,8 +238,8 @@ export async function startTarget(target, options = {}) {
       nodeArgs,
       extraArgs: options.wardenArgs ?? [],
       file: target.shared ? 'warden-shared-commands.json' : 'warden-commands.json',
+      clients: principals?.file,
     });
-    const headers = { authorization: `Bearer ${SECRET}` };
     const url = (k) => `http://127.0.0.1:${w.port}/${encodeURIComponent(k)}/${target.transport === 'sse' ? 'sse' : 'mcp'}`;
     let lastTake = 0;
     return {
@@ -234,13 +248,20 @@ export async function startTarget(target, options = {}) {
       port: w.port,
       status: w.status,
       hasWarmPool: !target.shared,
-      session(client, variant = 'warm') {
+      // 2026-07-28 has no session to open: a "connect" is not a thing there.
+      stateless: target.transport === 'modern',
+      /** The client tokens of `options.clientTokens` (each its own principal). */
+      clientTokens: principals?.tokens ?? [],
+      /** `token`: a client token instead of the shared secret (another principal). */
+      session(client, variant = 'warm', token = SECRET) {
         const k = variant === 'cold' && !target.shared ? `${key}-cold` : key;
-        return sessionFor(client, target.transport, url(k), headers, timeoutMs);
+        return sessionFor(client, target.transport, url(k), { authorization: `Bearer ${token}` }, timeoutMs);
       },
+      /** How many warm spares the pool holds now (GET /status). */
+      spares: async () => (await w.status()).commands?.[key]?.warm ?? 0,
       /** Waits until the pool holds `n` spares and the oldest has had >= 1 s to boot. */
       async waitWarm(n = 2) {
-        await waitFor(async () => ((await w.status()).commands?.[key]?.warm ?? 0) >= n, 20_000, `${n} warm spares`, 50);
+        await waitFor(async () => (await this.spares()) >= n, 20_000, `${n} warm spares`, 50);
         const wait = lastTake + 1000 - Date.now();
         if (wait > 0) await sleep(wait);
         lastTake = Date.now();
