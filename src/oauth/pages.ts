@@ -6,7 +6,11 @@
  * framed and never cached.
  */
 
-/** Headers of every page: no framing, no scripts, no caching, no referrer. */
+/**
+ * Headers of every page: no framing, no scripts, no caching, no referrer to other sites.
+ * The referrer policy is `same-origin`, not `no-referrer`: under `no-referrer` a browser sends
+ * `Origin: null` with the page's own form post, which the Origin check refuses.
+ */
 export function pageHeaders(): Record<string, string> {
   return {
     'Content-Type': 'text/html; charset=utf-8',
@@ -15,7 +19,7 @@ export function pageHeaders(): Record<string, string> {
     'X-Content-Type-Options': 'nosniff',
     'Cache-Control': 'no-store',
     Pragma: 'no-cache',
-    'Referrer-Policy': 'no-referrer',
+    'Referrer-Policy': 'same-origin',
   };
 }
 
@@ -23,10 +27,17 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-const STYLE = `body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}dd{margin:0;word-break:break-all}
-label{display:block;font-weight:600;margin-top:1rem}input[type=password]{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}
-.buttons{margin-top:1.5rem;display:flex;gap:1rem}button{padding:.5rem 1.25rem;font-size:1rem}
+/**
+ * One column of plain blocks: readable at 320 CSS pixels (terms stack above their values on a
+ * narrow screen, long values wrap anywhere instead of widening the page), the system font,
+ * text and borders dark enough on white, buttons large enough to tap.
+ */
+const STYLE = `body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a;background:#fff}
+h1{font-size:1.5rem;line-height:1.25}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
+@media (max-width:30rem){body{margin:1rem auto}dl{grid-template-columns:1fr;gap:0}dd{margin-bottom:.5rem}}
+label{display:block;font-weight:600;margin-top:1rem}input[type=password]{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box;border:1px solid #555;border-radius:4px}
+.hint{color:#444}.buttons{margin-top:1.5rem;display:flex;flex-wrap:wrap;gap:1rem}button{padding:.6rem 1.5rem;font-size:1rem;min-height:2.75rem}
 .warning{background:#fff4e5;border-left:4px solid #e67e22;padding:.5rem 1rem}.error{background:#fdecea;border-left:4px solid #c0392b;padding:.5rem 1rem}`;
 
 function page(title: string, body: string): string {
@@ -35,7 +46,7 @@ function page(title: string, body: string): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>${escapeHtml(title)}</title>
 <style>${STYLE}</style>
 </head>
@@ -80,6 +91,18 @@ export interface ConsentView {
   readonly error?: string;
 }
 
+/** A registration's long opaque client_id, shortened: it means nothing to a person. */
+const SHOWN_ID_CHARS = 16;
+
+/**
+ * How the page names the client: a metadata document by its URL (its host is checked), a
+ * dynamic registration by the start of its client_id, saying that it registered itself.
+ */
+function clientIdText(view: ConsentView): string {
+  if (view.clientIdHost !== undefined || view.clientId.length <= SHOWN_ID_CHARS * 2) return escapeHtml(view.clientId);
+  return `${escapeHtml(view.clientId.slice(0, SHOWN_ID_CHARS))}… (registered itself here; its name is its own claim)`;
+}
+
 export function consentPage(view: ConsentView): string {
   const fromHost = view.clientIdHost === undefined ? '' : `<dt>Published by</dt><dd>${escapeHtml(view.clientIdHost)}</dd>\n`;
   const localhost = view.localhostOnly
@@ -90,7 +113,7 @@ export function consentPage(view: ConsentView): string {
     `${errorBox(view.error)}<p><strong>${escapeHtml(view.clientName)}</strong> asks to use the MCP server <strong>${escapeHtml(view.key)}</strong> on this gateway in your name.</p>
 <dl>
 <dt>Application</dt><dd>${escapeHtml(view.clientName)}</dd>
-<dt>Client ID</dt><dd>${escapeHtml(view.clientId)}</dd>
+<dt>Client ID</dt><dd>${clientIdText(view)}</dd>
 ${fromHost}<dt>Sends you back to</dt><dd>${escapeHtml(view.redirectTarget)}</dd>
 <dt>Will reach</dt><dd>${escapeHtml(view.key)} (${escapeHtml(view.resource)})</dd>
 <dt>Scope</dt><dd>${escapeHtml(view.scope)}</dd>
@@ -98,8 +121,8 @@ ${fromHost}<dt>Sends you back to</dt><dd>${escapeHtml(view.redirectTarget)}</dd>
 ${localhost}<form method="post" action="/authorize">
 ${hiddenFields(view.hidden)}
 <label for="credential">Your gateway credential (the shared secret or your client token)</label>
-<input type="password" id="credential" name="credential" autocomplete="current-password" required>
-<p>The application gets its own token with your role; it never sees what you type here. An administrator token is not accepted.</p>
+<input type="password" id="credential" name="credential" autocomplete="current-password" required aria-describedby="credential-hint">
+<p class="hint" id="credential-hint">The application gets its own token with your role; it never sees what you type here. An administrator token is not accepted.</p>
 <div class="buttons">
 <button type="submit" name="decision" value="approve">Allow</button>
 <button type="submit" name="decision" value="deny" formnovalidate>Deny</button>

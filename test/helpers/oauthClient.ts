@@ -27,7 +27,6 @@ import {
 export const REDIRECT_URL = 'http://127.0.0.1:1/callback';
 
 export class HeadlessOAuthProvider implements OAuthClientProvider {
-  readonly redirectUrl = REDIRECT_URL; // never contacted: the test reads Location
   authorizationUrl?: URL;
   lastState?: string;
   private client?: StoredOAuthClientInformation;
@@ -35,8 +34,15 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
   private verifier?: string;
   private discovery?: OAuthDiscoveryState;
 
-  /** Pass an https URL (with a path) to register by metadata document; omit it for DCR. */
-  constructor(readonly clientMetadataUrl?: string) {}
+  /**
+   * Pass an https URL (with a path) to register by metadata document; omit it for DCR.
+   * `redirectUrl` is never contacted over plain HTTP (the test reads Location); a browser
+   * test points it at a server of its own.
+   */
+  constructor(
+    readonly clientMetadataUrl?: string,
+    readonly redirectUrl: string = REDIRECT_URL,
+  ) {}
 
   get clientMetadata(): OAuthClientMetadata {
     return { client_name: 'warden-test', redirect_uris: [this.redirectUrl], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' };
@@ -123,8 +129,11 @@ function newClient(mode: NegotiationMode): Client {
   return mode === 'legacy' ? new Client({ name: 'warden-test', version: '1.0.0' }) : new Client({ name: 'warden-test', version: '1.0.0' }, { versionNegotiation: { mode } });
 }
 
+/** Who approves: the consent form's fields (posted over plain HTTP), or a function that takes the authorization URL to the redirect's query (a browser). */
+export type Approval = Record<string, string> | ((authorizationUrl: URL) => Promise<URLSearchParams>);
+
 /** 401 -> discovery -> metadata document or DCR -> consent -> finishAuth -> a connected client. */
-export async function connectWithOAuth(mcpUrl: URL, provider: HeadlessOAuthProvider, fields: Record<string, string>, mode: NegotiationMode = 'legacy'): Promise<Client> {
+export async function connectWithOAuth(mcpUrl: URL, provider: HeadlessOAuthProvider, approval: Approval, mode: NegotiationMode = 'legacy'): Promise<Client> {
   const first = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
   try {
     await newClient(mode).connect(first);
@@ -133,7 +142,7 @@ export async function connectWithOAuth(mcpUrl: URL, provider: HeadlessOAuthProvi
     if (!(error instanceof UnauthorizedError)) throw error;
   }
   if (!provider.authorizationUrl) throw new Error('redirectToAuthorization was not called');
-  const callback = await consent(provider.authorizationUrl, fields);
+  const callback = typeof approval === 'function' ? await approval(provider.authorizationUrl) : await consent(provider.authorizationUrl, approval);
   if (callback.get('state') !== provider.lastState) throw new Error('state mismatch');
   await first.finishAuth(callback);
   await first.close().catch(() => undefined);
