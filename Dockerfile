@@ -24,6 +24,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY allowed-commands.json ./
+COPY schema ./schema
 USER node
 EXPOSE 8080
 ENTRYPOINT ["/usr/bin/tini", "--"]
