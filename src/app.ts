@@ -14,6 +14,8 @@ export interface PagesDeps {
   readonly status: RequestHandler;
   /** `/metrics` for admins; absent when metrics are served on their own port. */
   readonly metrics?: RequestHandler;
+  /** `/admin/commands`, the whitelist's admin API; absent without an admin credential. */
+  readonly commands?: RequestHandler;
 }
 
 declare module 'express-serve-static-core' {
@@ -29,6 +31,7 @@ export function createPagesApp(deps: PagesDeps): Express {
   app.set('etag', false);
   app.get('/status', deps.status);
   if (deps.metrics) app.get('/metrics', deps.metrics);
+  if (deps.commands) app.use('/admin/commands', deps.commands);
   app.use((_req, res) => writeError(res, new UnknownCommandError()));
   app.use(errorHandler(deps.logger));
   return app;

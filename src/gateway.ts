@@ -13,8 +13,7 @@ import { AuditLog } from './audit/auditLog.js';
 import { adminVerifier } from './auth/admin.js';
 import { sharedSecretVerifier, type Principal } from './auth/bearer.js';
 import { loadClientsFile, multiTokenVerifier } from './auth/clients.js';
-import { CommandRegistry } from './commands/registry.js';
-import { loadCommandsFile } from './config/commands.js';
+import type { CommandRegistry } from './commands/registry.js';
 import type { Settings } from './config/settings.js';
 import { addressResolver } from './http/clientAddress.js';
 import { defaultMaxConnections, fileDescriptorLimit } from './http/connectionLimits.js';
@@ -37,6 +36,10 @@ import { SessionFactory, type SessionLimits } from './transports/sessionFactory.
 import { SessionStore } from './transports/sessions.js';
 import { SseHandler } from './transports/sse.js';
 import { StreamableHandler } from './transports/streamableHttp.js';
+import { commandsApi } from './whitelist/adminApi.js';
+import { LiveWhitelist } from './whitelist/live.js';
+import { openWhitelist } from './whitelist/open.js';
+import { retiredSpecs } from './whitelist/retired.js';
 
 export interface GatewayDeps {
   readonly logger: Logger;
@@ -49,6 +52,8 @@ export interface Gateway {
   readonly sessions: SessionStore;
   readonly processes: ProcessManager;
   readonly registry: CommandRegistry;
+  /** The whitelist as it follows its file or Redis; undefined when `deps.registry` was given. */
+  readonly whitelist: LiveWhitelist | undefined;
   readonly policy: PolicyStore | undefined;
   /** Listens on settings.host/port; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
@@ -64,9 +69,17 @@ function defaultRedaction(): CompiledPolicy['redaction'] {
 export async function createGateway(settings: Settings, deps: GatewayDeps): Promise<Gateway> {
   const { logger } = deps;
   if (!settings.secret) throw new TypeError('settings.secret is required: the gateway never runs without a secret');
-  const registry = deps.registry ?? new CommandRegistry(await loadCommandsFile(settings.commandsFile));
-  const clients = settings.clientsFile ? loadClientsFile(settings.clientsFile) : undefined;
-  const policy = settings.policyFile ? PolicyStore.load(settings.policyFile, { logger, pollMs: settings.policyPollMs, commandKeys: registry.keys() }) : undefined;
+  const whitelist = deps.registry ? { registry: deps.registry, source: undefined } : await openWhitelist(settings, logger);
+  const registry = whitelist.registry;
+  let clients: ReturnType<typeof loadClientsFile> | undefined;
+  let policy: PolicyStore | undefined;
+  try {
+    clients = settings.clientsFile ? loadClientsFile(settings.clientsFile) : undefined;
+    policy = settings.policyFile ? PolicyStore.load(settings.policyFile, { logger, pollMs: settings.policyPollMs, commandKeys: () => registry.keys() }) : undefined;
+  } catch (error) {
+    await whitelist.source?.close();
+    throw error;
+  }
   const audit = settings.auditFile || settings.auditStderr
     ? await AuditLog.open({
         file: settings.auditFile,
@@ -80,7 +93,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   try {
     limiterStore = await createLimiterStore({ redisUrl: settings.redisUrl, keyPrefix: settings.redisPrefix, logger });
   } catch (error) {
-    await audit.close();
+    await Promise.allSettled([audit.close(), whitelist.source?.close()]);
     throw error;
   }
 
@@ -115,6 +128,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     envMode: settings.envMode,
   };
   metrics.observe({ registry, sessions, processes });
+  const live = whitelist.source && new LiveWhitelist({ registry, source: whitelist.source, processes, sessions, logger, audit, onRemove: settings.onRemove });
   const policyStats = new PolicyStats();
   const factory = new SessionFactory({
     logger,
@@ -193,6 +207,8 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     logger,
     status: statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats }),
     ...(settings.metricsPort === undefined ? { metrics: metricsRoute } : {}),
+    // Adding a command runs code on the host: only with an admin credential configured.
+    ...(live && verifyAdmin ? { commands: commandsApi(live, logger) } : {}),
   });
   /** The request listener for the bound port (the origin allowlist depends on the port). */
   const buildListener = (port: number) => {
@@ -205,6 +221,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       isDraining,
       hostCheck: hostCheck(hostOptions, logger),
       registry,
+      retired: retiredSpecs(registry, sessions),
       verify,
       verifyAdmin,
       addressOf,
@@ -230,6 +247,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     sessions,
     processes,
     registry,
+    whitelist: live,
     policy,
     listen: () =>
       new Promise((resolve, reject) => {
@@ -241,6 +259,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           server.on('request', buildListener(address.port));
           reaper.start();
           policy?.watch();
+          live?.watch();
           processes.warm(registry.keys().map((key) => registry.get(key)!));
           logger.info('listening', {
             host: settings.host,
@@ -264,6 +283,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
         draining = true;
         reaper.stop();
         policy?.close();
+        const whitelistClosed = live?.close();
         logger.info('draining', { sessions: sessions.size, children: processes.total() });
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         // Streams end (clients reconnect elsewhere) while every child tree stops in parallel.
@@ -272,7 +292,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
         metricsServer?.close();
         metricsServer?.closeAllConnections();
         await stopped;
-        await Promise.allSettled([audit.close(), limiterStore.close()]);
+        await Promise.allSettled([audit.close(), limiterStore.close(), whitelistClosed]);
         logger.info('stopped');
       })();
       return closing;

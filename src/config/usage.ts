@@ -6,10 +6,15 @@ import { LOG_LEVELS } from '../logging/logger.js';
 
 export const USAGE = `Usage: mcp-warden [options]
        mcp-warden audit verify FILE
+       mcp-warden commands list|add|remove|check|url ...   (mcp-warden commands help)
 Options (each also read from the environment variable in brackets; the flag wins):
   --host H                     interface to listen on (HOST, default 127.0.0.1)
   --port P                     port, 0 = any free one (PORT, default 8000)
   --commands FILE              the whitelist (WARDEN_COMMANDS, default allowed-commands.json)
+  --commands-poll-ms N         how often the whitelist is checked for changes
+                               (WARDEN_COMMANDS_POLL_MS, default 1000)
+  --on-remove M                live sessions of a removed entry: finish|end
+                               (WARDEN_ON_REMOVE, default finish)
   --log-level L                ${LOG_LEVELS.join('|')} (LOG_LEVEL, default info)
   --body-limit N               largest request body, e.g. 4mb (WARDEN_BODY_LIMIT, default 4mb)
   --allowed-hosts LIST         comma-separated Host allowlist (WARDEN_ALLOWED_HOSTS)
@@ -73,7 +78,7 @@ Environment only (secrets never go in flags: argv is visible to other users):
   WARDEN_SECRET          the shared bearer secret, at least 8 characters; generated and printed if unset
   WARDEN_ADMIN_TOKEN     opens /status details and /metrics, at least 16 characters
   WARDEN_AUDIT_HMAC_KEY  keys the audit chain with HMAC-SHA256, at least 16 characters
-  REDIS_URL              shares rate limits between instances (redis://...)
+  REDIS_URL              shares rate limits and the whitelist between instances (redis://...)
   FLY_APP_NAME           set by Fly.io: WARDEN_SECRET is required, --trusted-proxy defaults to fly and
                          --allowed-hosts to <app>.fly.dev
 Every flag and variable: docs/configuration.md`;
