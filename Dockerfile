@@ -58,6 +58,7 @@ ENV npm_config_cache=/data/npm-cache \
 COPY --from=build /app/dist ./dist
 COPY allowed-commands.json ./
 COPY examples ./examples
+COPY schema ./schema
 COPY scripts/docker-entrypoint.sh /usr/local/bin/warden-entrypoint
 RUN mkdir -p /data/npm-cache /data/uv-cache /data/uv-python && chown -R node:node /data
 EXPOSE 8080

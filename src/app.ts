@@ -18,6 +18,8 @@ export interface PagesDeps {
   readonly metrics?: RequestHandler;
   /** OAuth's routes (src/oauth/server.ts): true when it answered. */
   readonly oauth?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+  /** `/admin/commands`, the whitelist's admin API; absent without an admin credential. */
+  readonly commands?: RequestHandler;
 }
 
 declare module 'express-serve-static-core' {
@@ -33,6 +35,7 @@ export function createPagesApp(deps: PagesDeps): Express {
   app.set('etag', false);
   app.get('/status', deps.status);
   if (deps.metrics) app.get('/metrics', deps.metrics);
+  if (deps.commands) app.use('/admin/commands', deps.commands);
   const oauth = deps.oauth;
   if (oauth) {
     app.use((req, res, next) => {

@@ -13,8 +13,7 @@ import { AuditLog } from './audit/auditLog.js';
 import { adminVerifier } from './auth/admin.js';
 import { sharedSecretVerifier } from './auth/bearer.js';
 import { loadClientsFile, multiTokenVerifier } from './auth/clients.js';
-import { CommandRegistry } from './commands/registry.js';
-import { loadCommandsFile } from './config/commands.js';
+import type { CommandRegistry } from './commands/registry.js';
 import type { Settings } from './config/settings.js';
 import { addressResolver } from './http/clientAddress.js';
 import { defaultMaxConnections, fileDescriptorLimit } from './http/connectionLimits.js';
@@ -41,6 +40,10 @@ import { SseHandler } from './transports/sse.js';
 import type { MachineSource } from './fly/machines.js';
 import { flyRouter, sharedSessionSlots } from './fly/setup.js';
 import { StreamableHandler } from './transports/streamableHttp.js';
+import { commandsApi } from './whitelist/adminApi.js';
+import { LiveWhitelist } from './whitelist/live.js';
+import { openWhitelist } from './whitelist/open.js';
+import { retiredSpecs } from './whitelist/retired.js';
 
 export interface GatewayDeps {
   readonly logger: Logger;
@@ -61,6 +64,8 @@ export interface Gateway {
   readonly sessions: SessionStore;
   readonly processes: ProcessManager;
   readonly registry: CommandRegistry;
+  /** The whitelist as it follows its file or Redis; undefined when `deps.registry` was given. */
+  readonly whitelist: LiveWhitelist | undefined;
   readonly policy: PolicyStore | undefined;
   /** Listens on settings.host/port; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
@@ -77,9 +82,17 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const { logger } = deps;
   if (!settings.secret) throw new TypeError('settings.secret is required: the gateway never runs without a secret');
   checkOAuthSettings(settings);
-  const registry = deps.registry ?? new CommandRegistry(await loadCommandsFile(settings.commandsFile));
-  const clients = settings.clientsFile ? loadClientsFile(settings.clientsFile) : undefined;
-  const policy = settings.policyFile ? PolicyStore.load(settings.policyFile, { logger, pollMs: settings.policyPollMs, commandKeys: registry.keys() }) : undefined;
+  const whitelist = deps.registry ? { registry: deps.registry, source: undefined } : await openWhitelist(settings, logger);
+  const registry = whitelist.registry;
+  let clients: ReturnType<typeof loadClientsFile> | undefined;
+  let policy: PolicyStore | undefined;
+  try {
+    clients = settings.clientsFile ? loadClientsFile(settings.clientsFile) : undefined;
+    policy = settings.policyFile ? PolicyStore.load(settings.policyFile, { logger, pollMs: settings.policyPollMs, commandKeys: () => registry.keys() }) : undefined;
+  } catch (error) {
+    await whitelist.source?.close();
+    throw error;
+  }
   const audit = settings.auditFile || settings.auditStderr
     ? await AuditLog.open({
         file: settings.auditFile,
@@ -93,7 +106,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   try {
     limiterStore = await createLimiterStore({ redisUrl: settings.redisUrl, keyPrefix: settings.redisPrefix, logger });
   } catch (error) {
-    await audit.close();
+    await Promise.allSettled([audit.close(), whitelist.source?.close()]);
     throw error;
   }
 
@@ -128,6 +141,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     envMode: settings.envMode,
   };
   metrics.observe({ registry, sessions, processes });
+  const live = whitelist.source && new LiveWhitelist({ registry, source: whitelist.source, processes, sessions, logger, audit, onRemove: settings.onRemove });
   const policyStats = new PolicyStats();
   const sealer = new RequestStateSealer(deploymentKey(settings.secret, 'request state'));
   // On Fly.io: session ids name their machine, and requests go where their session lives.
@@ -230,6 +244,8 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     status: statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats }),
     ...(settings.metricsPort === undefined ? { metrics: metricsRoute } : {}),
     ...(grantStore ? { oauth: (req: IncomingMessage, res: ServerResponse) => (oauth ? oauth.handle(req, res) : Promise.resolve(false)) } : {}),
+    // Adding a command runs code on the host: only with an admin credential configured.
+    ...(live && verifyAdmin ? { commands: commandsApi(live, logger) } : {}),
   });
   /** The request listener for the bound port (the origin allowlist depends on the port). */
   const buildListener = (port: number) => {
@@ -247,6 +263,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       isDraining,
       hostCheck: hostCheck(hostOptions, logger),
       registry,
+      retired: retiredSpecs(registry, sessions),
       verify,
       verifyAdmin,
       addressOf,
@@ -275,6 +292,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     sessions,
     processes,
     registry,
+    whitelist: live,
     policy,
     listen: () =>
       new Promise((resolve, reject) => {
@@ -287,6 +305,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           reaper.start();
           fly?.start();
           policy?.watch();
+          live?.watch();
           processes.warm(registry.keys().map((key) => registry.get(key)!));
           if (oauth) {
             logger.info('OAuth on', { issuer: oauth.issuer, grants: grantStore?.shared ? 'redis' : 'memory' });
@@ -316,6 +335,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
         reaper.stop();
         fly?.close();
         policy?.close();
+        const whitelistClosed = live?.close();
         logger.info('draining', { sessions: sessions.size, children: processes.total() });
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         // Streams end (clients reconnect elsewhere) while every child tree stops in parallel.
@@ -326,6 +346,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
         await stopped;
         await slots?.close(); // before the Redis client it uses is quit
         await Promise.allSettled([audit.close(), limiterStore.close()]);
+        await Promise.allSettled([audit.close(), limiterStore.close(), whitelistClosed]);
         logger.info('stopped');
       })();
       return closing;

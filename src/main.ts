@@ -2,7 +2,7 @@
 /**
  * The CLI: flags/env -> settings -> gateway -> listen; signals drain it. The only place
  * that calls process.exit. stdout stays empty: the banner and logs go to stderr (only
- * `--version` and the `audit` and `oauth` subcommands answer on stdout).
+ * `--version` and the `audit`, `oauth` and `commands` subcommands answer on stdout).
  */
 import { randomBytes } from 'node:crypto';
 import { runAuditCli } from './audit/cli.js';
@@ -15,6 +15,8 @@ import { installCrashGuards } from './crashGuards.js';
 import { createGateway } from './gateway.js';
 import { createLogger } from './logging/logger.js';
 import { PACKAGE_VERSION } from './version.js';
+import { runCommandsCli } from './whitelist/cli.js';
+import { endpointPaths } from './whitelist/urls.js';
 
 
 function fail(message: string): never {
@@ -30,6 +32,10 @@ async function main(): Promise<void> {
   // `mcp-warden oauth ...` drives a running gateway's admin API (grants, revocation).
   if (process.argv[2] === 'oauth') {
     process.exit(await runOAuthCli(process.argv.slice(3), process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s)));
+  }
+  // `mcp-warden commands ...` edits the whitelist (a file, or a running gateway's admin API).
+  if (process.argv[2] === 'commands') {
+    process.exit(await runCommandsCli(process.argv.slice(3), process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s)));
   }
   let settings: Settings;
   try {
@@ -74,13 +80,16 @@ async function main(): Promise<void> {
 
   const address = await gateway.listen();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const base = `http://${host}:${address.port}`;
   const firstKey = gateway.registry.keys()[0] ?? '<command>';
-  const url = `http://${host}:${address.port}/${encodeURIComponent(firstKey)}/mcp`;
+  const url = `${base}${endpointPaths(firstKey).mcp}`;
   if (generated) {
+    const endpoints = gateway.registry.keys().map((key) => `  ${base}${endpointPaths(key).mcp}\n`).join('');
     process.stderr.write(
       `\nmcp-warden: WARDEN_SECRET is not set, so this run uses a generated secret:\n\n  ${settings.secret}\n\n` +
         `Connect with the header  Authorization: Bearer ${settings.secret}\n` +
-        `Example: ${url}  (or /sse for legacy SSE)\n\n`,
+        `Example: ${url}  (or /sse for legacy SSE)\n` +
+        `Every server (mcp-warden commands url KEY prints client configurations):\n${endpoints}\n`,
     );
   }
 

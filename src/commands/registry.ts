@@ -5,21 +5,33 @@
  * looked up as-is. Nothing is trimmed, case-folded, normalised or decoded a second time,
  * so `"foo "`, `"FOO"`, `"foo%20bar"` (double-encoded) or a key with `..` or NUL only
  * match if the whitelist holds exactly that string.
+ *
+ * The table can be swapped at run time (`replace`, when the whitelist is reloaded). A spec
+ * handed out before stays valid for whoever holds it: live sessions of a removed entry keep
+ * running with it, and `retired()` still finds it for their requests.
  */
 import { UnknownCommandError } from '../errors.js';
 import type { CommandSpec } from './types.js';
 
 export class CommandRegistry {
-  readonly #byKey = new Map<string, CommandSpec>();
+  #byKey = new Map<string, CommandSpec>();
+  /** Specs of removed entries, for the requests of sessions that still use them. */
+  readonly #retired = new Map<string, CommandSpec>();
 
   /** @throws {TypeError} when two specs share a key. */
   constructor(specs: readonly CommandSpec[]) {
+    this.#byKey = CommandRegistry.#table(specs);
+  }
+
+  static #table(specs: readonly CommandSpec[]): Map<string, CommandSpec> {
+    const byKey = new Map<string, CommandSpec>();
     for (const spec of specs) {
-      if (this.#byKey.has(spec.key)) {
+      if (byKey.has(spec.key)) {
         throw new TypeError(`duplicate command key ${JSON.stringify(spec.key)}`);
       }
-      this.#byKey.set(spec.key, spec);
+      byKey.set(spec.key, spec);
     }
+    return byKey;
   }
 
   /** Number of whitelisted commands. */
@@ -45,6 +57,28 @@ export class CommandRegistry {
   /** All keys, in whitelist order. */
   keys(): string[] {
     return [...this.#byKey.keys()];
+  }
+
+  /** All specs, in whitelist order. */
+  specs(): CommandSpec[] {
+    return [...this.#byKey.values()];
+  }
+
+  /**
+   * Swaps the whole table at once: nothing is changed when `specs` is invalid, and no
+   * caller ever sees half of it. The spec of each key that leaves is kept for `retired()`.
+   * @throws {TypeError} when two specs share a key.
+   */
+  replace(specs: readonly CommandSpec[]): void {
+    const next = CommandRegistry.#table(specs);
+    for (const [key, spec] of this.#byKey) if (!next.has(key)) this.#retired.set(key, spec);
+    for (const key of next.keys()) this.#retired.delete(key);
+    this.#byKey = next;
+  }
+
+  /** The last spec of a removed entry (for its live sessions only), or undefined. */
+  retired(key: string): CommandSpec | undefined {
+    return this.#retired.get(key);
   }
 }
 

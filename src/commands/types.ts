@@ -28,4 +28,6 @@ export interface CommandSpec {
   readonly mode?: 'isolated' | 'shared';
   /** How many children a shared command spreads its sessions over. @default 1 */
   readonly sharedChildren?: number;
+  /** `hibernate`: stops the child when idle; see docs/processes.md. Stored, not acted on yet. */
+  readonly idle?: 'hibernate';
 }

@@ -8,6 +8,9 @@
  * value is either
  *  - a string identical to its key (the older shape), or
  *  - an object validated by {@link commandEntrySchema}.
+ * A top-level `"$schema"` (a string: where editors find the JSON Schema) is not an entry.
+ * `schema/allowed-commands.schema.json` is generated from these schemas
+ * (./commandsSchema.ts, npm run schema).
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -15,6 +18,9 @@ import { z } from 'zod';
 import { splitCommandLine } from '../commands/argv.js';
 import { wallFamilyOfAllowedEntry } from '../commands/envPolicy.js';
 import type { CommandSpec } from '../commands/types.js';
+
+/** The top-level key that points editors at the JSON Schema; never an entry. */
+export const SCHEMA_KEY = '$schema';
 
 /** Longest accepted key, in UTF-16 code units. */
 export const MAX_COMMAND_KEY_LENGTH = 1024;
@@ -51,9 +57,12 @@ const text = () =>
  */
 export const commandEntrySchema = z.strictObject({
   /** Executable. When given, `args` is used as-is and the key is only a name. */
-  command: text().refine((value) => value.length > 0, { error: 'must not be empty' }).optional(),
+  command: text()
+    .refine((value) => value.length > 0, { error: 'must not be empty' })
+    .optional()
+    .describe('The executable (found on the fixed PATH, or an absolute path); with it, the key is only a name and args are the whole argument list'),
   /** Arguments; appended to the key's words when `command` is absent. */
-  args: z.array(text(), { error: 'must be an array of strings' }).optional(),
+  args: z.array(text(), { error: 'must be an array of strings' }).optional().describe("Arguments, passed as argv (never through a shell); appended to the key's words when command is absent"),
   /** Fixed environment set by the admin (trusted; not subject to the header blocklist). */
   env: z
     .preprocess(
@@ -64,7 +73,8 @@ export const commandEntrySchema = z.strictObject({
         { error: 'must be an object mapping variable names to strings' },
       ),
     )
-    .optional(),
+    .optional()
+    .describe("Fixed variables for this server, set by the admin; a client's ENV_* header cannot change them"),
   /**
    * Names a client may set with `ENV_*` headers; a trailing `*` allows a prefix of names
    * off the blocklist. An exact name opens a blocklisted one; a name of the wall fails the load.
@@ -76,25 +86,35 @@ export const commandEntrySchema = z.strictObject({
         .regex(ALLOWED_ENV_ENTRY, { error: 'must be an upper-case variable name (optionally ending in *)' }),
       { error: 'must be an array of strings' },
     )
-    .optional(),
+    .optional()
+    .describe('Names a client may set with ENV_* headers: exact upper-case names, or prefixes ending in *; [] for none (docs/env.md)'),
   /** Working directory; relative paths resolve against the whitelist file's folder. */
-  cwd: text().refine((value) => value.length > 0, { error: 'must not be empty' }).optional(),
+  cwd: text()
+    .refine((value) => value.length > 0, { error: 'must not be empty' })
+    .optional()
+    .describe("Working directory; a relative path resolves from the whitelist file's folder, which is also the default"),
   /** Free text shown in /status and logs. */
-  description: z.string({ error: 'must be a string' }).optional(),
+  description: z.string({ error: 'must be a string' }).optional().describe('Free text, shown in /status'),
   /** Warm pool for sessions without ENV_* headers. */
   pool: z
     .strictObject({
       /** Spares kept ready; defaults to 0 when `allowedEnv` is non-empty, else the global default. */
-      min: z.number({ error: 'must be a number' }).int().min(0).max(64),
+      min: z.number({ error: 'must be a number' }).int().min(0).max(64).describe('Warm spares kept ready (0-64)'),
     })
     .partial()
-    .optional(),
+    .optional()
+    .describe('Warm spares for sessions without ENV_* headers (docs/processes.md)'),
   /** Most children this command may run at once (sessions). */
-  maxChildren: z.number({ error: 'must be a number' }).int().positive().optional(),
+  maxChildren: z.number({ error: 'must be a number' }).int().positive().optional().describe('Most children this server may run at once'),
   /** `shared`: sessions without ENV_* headers share children (stateless servers only). */
-  mode: z.enum(['isolated', 'shared'], { error: 'must be "isolated" or "shared"' }).optional(),
+  mode: z
+    .enum(['isolated', 'shared'], { error: 'must be "isolated" or "shared"' })
+    .optional()
+    .describe('isolated (default): one child per session; shared: sessions without ENV_* headers share children (stateless servers only)'),
   /** Children a shared command spreads its sessions over. */
-  sharedChildren: z.number({ error: 'must be a number' }).int().min(1).max(16).optional(),
+  sharedChildren: z.number({ error: 'must be a number' }).int().min(1).max(16).optional().describe('How many children a shared server spreads its sessions over (1-16)'),
+  /** `hibernate`: stops the child when idle; see docs/processes.md. */
+  idle: z.enum(['hibernate'], { error: 'must be "hibernate"' }).optional().describe('hibernate: stops the child when idle; see docs/processes.md'),
 });
 
 export type CommandEntry = z.infer<typeof commandEntrySchema>;
@@ -151,7 +171,11 @@ export function parseCommands(json: unknown, baseDir: string, source?: string): 
     const got = json === null ? 'null' : Array.isArray(json) ? 'an array' : typeof json;
     return fail(`top level must be a JSON object mapping command lines to entries, got ${got}`);
   }
-  const entries = Object.entries(json);
+  const entries = Object.entries(json).filter(([key]) => key !== SCHEMA_KEY);
+  const schemaRef: unknown = (json as Record<string, unknown>)[SCHEMA_KEY];
+  if (Object.hasOwn(json, SCHEMA_KEY) && typeof schemaRef !== 'string') {
+    return fail(`"${SCHEMA_KEY}" must be a string (where editors find the JSON Schema), not an entry`);
+  }
   if (entries.length === 0) {
     return fail('no commands defined (the object is empty)');
   }
@@ -226,6 +250,7 @@ function toSpec(
     maxChildren: entry.maxChildren,
     mode: entry.mode,
     sharedChildren: entry.sharedChildren,
+    ...(entry.idle === undefined ? {} : { idle: entry.idle }),
   };
 }
 

@@ -67,6 +67,10 @@ export const settingsSchema = z.object({
   secret: z.string().min(8, 'must be at least 8 characters').optional(),
   /** The whitelist file. @default allowed-commands.json */
   commandsFile: z.string().min(1).default('allowed-commands.json'),
+  /** How often the whitelist (the file, or its version in Redis) is checked for changes, ms. @default 1000 */
+  commandsPollMs: positiveInt.default(1_000),
+  /** Live sessions of a removed whitelist entry: `finish` (run on) or `end`. @default finish */
+  onRemove: z.enum(['finish', 'end'], { error: 'must be finish or end' }).default('finish'),
   logLevel: z.enum(LOG_LEVELS).default('info'),
   /** Largest accepted request body. @default 4 MiB */
   bodyLimitBytes: byteSize.pipe(z.number().int().positive()).default(4 * MiB),
@@ -228,6 +232,8 @@ export const SOURCES = [
   ['host', 'HOST', 'host'],
   ['port', 'PORT', 'port'],
   ['commands', 'WARDEN_COMMANDS', 'commandsFile'],
+  ['commands-poll-ms', 'WARDEN_COMMANDS_POLL_MS', 'commandsPollMs'],
+  ['on-remove', 'WARDEN_ON_REMOVE', 'onRemove'],
   ['log-level', 'LOG_LEVEL', 'logLevel'],
   ['body-limit', 'WARDEN_BODY_LIMIT', 'bodyLimitBytes'],
   ['allowed-hosts', 'WARDEN_ALLOWED_HOSTS', 'allowedHosts'],

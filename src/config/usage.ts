@@ -7,10 +7,15 @@ import { LOG_LEVELS } from '../logging/logger.js';
 export const USAGE = `Usage: mcp-warden [options]
        mcp-warden audit verify FILE
        mcp-warden oauth grants|revoke ... (mcp-warden oauth --help)
+       mcp-warden commands list|add|remove|check|url ...   (mcp-warden commands help)
 Options (each also read from the environment variable in brackets; the flag wins):
   --host H                     interface to listen on (HOST, default 127.0.0.1)
   --port P                     port, 0 = any free one (PORT, default 8000)
   --commands FILE              the whitelist (WARDEN_COMMANDS, default allowed-commands.json)
+  --commands-poll-ms N         how often the whitelist is checked for changes
+                               (WARDEN_COMMANDS_POLL_MS, default 1000)
+  --on-remove M                live sessions of a removed entry: finish|end
+                               (WARDEN_ON_REMOVE, default finish)
   --log-level L                ${LOG_LEVELS.join('|')} (LOG_LEVEL, default info)
   --body-limit N               largest request body, e.g. 4mb (WARDEN_BODY_LIMIT, default 4mb)
   --allowed-hosts LIST         comma-separated Host allowlist (WARDEN_ALLOWED_HOSTS)
@@ -84,8 +89,8 @@ Environment only (secrets never go in flags: argv is visible to other users):
   WARDEN_AUDIT_HMAC_KEY  keys the audit chain with HMAC-SHA256, at least 16 characters
   WARDEN_OAUTH_KEY       turns the built-in OAuth authorization server on, at least 32 characters
   WARDEN_OAUTH_KEY_PREVIOUS  the key before a rotation: still accepted, never used to seal
-  REDIS_URL              shares rate limits, sessions per client, and OAuth refresh tokens and
-                         revocations between instances (redis://...)
+  REDIS_URL              shares rate limits, sessions per client, the whitelist, and OAuth refresh
+                         tokens and revocations between instances (redis://...)
   FLY_APP_NAME           set by Fly.io: WARDEN_SECRET is required, --trusted-proxy defaults to fly,
                          --allowed-hosts to <app>.fly.dev, --public-url to https://<app>.fly.dev,
                          WARDEN_OAUTH_KEY needs REDIS_URL; the machines are listed at vms.<app>.internal

@@ -43,6 +43,8 @@ export interface CheckDeps {
   readonly isDraining: () => boolean;
   readonly hostCheck: (req: IncomingMessage) => WardenError | undefined;
   readonly registry: CommandRegistry;
+  /** A removed entry's spec, for a request of one of its live sessions (src/whitelist/retired.ts). */
+  readonly retired?: (key: string, ctx: RequestContext) => CommandSpec | undefined;
   readonly verify: TokenVerifier;
   readonly verifyAdmin: TokenVerifier | undefined;
   readonly addressOf: AddressOf;
@@ -179,7 +181,7 @@ export function buildChecks(deps: CheckDeps) {
     command: (ctx: RequestContext): Verdict => {
       const segment = ctx.route.keySegment;
       const key = segment === undefined ? undefined : decodeCommandSegment(segment);
-      const spec = key === undefined ? undefined : deps.registry.get(key);
+      const spec = key === undefined ? undefined : (deps.registry.get(key) ?? deps.retired?.(key, ctx));
       if (!spec) return new UnknownCommandError();
       ctx.spec = spec;
       return undefined;

@@ -14,9 +14,9 @@ export interface ParsePolicyOptions {
   /**
    * The whitelist's keys: a `commands` section for any other key is refused, naming the
    * nearest key (a misspelt key would otherwise leave that server without its rules).
-   * Unset: not checked.
+   * A function is asked at each load (the whitelist can change while running). Unset: not checked.
    */
-  readonly commandKeys?: readonly string[];
+  readonly commandKeys?: readonly string[] | (() => readonly string[]);
 }
 
 /** The policy's name when the file gives none: the file name without `.json`. */
@@ -48,7 +48,8 @@ export function parsePolicy(text: string, source: string, options: ParsePolicyOp
   }
   const result = policySchema.safeParse(json);
   if (!result.success) throw new PolicyError(explainIssues(result.error.issues, json, policySchema, source));
-  if (options.commandKeys) checkCommandKeys(result.data, options.commandKeys, source);
+  const keys = typeof options.commandKeys === 'function' ? options.commandKeys() : options.commandKeys;
+  if (keys) checkCommandKeys(result.data, keys, source);
   try {
     return compilePolicy({ ...result.data, name: result.data.name ?? defaultName(source) });
   } catch (error) {

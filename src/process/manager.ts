@@ -42,6 +42,8 @@ export interface CommandProcessStatus extends CommandHealth {
 interface SharedGroup {
   live: Multiplexer[];
   readonly starting: Set<Promise<void>>;
+  /** Its entry was removed or changed: children still starting are retired once started. */
+  retired?: boolean;
 }
 
 /** How long after a spare was leased its replacement is started. */
@@ -87,6 +89,23 @@ export class ProcessManager {
       }
       this.pool.setTarget(spec, spec.pool?.min ?? this.limits.poolMin);
     }
+  }
+
+  /**
+   * Stops handing out children of `key` (its entry was removed, or changed: then warm() the
+   * new spec after this). Its warm spares stop; its shared children take no new session and
+   * stop once their last session left; children of live sessions are left alone. A changed
+   * entry is a new server: its circuit and counters start afresh.
+   */
+  retire(key: string): void {
+    this.pool.dropTarget(key);
+    const group = this.shared.get(key);
+    this.shared.delete(key);
+    if (group) {
+      group.retired = true;
+      for (const shared of group.live) shared.retire();
+    }
+    this.supervisor.forget(key);
   }
 
   /** Children serving sessions (spares excluded). */
@@ -193,7 +212,7 @@ export class ProcessManager {
   }
 
   /** Starts one more shared child of `spec` (with the entry's env alone) into `group`. */
-  private startShared(spec: CommandSpec, group: { live: Multiplexer[] }): Promise<void> {
+  private startShared(spec: CommandSpec, group: SharedGroup): Promise<void> {
     return this.startFresh(spec, {}, async (child) => {
       const shared = new Multiplexer(child, this.options.logger);
       this.track(child);
@@ -203,6 +222,7 @@ export class ProcessManager {
         throw new DrainingError();
       }
       group.live.push(shared);
+      if (group.retired) shared.retire();
     });
   }
 

@@ -60,6 +60,7 @@ export class Multiplexer {
   private readonly subscriptions: SharedSubscriptions<MultiplexedPort>;
   private readonly levels: SharedLogLevels<MultiplexedPort>;
   private nextId = 0;
+  private retiring = false;
   private result: InitializeResult | undefined;
 
   constructor(
@@ -168,6 +169,7 @@ export class Multiplexer {
   /** A session left: cancel what it still waits for, give up its subscriptions and level. */
   detach(port: MultiplexedPort): void {
     this.ports.delete(port);
+    if (this.retiring && this.ports.size === 0) void this.close();
     this.subscriptions.leave(port);
     this.levels.leave(port);
     for (const [id, entry] of [...this.inFlight]) {
@@ -179,6 +181,12 @@ export class Multiplexer {
 
   async close(): Promise<void> {
     await this.child.close();
+  }
+
+  /** Takes no new sessions from now on (the caller stops handing it out); stops once the last session left. */
+  retire(): void {
+    this.retiring = true;
+    if (this.ports.size === 0) void this.close();
   }
 
   private newId(): string {

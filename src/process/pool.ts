@@ -60,12 +60,32 @@ export class WarmPool {
     this.refill(key);
   }
 
+  /**
+   * Stops keeping spares of `commandKey` (its entry was removed or changed): its spares stop,
+   * and one still starting is stopped once started.
+   */
+  dropTarget(commandKey: string): void {
+    const key = poolKey(commandKey, EMPTY_ENV_FINGERPRINT);
+    this.targets.delete(key);
+    const list = this.spares.get(key) ?? [];
+    this.spares.delete(key);
+    for (const spare of list) {
+      clearTimeout(spare.timer);
+      void spare.child.close();
+    }
+  }
+
   /** A ready spare for this command and env, or undefined. The caller refills after counting it. */
   take(spec: CommandSpec, accepted: Readonly<Record<string, string>>): ChildTransport | undefined {
     const key = poolKey(spec.key, envFingerprint(accepted));
     const list = this.spares.get(key);
     let spare = list?.shift();
-    while (spare && spare.child.closed) spare = list?.shift();
+    // A spare started for an earlier version of the entry runs something else: never handed out.
+    while (spare && (spare.child.closed || spare.child.spec !== spec)) {
+      clearTimeout(spare.timer);
+      if (!spare.child.closed) void spare.child.close();
+      spare = list?.shift();
+    }
     if (spare) clearTimeout(spare.timer);
     return spare?.child;
   }
@@ -77,7 +97,7 @@ export class WarmPool {
   offer(child: ChildTransport): boolean {
     const key = poolKey(child.spec.key, EMPTY_ENV_FINGERPRINT);
     const target = this.targets.get(key);
-    if (this.closed || !target || child.closed || child.inUse) return false;
+    if (this.closed || !target || target.spec !== child.spec || child.closed || child.inUse) return false;
     if ((this.spares.get(key)?.length ?? 0) + (this.inFlight.get(key) ?? 0) >= target.min) return false;
     this.keep(key, target.spec, child);
     return true;
@@ -144,6 +164,9 @@ export class WarmPool {
         .finally(() => {
           this.inFlight.set(key, (this.inFlight.get(key) ?? 1) - 1);
           this.starts.delete(start);
+          // The entry changed while this spare started (it was stopped): start one of the new spec.
+          const now = this.targets.get(key);
+          if (now && now.spec !== target.spec) this.refill(key);
         });
       this.starts.add(start);
     }
@@ -161,7 +184,8 @@ export class WarmPool {
     if (!this.closed && !child.probed && !(await child.warmUp(WARMUP_TIMEOUT_MS))) {
       this.options.logger.debug('warm spare did not answer a ping; offering it anyway', { command: spec.key, pid: child.pid });
     }
-    if (this.closed) {
+    // Closing, or the entry was removed or changed while this spare started.
+    if (this.closed || this.targets.get(key)?.spec !== spec) {
       await child.close();
       return;
     }

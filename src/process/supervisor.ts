@@ -66,6 +66,11 @@ export class Supervisor {
     return { ...stats, lastExits: [...stats.lastExits], circuit: circuit.state };
   }
 
+  /** Forgets `key`'s circuit and counters (its entry changed: a different server now). */
+  forget(key: string): void {
+    this.commands.delete(key);
+  }
+
   /** Seconds until the command may be started again, 0 if now. */
   retryAfterSeconds(key: string): number {
     return Math.ceil(this.state(key).circuit.retryAfterMs() / 1000);

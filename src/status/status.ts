@@ -1,5 +1,5 @@
 /**
- * GET /status. With the admin credential: per command, live children, warm spares,
+ * GET /status. With the admin credential: per command, its URL paths, live children, warm spares,
  * sessions, the era its server speaks (`modern`, `legacy`, or `unknown` until a child of it
  * was probed), spawns, restarts, failures, circuit state and last exit codes; uptime,
  * limits and the policy. With a client credential: a summary that names no command,
@@ -13,6 +13,7 @@ import type { PolicyStore } from '../policy/store.js';
 import type { ProcessManager } from '../process/manager.js';
 import type { SessionLimits } from '../transports/sessionFactory.js';
 import type { SessionStore } from '../transports/sessions.js';
+import { endpointPaths } from '../whitelist/urls.js';
 
 export interface StatusDeps {
   readonly registry: CommandRegistry;
@@ -31,6 +32,7 @@ export function buildStatus(deps: StatusDeps) {
   for (const key of deps.registry.keys()) {
     const spec = deps.registry.get(key)!;
     commands[key] = {
+      paths: endpointPaths(key),
       description: spec.description,
       sessions: deps.sessions.countByCommand(key),
       era: deps.processes.eras.era(spec) ?? 'unknown',

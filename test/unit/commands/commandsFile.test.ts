@@ -294,3 +294,22 @@ describe('commandEntrySchema', () => {
     expect(extended.safeParse({ poool: 'x' }).success).toBe(false);
   });
 });
+
+describe('$schema and idle', () => {
+  it('a top-level "$schema" string is not an entry', () => {
+    const specs = parseCommands({ $schema: './schema/allowed-commands.schema.json', x: {} }, '/b');
+    expect(specs.map((s) => s.key)).toEqual(['x']);
+  });
+
+  it('refuses a "$schema" that is not a string, and a file of "$schema" only', () => {
+    expect(parseError({ $schema: { command: 'x' }, x: {} }).message).toContain('"$schema" must be a string');
+    expect(parseError({ $schema: './s.json' }).message).toContain('no commands defined');
+  });
+
+  it('stores "idle": "hibernate" on the spec, refuses any other value', () => {
+    expect(parseCommands({ x: { idle: 'hibernate' } }, '/b')[0]?.idle).toBe('hibernate');
+    expect(parseCommands({ x: {} }, '/b')[0]).not.toHaveProperty('idle');
+    expect(parseError({ x: { idle: 'sleep' } }).message).toBe('entry "x": idle must be "hibernate"');
+  });
+});
+

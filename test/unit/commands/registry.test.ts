@@ -111,3 +111,25 @@ describe('decodeCommandSegment', () => {
     },
   );
 });
+
+describe('CommandRegistry.replace', () => {
+  it('swaps the whole table; a removed key is retired, a re-added one is not', () => {
+    const live = new CommandRegistry([spec('a'), spec('b')]);
+    const b = live.get('b')!;
+    live.replace([spec('c'), spec('a')]);
+    expect(live.keys()).toEqual(['c', 'a']);
+    expect(live.get('b')).toBeUndefined();
+    expect(live.retired('b')).toBe(b);
+    expect(live.retired('a')).toBeUndefined();
+    live.replace([spec('b')]);
+    expect(live.retired('b')).toBeUndefined();
+    expect(live.retired('a')?.key).toBe('a');
+  });
+
+  it('changes nothing when the new table has a duplicate key', () => {
+    const live = new CommandRegistry([spec('a')]);
+    expect(() => live.replace([spec('x'), spec('x')])).toThrow('duplicate command key "x"');
+    expect(live.keys()).toEqual(['a']);
+    expect(live.retired('a')).toBeUndefined();
+  });
+});

@@ -14,6 +14,8 @@ const SAMPLES: Record<Key, readonly [flag: string, env: string, parsed: unknown]
   host: ['0.0.0.0', '::1', '0.0.0.0'],
   port: ['0', '9000', 0],
   commandsFile: ['/etc/warden/a.json', 'b.json', '/etc/warden/a.json'],
+  commandsPollMs: ['250', '500', 250],
+  onRemove: ['end', 'finish', 'end'],
   logLevel: ['debug', 'warn', 'debug'],
   bodyLimitBytes: ['512kb', '1mb', 512 * 1024],
   allowedHosts: ['a.example, b.example:8443', 'c.example', ['a.example', 'b.example:8443']],
