@@ -21,7 +21,7 @@ import { buildChecks } from './http/checks.js';
 import { createPipeline } from './http/pipeline.js';
 import { defaultHostGuard, hostCheck } from './http/hostGuard.js';
 import type { OAuthServer } from './oauth/server.js';
-import { checkOAuthSettings, oauthSetup } from './oauth/setup.js';
+import { checkOAuthSettings, oauthSetup, resolveProvider } from './oauth/setup.js';
 import type { WardenError } from './errors.js';
 import type { Logger } from './logging/logger.js';
 import { compilePolicy, type CompiledPolicy } from './policy/compile.js';
@@ -82,6 +82,9 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const { logger } = deps;
   if (!settings.secret) throw new TypeError('settings.secret is required: the gateway never runs without a secret');
   checkOAuthSettings(settings);
+  // An external identity provider's keys are found before anything is opened: a provider
+  // that cannot be reached stops the start, saying where it looked.
+  const provider = await resolveProvider(settings);
   const whitelist = deps.registry ? { registry: deps.registry, source: undefined } : await openWhitelist(settings, logger);
   const registry = whitelist.registry;
   let clients: ReturnType<typeof loadClientsFile> | undefined;
@@ -208,7 +211,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     audit,
     logger,
     envMode: settings.envMode,
-  });
+  }, provider);
   const grantStore = oauthParts?.store;
   let oauth: OAuthServer | undefined;
   const mintSessionId = fly?.mintSessionId;
@@ -243,7 +246,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     logger,
     status: statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats }),
     ...(settings.metricsPort === undefined ? { metrics: metricsRoute } : {}),
-    ...(grantStore ? { oauth: (req: IncomingMessage, res: ServerResponse) => (oauth ? oauth.handle(req, res) : Promise.resolve(false)) } : {}),
+    ...(oauthParts ? { oauth: (req: IncomingMessage, res: ServerResponse) => (oauth ? oauth.handle(req, res) : Promise.resolve(false)) } : {}),
     // Adding a command runs code on the host: only with an admin credential configured.
     ...(live && verifyAdmin ? { commands: commandsApi(live, logger) } : {}),
   });
@@ -254,7 +257,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     const allowedHosts = settings.allowedHosts ?? defaults.allowedHosts;
     const allowedOrigins = settings.allowedOrigins ?? defaults.allowedOrigins;
     // The public origin (set, or OAuth's derived one) is always allowed: the consent page's form posts from it.
-    const origin = settings.publicUrl ?? oauth?.issuer;
+    const origin = settings.publicUrl ?? oauth?.resource.publicOrigin;
     const hostOptions = {
       allowedHosts: origin && allowedHosts.length > 0 ? [...allowedHosts, new URL(origin).host] : allowedHosts,
       allowedOrigins: origin ? [...allowedOrigins, origin] : allowedOrigins,
@@ -307,7 +310,9 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           policy?.watch();
           live?.watch();
           processes.warm(registry.keys().map((key) => registry.get(key)!));
-          if (oauth) {
+          if (oauth && oauthParts?.mode === 'external') {
+            logger.info('OAuth on, with an external identity provider', { issuer: oauth.issuer, jwks: provider?.jwksUri, from: provider?.source });
+          } else if (oauth) {
             logger.info('OAuth on', { issuer: oauth.issuer, grants: grantStore?.shared ? 'redis' : 'memory' });
             if (!grantStore?.shared) logger.warn('OAuth grants are kept in this process only: a restart signs every OAuth client out; set REDIS_URL to keep them');
           }

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { parseTrustedProxies } from '../http/clientAddress.js';
 import { ENV_MODES } from '../commands/envPolicy.js';
 import { LOG_LEVELS } from '../logging/logger.js';
+import { flag, idpUrlProblem, oauthInputProblem, oauthSettingsShape } from './oauthSettings.js';
 
 export class SettingsError extends Error {
   override name = 'SettingsError';
@@ -54,9 +55,6 @@ const publicOrigin = z.string().transform((value, ctx) => {
   }
   return url.origin;
 });
-
-/** true/false from a flag or an environment variable ('true', 'false', '1', '0'). */
-const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 
 export const settingsSchema = z.object({
   /** Interface to listen on. @default 127.0.0.1 */
@@ -208,20 +206,7 @@ export const settingsSchema = z.object({
    * @default https://<app>.fly.dev on Fly.io; http://<host>:<port> when bound to loopback
    */
   publicUrl: publicOrigin.optional(),
-  /** Turns the built-in OAuth authorization server on (environment only). */
-  oauthKey: z.string().min(32, 'must be at least 32 characters').optional(),
-  /** The key before a rotation: still opens what it sealed, never seals (environment only). */
-  oauthKeyPrevious: z.string().min(32, 'must be at least 32 characters').optional(),
-  /** Lifetime of an OAuth access token, ms. @default 600000 */
-  oauthTokenTtlMs: z.coerce.number().int().min(1_000).max(86_400_000).default(600_000),
-  /** Lets client metadata documents live on loopback addresses (tests only). @default false */
-  oauthAllowLoopbackMetadata: flag.default(false),
-  /** Dynamic client registrations per source address per hour. @default 60 */
-  oauthRegisterRate: positiveInt.default(60),
-  /** How long a just-rotated refresh token still gets the same answer, ms (no flag). @default 30000 */
-  oauthRefreshGraceMs: z.coerce.number().int().min(0).max(300_000).default(30_000),
-  /** A grant not refreshed for this long ends, ms (no flag). @default 2592000000 (30 days) */
-  oauthGrantTtlMs: positiveInt.default(30 * 86_400_000),
+  ...oauthSettingsShape,
 });
 
 export type Settings = z.output<typeof settingsSchema>;
@@ -276,6 +261,13 @@ export const SOURCES = [
   ['oauth-token-ttl-ms', 'WARDEN_OAUTH_TOKEN_TTL_MS', 'oauthTokenTtlMs'],
   ['oauth-allow-loopback-metadata', 'WARDEN_OAUTH_ALLOW_LOOPBACK_METADATA', 'oauthAllowLoopbackMetadata'],
   ['oauth-register-rate', 'WARDEN_OAUTH_REGISTER_RATE', 'oauthRegisterRate'],
+  ['oauth-issuer', 'WARDEN_OAUTH_ISSUER', 'oauthIssuer'],
+  ['oauth-jwks-url', 'WARDEN_OAUTH_JWKS_URL', 'oauthJwksUrl'],
+  ['oauth-audience', 'WARDEN_OAUTH_AUDIENCE', 'oauthAudience'],
+  ['oauth-role-claim', 'WARDEN_OAUTH_ROLE_CLAIM', 'oauthRoleClaim'],
+  ['oauth-role-map', 'WARDEN_OAUTH_ROLE_MAP', 'oauthRoleMap'],
+  ['oauth-required-scope', 'WARDEN_OAUTH_REQUIRED_SCOPE', 'oauthRequiredScope'],
+  ['oauth-allow-loopback-issuer', 'WARDEN_OAUTH_ALLOW_LOOPBACK_ISSUER', 'oauthAllowLoopbackIssuer'],
 ] as const;
 
 export { USAGE } from './usage.js';
@@ -340,18 +332,16 @@ export function parseSettings(argv: readonly string[], env: NodeJS.ProcessEnv): 
   // On Fly.io the app's own name is the Host clients use (custom domains are added by hand).
   if (input.allowedHosts === undefined && env.FLY_APP_NAME) input.allowedHosts = `${env.FLY_APP_NAME}.fly.dev`;
   if (input.publicUrl === undefined && env.FLY_APP_NAME) input.publicUrl = `https://${env.FLY_APP_NAME}.fly.dev`;
-  if (input.oauthKey !== undefined && env.FLY_APP_NAME && input.redisUrl === undefined) {
-    // Fly starts two machines; refresh tokens and revocations kept in one machine's memory
-    // would be unknown to the other.
-    throw new SettingsError(
-      'WARDEN_OAUTH_KEY is set but REDIS_URL is not: on Fly.io every machine must see the same refresh tokens and revocations. ' +
-        'Attach a Redis (fly redis create, then fly secrets set REDIS_URL=...), or unset WARDEN_OAUTH_KEY',
-    );
+  const nameOf = (key: string) => origin[key] ?? key;
+  const problem = oauthInputProblem(input, nameOf, env.FLY_APP_NAME !== undefined && env.FLY_APP_NAME !== '');
+  if (problem !== undefined) throw new SettingsError(problem);
+  const settings = validateSettings(input, origin);
+  for (const key of ['oauthIssuer', 'oauthJwksUrl'] as const) {
+    const url = settings[key];
+    const urlProblem = url === undefined ? undefined : idpUrlProblem(url, settings.oauthAllowLoopbackIssuer);
+    if (urlProblem !== undefined) throw new SettingsError(`invalid ${nameOf(key)}: ${urlProblem}`);
   }
-  if (input.oauthKeyPrevious !== undefined && input.oauthKey === undefined) {
-    throw new SettingsError('WARDEN_OAUTH_KEY_PREVIOUS is set without WARDEN_OAUTH_KEY: the previous key only opens what it sealed; set the new key too');
-  }
-  return { help: false, version: false, settings: validateSettings(input, origin) };
+  return { help: false, version: false, settings };
 }
 
 export function validateSettings(input: SettingsInput | Record<string, unknown>, origin: Record<string, string> = {}): Settings {

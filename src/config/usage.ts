@@ -81,6 +81,20 @@ Options (each also read from the environment variable in brackets; the flag wins
                                (WARDEN_OAUTH_ALLOW_LOOPBACK_METADATA, default false)
   --oauth-register-rate N      OAuth client registrations per address per hour
                                (WARDEN_OAUTH_REGISTER_RATE, default 60)
+  --oauth-issuer URL           accept JWT access tokens of this external identity provider (its exact iss)
+                               instead of running the built-in authorization server (WARDEN_OAUTH_ISSUER)
+  --oauth-jwks-url URL         the provider's keys; unset: the jwks_uri of its metadata, fetched at start
+                               (WARDEN_OAUTH_JWKS_URL)
+  --oauth-audience LIST        audiences accepted on every endpoint besides the endpoint's own URL
+                               (WARDEN_OAUTH_AUDIENCE)
+  --oauth-role-claim NAME      the token claim naming the caller's role, e.g. groups or roles
+                               (WARDEN_OAUTH_ROLE_CLAIM, default: every token has --default-role)
+  --oauth-role-map MAP         claimValue=role,... (the first listed that the token carries wins)
+                               (WARDEN_OAUTH_ROLE_MAP, default: the claim's value is the role)
+  --oauth-required-scope S     the scope a token must carry, empty or none = no check
+                               (WARDEN_OAUTH_REQUIRED_SCOPE, default mcp)
+  --oauth-allow-loopback-issuer B  accept an http issuer and JWKS on a loopback host, for tests
+                               (WARDEN_OAUTH_ALLOW_LOOPBACK_ISSUER, default false)
   -h, --help                   print this text and exit
   -v, --version                print the version and exit
 Environment only (secrets never go in flags: argv is visible to other users):
@@ -88,6 +102,7 @@ Environment only (secrets never go in flags: argv is visible to other users):
   WARDEN_ADMIN_TOKEN     opens /status details and /metrics, at least 16 characters
   WARDEN_AUDIT_HMAC_KEY  keys the audit chain with HMAC-SHA256, at least 16 characters
   WARDEN_OAUTH_KEY       turns the built-in OAuth authorization server on, at least 32 characters
+                         (not with --oauth-issuer)
   WARDEN_OAUTH_KEY_PREVIOUS  the key before a rotation: still accepted, never used to seal
   REDIS_URL              shares rate limits, sessions per client, the whitelist, and OAuth refresh
                          tokens and revocations between instances (redis://...)

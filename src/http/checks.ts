@@ -12,7 +12,7 @@ import { decodeCommandSegment, type CommandRegistry } from '../commands/registry
 import type { CommandSpec } from '../commands/types.js';
 import { DrainingError, ForbiddenError, InsufficientScopeError, UnauthorizedError, UnknownCommandError, WardenError } from '../errors.js';
 import { ADMIN_HINT } from '../auth/admin.js';
-import { MCP_SCOPE, ResourceServer, type ChallengeError, type ResourceTarget } from '../oauth/resource.js';
+import { ResourceServer, type ChallengeError, type ResourceTarget } from '../oauth/resource.js';
 import type { OAuthVerifier } from '../oauth/verifier.js';
 import { readJsonBody } from './body.js';
 import { clientKey, type AddressOf } from './clientAddress.js';
@@ -61,8 +61,8 @@ export interface CheckDeps {
   /** On Fly.io: extra headers of the drain's 503 (`fly-replay: elsewhere=true` for a new session). */
   readonly drainHeaders?: (ctx: RequestContext) => Readonly<Record<string, string>> | undefined;
   /**
-   * OAuth, when an authorization server is configured: access tokens are tried after the
-   * static credentials, and every 401 says where the endpoint's metadata is.
+   * OAuth, when an authorization server is configured (built in or external): access tokens
+   * are tried after the static credentials, and every 401 says where the endpoint's metadata is.
    */
   readonly oauth?: { readonly verifier: OAuthVerifier; readonly resource: ResourceServer };
 }
@@ -102,14 +102,13 @@ export function buildChecks(deps: CheckDeps) {
     const outcome = await oauth.verifier.verify(token, target);
     if (!outcome.ok) {
       if (outcome.error === 'unavailable') return new WardenError('unavailable', outcome.description, { retryAfter: 1 });
-      // A token we issued (expired, revoked, another resource) is no guess: not throttled, and
-      // an expired one is routine (the client refreshes), so not a failed login either.
+      if (outcome.error === 'insufficient_scope') {
+        return new InsufficientScopeError(outcome.description, oauth.resource.challenge(ctx.route, { error: 'insufficient_scope', description: outcome.description }));
+      }
+      // A token of the trusted issuer (expired, revoked, another resource) is no guess: not
+      // throttled, and an expired one is routine (the client refreshes), so not a failed login either.
       if (!outcome.authentic) return refuse(ctx, token);
       return unauthorized(ctx.route, outcome.description, { error: 'invalid_token', description: outcome.description });
-    }
-    if (!outcome.token.scopes.includes(MCP_SCOPE)) {
-      const description = `the access token lacks the "${MCP_SCOPE}" scope`;
-      return new InsufficientScopeError(description, oauth.resource.challenge(ctx.route, { error: 'insufficient_scope', description }));
     }
     ctx.principal = outcome.token.principal;
     if (outcome.token.env) ctx.grantEnv = outcome.token.env;

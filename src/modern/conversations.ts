@@ -76,7 +76,11 @@ export class Conversations {
     return open;
   }
 
-  /** The name of this request's conversation (principal, key, env fingerprint); throws when its env would be refused. */
+  /**
+   * The name of this request's conversation (principal, key, role, env fingerprint): a caller
+   * whose role changed gets a conversation under the new role's policy. Throws when its env
+   * would be refused.
+   */
   keyOf(request: RoutedRequest): string {
     return this.idOf(request).id;
   }
@@ -84,7 +88,7 @@ export class Conversations {
   private idOf(request: RoutedRequest): { id: string; principalKey: string; accepted: Readonly<Record<string, string>> } {
     const accepted = validateEnvHeaders(requestEnvEntries(request.req.headersDistinct, request.grantEnv), request.spec, { mode: this.factory.limits.envMode });
     const principalKey = clientKey(request.principal);
-    return { id: `${principalKey}\u0000${request.spec.key}\u0000${this.fingerprint(accepted)}`, principalKey, accepted };
+    return { id: `${principalKey}\u0000${request.spec.key}\u0000${request.principal.role}\u0000${this.fingerprint(accepted)}`, principalKey, accepted };
   }
 
   private async open(request: RoutedRequest, principal: Principal, id: string, envDependent: boolean): Promise<Session<'modern'>> {

@@ -41,8 +41,14 @@ function paramSafe(text: string): string {
 }
 
 export class ResourceServer {
-  /** @param publicOrigin the gateway's external origin, without a trailing slash. */
-  constructor(readonly publicOrigin: string) {}
+  /**
+   * @param publicOrigin the gateway's external origin, without a trailing slash.
+   * @param scope the scope every request needs, named in challenges and metadata; empty: none.
+   */
+  constructor(
+    readonly publicOrigin: string,
+    readonly scope: string = MCP_SCOPE,
+  ) {}
 
   /** The resource a message route belongs to (`messages` is the SSE endpoint's). */
   static endpointOf(endpoint: Endpoint): ResourceEndpoint {
@@ -65,7 +71,7 @@ export class ResourceServer {
     return {
       resource: this.resourceUrl(segment, endpoint),
       authorization_servers: [issuer],
-      scopes_supported: [MCP_SCOPE],
+      ...(this.scope === '' ? {} : { scopes_supported: [this.scope] }),
       bearer_methods_supported: ['header'],
       resource_name: `mcp-warden: ${key} (${endpoint === 'mcp' ? 'Streamable HTTP' : 'SSE'})`,
     };
@@ -110,7 +116,7 @@ export class ResourceServer {
     if (route.keySegment !== undefined && route.endpoint !== undefined) {
       parts.push(`resource_metadata="${this.metadataUrl(route.keySegment, ResourceServer.endpointOf(route.endpoint))}"`);
     }
-    parts.push(`scope="${MCP_SCOPE}"`);
+    if (this.scope !== '') parts.push(`scope="${paramSafe(this.scope)}"`);
     if (error) parts.push(`error="${error.error}"`, `error_description="${paramSafe(error.description)}"`);
     return `Bearer ${parts.join(', ')}`;
   }

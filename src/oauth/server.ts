@@ -18,7 +18,8 @@ import { fetchMetadataDocument } from './metadataFetch.js';
 import { registerEndpoint } from './register.js';
 import { Registrations } from './registration.js';
 import { ResourceServer } from './resource.js';
-import { writeJson, writeOAuthError, writeOAuthRefusal, OAuthError } from './respond.js';
+import { writeJson, writeOAuthRefusal, OAuthError } from './respond.js';
+import { answerResourceMetadata } from './resourceRoutes.js';
 import { revokeEndpoint } from './revoke.js';
 import { Sealer } from './seal.js';
 import { TokenEndpoint } from './token.js';
@@ -47,7 +48,6 @@ export interface OAuthServer {
 
 const OAUTH_ROUTES = new Set(['/authorize', '/token', '/register', '/revoke']);
 const AS_METADATA = '/.well-known/oauth-authorization-server';
-const PRM_ROOT = '/.well-known/oauth-protected-resource';
 
 export function createOAuthServer(options: OAuthServerOptions): OAuthServer {
   const issuer = options.publicUrl;
@@ -102,17 +102,7 @@ export function createOAuthServer(options: OAuthServerOptions): OAuthServer {
       writeJson(res, 200, authorizationServerMetadata(issuer), { 'Cache-Control': 'public, max-age=300' });
       return true;
     }
-    const prm = ResourceServer.metadataPath(path);
-    if (prm) {
-      writeJson(res, 200, resource.metadata(prm.segment, prm.endpoint, issuer), { 'Cache-Control': 'public, max-age=300' });
-      return true;
-    }
-    if (path === PRM_ROOT || path === `${PRM_ROOT}/`) {
-      // Tokens are issued per endpoint: there is no gateway-wide resource to describe.
-      writeOAuthError(res, new OAuthError('invalid_request', `each MCP endpoint is its own resource: see ${PRM_ROOT}/<key>/mcp (or /sse)`, 404));
-      return true;
-    }
-    return false;
+    return answerResourceMetadata(res, path, resource, issuer);
   };
 
   return { issuer, resource, verifier, handle };

@@ -1,12 +1,12 @@
 /**
  * The seam between the request pipeline and whoever issues access tokens. The credentials
  * check (src/http/checks.ts) tries the static credentials first, then one OAuthVerifier:
- * today the built-in authorization server's sealed tokens (below); a verifier of an
- * external identity provider's JWTs plugs in through the same interface.
+ * the built-in authorization server's sealed tokens (below), or an external identity
+ * provider's JWTs (src/oauth/jwtVerifier.ts).
  */
 import type { Principal } from '../auth/bearer.js';
 import { grantPrincipal, scopesOf, type GrantSeals } from './grants.js';
-import type { ResourceServer, ResourceTarget } from './resource.js';
+import { MCP_SCOPE, type ResourceServer, type ResourceTarget } from './resource.js';
 import type { GrantStore } from './store.js';
 
 /** A token that passed: who it stands for, what it may do, and the env its grant carries. */
@@ -20,10 +20,13 @@ export interface VerifiedToken {
 export type VerifyOutcome =
   | { readonly ok: true; readonly token: VerifiedToken }
   /**
-   * `authentic`: the token was issued by us (expired, revoked, or for another resource), so
-   * refusing it is no failed login and the failure throttle does not count it.
+   * `authentic`: the token was issued by the authorization server trusted here (expired,
+   * revoked, or for another resource), so refusing it is no failed login and the failure
+   * throttle does not count it.
    */
   | { readonly ok: false; readonly error: 'invalid_token'; readonly description: string; readonly authentic: boolean }
+  /** A valid token that does not open this endpoint: a scope it lacks, no role (403). */
+  | { readonly ok: false; readonly error: 'insufficient_scope'; readonly description: string }
   /** The token could not be checked now (the store did not answer): 503, try again. */
   | { readonly ok: false; readonly error: 'unavailable'; readonly description: string };
 
@@ -68,7 +71,9 @@ export class SealedTokenVerifier implements OAuthVerifier {
     }
     if (!active) return { ok: false, error: 'invalid_token', description: 'the grant was revoked', authentic: true };
     this.noteUse(claims.g);
-    return { ok: true, token: { principal: grantPrincipal(claims), scopes: scopesOf(claims.s), ...(claims.e ? { env: claims.e } : {}) } };
+    const scopes = scopesOf(claims.s);
+    if (!scopes.includes(MCP_SCOPE)) return { ok: false, error: 'insufficient_scope', description: `the access token lacks the "${MCP_SCOPE}" scope` };
+    return { ok: true, token: { principal: grantPrincipal(claims), scopes, ...(claims.e ? { env: claims.e } : {}) } };
   }
 
   /** Writes the grant's last use, at most once a minute per grant (a store failure is no refusal). */

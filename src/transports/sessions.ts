@@ -84,12 +84,16 @@ export class SessionStore {
     if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
   }
 
-  /** The session, if it exists and belongs to this transport, command and principal. */
+  /**
+   * The session, if it exists and belongs to this transport, command and principal, with the
+   * role it was opened with: a caller whose role changed (an identity provider's token with
+   * other groups) gets a new session under the new role's policy, never the old one's.
+   */
   find<K extends TransportKind>(id: string | undefined, kind: K, commandKey: string, principal: Principal | undefined): Session<K> | undefined {
     if (id === undefined) return undefined;
     const session = this.sessions.get(id);
     if (!session || session.commandKey !== commandKey || !isKind(session, kind)) return undefined;
-    if (!principal || !samePrincipal(session.principal, principal)) return undefined;
+    if (!principal || !samePrincipal(session.principal, principal) || session.principal.role !== principal.role) return undefined;
     return session;
   }
 

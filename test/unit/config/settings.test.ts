@@ -58,6 +58,21 @@ const SAMPLES: Record<Key, readonly [flag: string, env: string, parsed: unknown]
   oauthTokenTtlMs: ['60000', '120000', 60_000],
   oauthAllowLoopbackMetadata: ['true', 'false', true],
   oauthRegisterRate: ['10', '20', 10],
+  oauthIssuer: ['https://idp.example.com/', 'https://kc.example.com/realms/mcp', 'https://idp.example.com/'],
+  oauthJwksUrl: ['https://idp.example.com/.well-known/jwks.json', 'https://idp.example.com/keys', 'https://idp.example.com/.well-known/jwks.json'],
+  oauthAudience: ['api://warden, https://gw.example/', 'api://other', ['api://warden', 'https://gw.example/']],
+  oauthRoleClaim: ['groups', 'realm_access.roles', 'groups'],
+  oauthRoleMap: ['mcp-users=user, Admins=admin', 'x=y', [['mcp-users', 'user'], ['Admins', 'admin']]],
+  oauthRequiredScope: ['gateway', 'api', 'gateway'],
+  oauthAllowLoopbackIssuer: ['true', 'false', true],
+};
+
+/** Flags a setting needs besides itself (it configures something they turn on). */
+const PREREQUISITES: Partial<Record<Key, string[]>> = {
+  oauthJwksUrl: ['--oauth-issuer', 'https://idp.example.com/'],
+  oauthAudience: ['--oauth-issuer', 'https://idp.example.com/'],
+  oauthRoleClaim: ['--oauth-issuer', 'https://idp.example.com/'],
+  oauthRoleMap: ['--oauth-issuer', 'https://idp.example.com/', '--oauth-role-claim', 'groups'],
 };
 
 const DEFAULTS: Settings = settingsSchema.parse({});
@@ -79,14 +94,15 @@ describe('every SOURCES entry', () => {
 
   it.each(SOURCES.map((s) => [...s]))('--%s / %s parses, and the flag beats the variable', (flag, variable, key) => {
     const [fromFlag, fromEnv, parsed] = SAMPLES[key as Key];
-    expect(parseSettings([`--${flag}`, fromFlag], {}).settings[key as Key]).toEqual(parsed);
-    expect(parseSettings([`--${flag}=${fromFlag}`], {}).settings[key as Key]).toEqual(parsed);
-    const envOnly = parseSettings([], { [variable]: fromEnv }).settings[key as Key];
-    expect(envOnly).toEqual(parseSettings([`--${flag}`, fromEnv], {}).settings[key as Key]);
+    const base = PREREQUISITES[key as Key] ?? [];
+    expect(parseSettings([...base, `--${flag}`, fromFlag], {}).settings[key as Key]).toEqual(parsed);
+    expect(parseSettings([...base, `--${flag}=${fromFlag}`], {}).settings[key as Key]).toEqual(parsed);
+    const envOnly = parseSettings(base, { [variable]: fromEnv }).settings[key as Key];
+    expect(envOnly).toEqual(parseSettings([...base, `--${flag}`, fromEnv], {}).settings[key as Key]);
     expect(envOnly).not.toEqual(parsed);
-    expect(parseSettings([`--${flag}`, fromFlag], { [variable]: fromEnv }).settings[key as Key]).toEqual(parsed);
+    expect(parseSettings([...base, `--${flag}`, fromFlag], { [variable]: fromEnv }).settings[key as Key]).toEqual(parsed);
     // An empty variable counts as unset.
-    expect(parseSettings([], { [variable]: '' }).settings[key as Key]).toEqual(DEFAULTS[key as Key]);
+    expect(parseSettings(base, { [variable]: '' }).settings[key as Key]).toEqual(DEFAULTS[key as Key]);
   });
 });
 
@@ -205,6 +221,55 @@ describe('--public-url', () => {
 describe('WARDEN_OAUTH_KEY_PREVIOUS', () => {
   it('needs the new key as well', () => {
     expect(settingsError([], { WARDEN_OAUTH_KEY_PREVIOUS: 'p'.repeat(32) })).toMatch(/without WARDEN_OAUTH_KEY/);
+  });
+});
+
+describe('an external identity provider', () => {
+  const ISSUER = 'https://idp.example.com/';
+
+  it('excludes the built-in authorization server, naming both settings', () => {
+    expect(settingsError(['--oauth-issuer', ISSUER], { WARDEN_OAUTH_KEY: 'k'.repeat(32) })).toMatch(/^WARDEN_OAUTH_KEY and --oauth-issuer are both set/);
+    expect(settingsError([], { WARDEN_OAUTH_KEY: 'k'.repeat(32), WARDEN_OAUTH_ISSUER: ISSUER })).toMatch(/^WARDEN_OAUTH_KEY and WARDEN_OAUTH_ISSUER are both set/);
+  });
+
+  it.each<[string[], RegExp]>([
+    [['--oauth-jwks-url', 'https://idp.example.com/keys'], /^--oauth-jwks-url is set without --oauth-issuer/],
+    [['--oauth-audience', 'api://x'], /^--oauth-audience is set without --oauth-issuer/],
+    [['--oauth-role-claim', 'groups'], /^--oauth-role-claim is set without --oauth-issuer/],
+    [['--oauth-issuer', ISSUER, '--oauth-role-map', 'a=b'], /^--oauth-role-map is set without --oauth-role-claim/],
+  ])('refuses %j: it configures something that is off', (argv, pattern) => {
+    expect(settingsError(argv)).toMatch(pattern);
+  });
+
+  it.each<[string, RegExp]>([
+    ['http://idp.example.com/', /^invalid --oauth-issuer: must be https$/],
+    ['http://127.0.0.1:9000/', /^invalid --oauth-issuer: must be https \(http on loopback only with --oauth-allow-loopback-issuer/],
+    ['https://idp.example.com/#x', /^invalid --oauth-issuer: must not have a fragment/],
+    ['idp.example.com', /^invalid --oauth-issuer: must be a URL/],
+  ])('refuses the issuer %s', (issuer, pattern) => {
+    expect(settingsError(['--oauth-issuer', issuer])).toMatch(pattern);
+  });
+
+  it('keeps the issuer exactly as written, and takes http on loopback only with the test switch', () => {
+    expect(parseSettings(['--oauth-issuer', 'https://idp.example.com'], {}).settings.oauthIssuer).toBe('https://idp.example.com');
+    expect(parseSettings(['--oauth-issuer', 'http://127.0.0.1:9000/realms/x', '--oauth-allow-loopback-issuer', 'true'], {}).settings.oauthIssuer).toBe('http://127.0.0.1:9000/realms/x');
+    expect(settingsError(['--oauth-issuer', 'http://idp.example.com/', '--oauth-allow-loopback-issuer', 'true'])).toMatch(/must be https$/);
+  });
+
+  it.each(['users', 'users=', '=admin', 'users=bad role'])('refuses the role map %j', (map) => {
+    expect(settingsError(['--oauth-issuer', ISSUER, '--oauth-role-claim', 'groups', '--oauth-role-map', map])).toMatch(/^invalid --oauth-role-map: .*claimValue=role/);
+  });
+
+  it('reads a claim value holding = up to its last =, in the order given', () => {
+    const map = parseSettings(['--oauth-issuer', ISSUER, '--oauth-role-claim', 'groups', '--oauth-role-map', 'team=ops=admin, users=user'], {}).settings.oauthRoleMap;
+    expect(map).toEqual([['team=ops', 'admin'], ['users', 'user']]);
+  });
+
+  it('checks the mcp scope unless the setting is empty (the flag) or none (either source)', () => {
+    expect(DEFAULTS.oauthRequiredScope).toBe('mcp');
+    expect(parseSettings(['--oauth-required-scope='], {}).settings.oauthRequiredScope).toBe('');
+    expect(parseSettings([], { WARDEN_OAUTH_REQUIRED_SCOPE: 'none' }).settings.oauthRequiredScope).toBe('');
+    expect(settingsError(['--oauth-required-scope', 'a b'])).toMatch(/^invalid --oauth-required-scope: must be one scope/);
   });
 });
 

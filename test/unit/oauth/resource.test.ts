@@ -39,3 +39,15 @@ describe('ResourceServer', () => {
     expect(/scope=(?:"([^"]+)"|([^\s,]+))/.exec(bad)?.[1]).toBe('mcp');
   });
 });
+
+describe('a ResourceServer with another required scope', () => {
+  it('names that scope, or none when empty, in challenges and metadata', () => {
+    const route = routeOf('/k/mcp');
+    const custom = new ResourceServer('https://gw.example', 'gateway');
+    expect(custom.challenge(route)).toBe('Bearer realm="mcp-warden", resource_metadata="https://gw.example/.well-known/oauth-protected-resource/k/mcp", scope="gateway"');
+    expect(custom.metadata('k', 'mcp', 'https://idp.example/')).toMatchObject({ authorization_servers: ['https://idp.example/'], scopes_supported: ['gateway'] });
+    const none = new ResourceServer('https://gw.example', '');
+    expect(none.challenge(route)).toBe('Bearer realm="mcp-warden", resource_metadata="https://gw.example/.well-known/oauth-protected-resource/k/mcp"');
+    expect(none.metadata('k', 'mcp', 'https://idp.example/')).not.toHaveProperty('scopes_supported');
+  });
+});
