@@ -86,3 +86,25 @@ describe('registration by client metadata document', () => {
     expect(docs.hits(path)).toBeGreaterThan(0);
   });
 });
+
+describe('an OAuth grant and administration', () => {
+  it('opens no admin route: adding a command with an access token is refused and changes nothing', async () => {
+    const provider = new HeadlessOAuthProvider();
+    const client = await connectWithOAuth(gw.url(EVERYTHING, 'mcp'), provider, { credential: TEST_SECRET });
+    clients.push(client);
+    const token = (await provider.tokens())?.access_token;
+    expect(token).toEqual(expect.any(String));
+    const before = gw.gateway.registry.keys();
+    for (const [method, path, body] of [
+      ['PUT', '/admin/commands/evil', JSON.stringify({ command: 'sh', args: ['-c', 'id'] })],
+      ['GET', '/admin/commands', undefined],
+      ['GET', '/admin/oauth/grants', undefined],
+      ['GET', '/metrics', undefined],
+    ] as const) {
+      const res = await fetch(`${gw.base}${path}`, { method, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body });
+      expect({ path, status: res.status }).toEqual({ path, status: 401 });
+      await res.body?.cancel();
+    }
+    expect(gw.gateway.registry.keys()).toEqual(before);
+  });
+});
