@@ -10,6 +10,8 @@ import { ModernHandler } from './modern/handler.js';
 import { RequestStateSealer } from './modern/requestState.js';
 import { PACKAGE_VERSION } from './version.js';
 import { AuditLog } from './audit/auditLog.js';
+import { CapacitySetup } from './capacity/setup.js';
+import { CapacityMetrics } from './metrics/capacityMetrics.js';
 import { adminVerifier } from './auth/admin.js';
 import { sharedSecretVerifier } from './auth/bearer.js';
 import { loadClientsFile, multiTokenVerifier } from './auth/clients.js';
@@ -46,6 +48,8 @@ export interface GatewayDeps {
   readonly registry?: CommandRegistry;
   /** On Fly.io (`settings.flyMachineId`): overrides the live machine list (by default Fly's DNS). */
   readonly machines?: MachineSource;
+  /** The gateway's own resident memory, bytes (a gateway inside a test runner passes a fixed figure). @default process.memoryUsage.rss() */
+  readonly gatewayRss?: () => number;
 }
 
 export interface Gateway {
@@ -54,6 +58,8 @@ export interface Gateway {
   readonly processes: ProcessManager;
   readonly registry: CommandRegistry;
   readonly policy: PolicyStore | undefined;
+  /** Memory sampling, the budget, eviction and hibernation. */
+  readonly capacity: CapacitySetup;
   /** Listens on settings.host/port; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
   /** Drains: refuses new work, closes sessions, stops every child tree. Idempotent. */
@@ -90,10 +96,15 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
 
   const sessions = new SessionStore();
   const metrics = new Metrics();
+  const capacityMetrics = new CapacityMetrics(metrics.register);
+  const capacity = new CapacitySetup(settings, { logger, metrics: capacityMetrics, gatewayRss: deps.gatewayRss });
   const processes = new ProcessManager({
     logger,
     audit,
     metrics,
+    onSpawn: (child) => capacity.sampler.track(child),
+    memory: capacity.capacity,
+    hibernation: capacity.hibernation,
     child: {
       bytes: metrics.bytes,
       maxLineBytes: settings.maxLineBytes,
@@ -111,14 +122,18 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       spareTtlMs: settings.spareTtlMs,
     },
   });
+  // After the manager: its warm spares are given back before any session (releasers run in order).
+  const evictor = capacity.attach(sessions);
   const sessionLimits: SessionLimits = {
     maxSessionsPerClient: settings.maxSessionsPerClient,
     maxClientBacklogBytes: settings.maxClientBacklogBytes,
     maxChildQueueBytes: settings.maxChildQueueBytes,
     initializeTimeoutMs: settings.initializeTimeoutMs,
     envMode: settings.envMode,
+    evictIdleMs: settings.evictIdleMs,
   };
   metrics.observe({ registry, sessions, processes });
+  capacityMetrics.observe({ registry, sessions, sampler: capacity.sampler, capacity: capacity.capacity });
   const policyStats = new PolicyStats();
   const sealer = new RequestStateSealer(deploymentKey(settings.secret, 'request state'));
   // On Fly.io: session ids name their machine, and requests go where their session lives.
@@ -126,6 +141,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const slots = sharedSessionSlots(settings, limiterStore, logger);
   const factory = new SessionFactory({
     slots,
+    evictor,
     logger,
     sessions,
     processes,
@@ -204,7 +220,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const isDraining = () => draining;
   const pages = createPagesApp({
     logger,
-    status: statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats }),
+    status: statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats, capacity }),
     ...(settings.metricsPort === undefined ? { metrics: metricsRoute } : {}),
   });
   /** The request listener for the bound port (the origin allowlist depends on the port). */
@@ -246,6 +262,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     processes,
     registry,
     policy,
+    capacity,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -255,6 +272,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           // The origin allowlist depends on the port actually bound (port 0 picks one).
           server.on('request', buildListener(address.port));
           reaper.start();
+          capacity.start(registry.keys().map((key) => registry.get(key)!));
           fly?.start();
           policy?.watch();
           processes.warm(registry.keys().map((key) => registry.get(key)!));
@@ -280,6 +298,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       closing ??= (async () => {
         draining = true;
         reaper.stop();
+        capacity.stop();
         fly?.close();
         policy?.close();
         logger.info('draining', { sessions: sessions.size, children: processes.total() });

@@ -95,6 +95,12 @@ export const commandEntrySchema = z.strictObject({
   mode: z.enum(['isolated', 'shared'], { error: 'must be "isolated" or "shared"' }).optional(),
   /** Children a shared command spreads its sessions over. */
   sharedChildren: z.number({ error: 'must be a number' }).int().min(1).max(16).optional(),
+  /** Most resident memory (MB) one child tree may use; over it the child is stopped and its session ends. */
+  maxMemoryMb: z.number({ error: 'must be a number' }).int().min(16).max(1_048_576).optional(),
+  /** `hibernate`: after `hibernateAfterMs` without traffic a session's child is stopped and restarted on its next message. */
+  idle: z.enum(['keep', 'hibernate'], { error: 'must be "keep" or "hibernate"' }).optional(),
+  /** Idle time before a hibernating entry's child is stopped, ms (needs `"idle": "hibernate"`). */
+  hibernateAfterMs: z.number({ error: 'must be a number' }).int().min(100).max(86_400_000).optional(),
 });
 
 export type CommandEntry = z.infer<typeof commandEntrySchema>;
@@ -194,6 +200,7 @@ function toSpec(
   }
 
   checkAllowedEnv(entry.allowedEnv ?? [], key, fail);
+  if (entry.hibernateAfterMs !== undefined && entry.idle !== 'hibernate') fail('hibernateAfterMs needs "idle": "hibernate"', key);
 
   let command: string;
   let args: string[];
@@ -226,6 +233,9 @@ function toSpec(
     maxChildren: entry.maxChildren,
     mode: entry.mode,
     sharedChildren: entry.sharedChildren,
+    maxMemoryMb: entry.maxMemoryMb,
+    idle: entry.idle,
+    hibernateAfterMs: entry.hibernateAfterMs,
   };
 }
 
