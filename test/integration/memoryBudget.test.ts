@@ -10,6 +10,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ERROR_TABLE } from '../../src/errors.js';
 import { connectClient, fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
@@ -130,6 +131,30 @@ describe('a memory budget', () => {
     await waitFor(() => !isAlive(b.pid), { message: 'b asleep' });
     expect([isAlive(c.pid), isAlive(d.pid)]).toEqual([true, true]);
     expect(liveSessions(gw).size).toBe(4);
+    expect(childrenRss()).toBeLessThanOrEqual(BUDGET_MB * MiB);
+  });
+
+  it('answers a call that cannot wake its session for lack of memory with limit_reached; the session sleeps on and wakes later', async () => {
+    const gw = await start(0, { idle: 'hibernate', hibernateAfterMs: 600_000 });
+    const a = await open(gw);
+    const b = await open(gw);
+    const c = await open(gw);
+    await waitFor(() => gw.gateway.capacity.sampler.highWater(HEAVY) > 100 * MiB, { message: 'a sample of a heavy child' });
+    const d = await open(gw);
+    await waitFor(() => !isAlive(a.pid), { message: 'a asleep' });
+    for (const busy of [b, c, d]) await holdCall(gw, busy.client, busy.sessionId);
+
+    const refused = await a.client.callTool({ name: 'whoami', arguments: {} }).then(
+      () => undefined,
+      (error: unknown) => error as { code: number; message: string },
+    );
+    expect(refused?.code).toBe(ERROR_TABLE.limit_reached.rpc);
+    expect(refused?.message).toContain('memoryBudget');
+    expect(liveSessions(gw)).toEqual(new Set([a.sessionId, b.sessionId, c.sessionId, d.sessionId]));
+
+    await gw.gateway.sessions.all().find((s) => s.id === d.sessionId)!.close('test: make room');
+    const woken = Number(((await a.client.callTool({ name: 'whoami', arguments: {} })).content as { text: string }[])[0]!.text);
+    expect(isAlive(woken)).toBe(true);
     expect(childrenRss()).toBeLessThanOrEqual(BUDGET_MB * MiB);
   });
 });
