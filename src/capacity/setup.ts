@@ -66,7 +66,10 @@ export class CapacitySetup {
     return evictor;
   }
 
-  /** Starts sampling and, when an entry hibernates, the hibernator; logs the budget and where it came from. */
+  /**
+   * Starts sampling and the hibernator (as often as the quickest entry needs, at least every
+   * 5 s, so entries added later are served too); logs the budget and where it came from.
+   */
   start(specs: readonly CommandSpec[]): void {
     const { budget } = this.capacity;
     this.deps.logger.info('memory budget', {
@@ -78,7 +81,8 @@ export class CapacitySetup {
     });
     this.sampler.start();
     const quiet = specs.filter((s) => s.idle === 'hibernate').map((s) => s.hibernateAfterMs ?? this.settings.hibernateAfterMs);
-    if (quiet.length > 0 && this.sessions && !this.hibernator) {
+    quiet.push(this.settings.hibernateAfterMs);
+    if (this.sessions && !this.hibernator) {
       this.hibernator = new Hibernator(this.sessions, { everyMs: sweepInterval(quiet), logger: this.deps.logger });
       this.hibernator.start();
     }
