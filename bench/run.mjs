@@ -2,10 +2,11 @@
 // npm run bench: every target side by side in one run, on loopback, then a report on
 // stdout and in BENCHMARKS.md. See bench/README.md for the phases and the knobs.
 //
-//   node bench/run.mjs [--cpu-prof] [--no-idle] [--no-write]
+//   node bench/run.mjs [--cpu-prof] [--no-idle] [--no-capacity] [--no-write]
+//   node bench/run.mjs --capacity-only     (only the memory-budget phase; updates its section)
 //   BENCH_SCALE=0.2 BENCH_REPS=1 BENCH_TARGETS=direct,warden-sse node bench/run.mjs
 import os from 'node:os';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { killAllNow, liveCount, RssSampler } from './lib/procs.mjs';
 import { postAgent } from './lib/rawClients.mjs';
@@ -14,6 +15,8 @@ import { policyPhase } from './lib/policy.mjs';
 import { aggregate, renderReport } from './lib/report.mjs';
 import { idlePhases } from './lib/idle.mjs';
 import { firstModernCallPhase } from './lib/firstCall.mjs';
+import { capacityPhase } from './lib/capacity.mjs';
+import { writeCapacity } from './lib/capacityReport.mjs';
 import { profileThroughput } from './lib/cpuprofile.mjs';
 import { TARGETS, Unsupported, startTarget } from './servers/targets.mjs';
 import { ROOT, loadSettings } from './lib/util.mjs';
@@ -177,6 +180,11 @@ async function main() {
       running = 'idle sessions';
       results.idle = await idlePhases(settings, sampler, log);
     }
+    if (!argv.has('--no-capacity')) {
+      log('capacity under a memory budget');
+      running = 'capacity';
+      results.capacity = await capacityPhase(settings.scale, log);
+    }
     log('policy decision time');
     results.policy = await policyPhase(settings.policyEvals);
     log(`  p50 ${results.policy.allowed.p50Us.toFixed(3)} µs, mean ${results.policy.allowed.meanUs.toFixed(3)} µs`);
@@ -206,7 +214,15 @@ async function main() {
   }
 }
 
-main()
+/** `--capacity-only`: the memory-budget phase alone; its section of BENCHMARKS.md is replaced. */
+async function capacityOnly() {
+  mkdirSync(resolve(ROOT, '.bench'), { recursive: true });
+  log(`capacity only: scale ${settings.scale}; load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  const capacity = await capacityPhase(settings.scale, log);
+  process.stdout.write(`${writeCapacity(capacity, { write: !argv.has('--no-write') })}\n`);
+}
+
+(argv.has('--capacity-only') ? capacityOnly() : main())
   .then(() => {
     postAgent.destroy();
     const left = liveCount();

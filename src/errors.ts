@@ -52,6 +52,7 @@ export const ERROR_TABLE = {
   length_required: { status: 411, rpc: -31031 },
   insufficient_scope: { status: 403, rpc: -31020 },
   unavailable: { status: 503, rpc: -31021 },
+  memory_exceeded: { status: 502, rpc: -31040 },
   internal: { status: 500, rpc: ErrorCode.InternalError },
 } as const satisfies Record<string, ErrorMapping>;
 
@@ -184,6 +185,27 @@ export class UpstreamFailedError extends WardenError {
 export class LimitReachedError extends WardenError {
   constructor(limit: string, max: number, retryAfter = 1, code: 'limit_reached' | 'rate_limited' = 'limit_reached') {
     super(code, `limit reached: ${limit} (${max})`, { data: { limit, max }, retryAfter });
+  }
+}
+
+/** A child tree used more memory than its entry (or the gateway) allows: it was stopped. */
+export class MemoryExceededError extends WardenError {
+  /** @param setting what sets the limit: `maxMemoryMb of this entry` or `--max-child-memory-mb` */
+  constructor(usedMb: number, limitMb: number, setting: string) {
+    super('memory_exceeded', `the MCP server used ${usedMb} MB, over its limit of ${limitMb} MB (${setting}); it was stopped and this session ended`, {
+      data: { usedMb, limitMb, setting },
+    });
+  }
+}
+
+/** A new child does not fit in the memory budget, even after idle sessions gave theirs back. */
+export class MemoryBudgetError extends WardenError {
+  constructor(budgetMb: number, usedMb: number, neededMb: number, source: string, retryAfter = 5) {
+    super(
+      'limit_reached',
+      `limit reached: memoryBudget (${budgetMb} MB, ${source}): ${usedMb} MB in use and no idle session to free, this server needs about ${neededMb} MB; an admin can raise --memory-budget-mb or lower --memory-reserve-mb`,
+      { data: { limit: 'memoryBudget', max: budgetMb, usedMb, neededMb }, retryAfter },
+    );
   }
 }
 

@@ -10,6 +10,8 @@ import { ModernHandler } from './modern/handler.js';
 import { RequestStateSealer } from './modern/requestState.js';
 import { PACKAGE_VERSION } from './version.js';
 import { AuditLog } from './audit/auditLog.js';
+import { CapacitySetup } from './capacity/setup.js';
+import { CapacityMetrics } from './metrics/capacityMetrics.js';
 import { adminVerifier } from './auth/admin.js';
 import { sharedSecretVerifier } from './auth/bearer.js';
 import { loadClientsFile, multiTokenVerifier } from './auth/clients.js';
@@ -56,6 +58,8 @@ export interface GatewayDeps {
    * metadata document (tests serve theirs with a certificate of their own).
    */
   readonly oauthMetadataCa?: string | Buffer;
+  /** The gateway's own resident memory, bytes (a gateway inside a test runner passes a fixed figure). @default process.memoryUsage.rss() */
+  readonly gatewayRss?: () => number;
 }
 
 
@@ -67,6 +71,8 @@ export interface Gateway {
   /** The whitelist as it follows its file or Redis; undefined when `deps.registry` was given. */
   readonly whitelist: LiveWhitelist | undefined;
   readonly policy: PolicyStore | undefined;
+  /** Memory sampling, the budget, eviction and hibernation. */
+  readonly capacity: CapacitySetup;
   /** Listens on settings.host/port; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
   /** Drains: refuses new work, closes sessions, stops every child tree. Idempotent. */
@@ -115,10 +121,15 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
 
   const sessions = new SessionStore();
   const metrics = new Metrics();
+  const capacityMetrics = new CapacityMetrics(metrics.register);
+  const capacity = new CapacitySetup(settings, { logger, metrics: capacityMetrics, gatewayRss: deps.gatewayRss });
   const processes = new ProcessManager({
     logger,
     audit,
     metrics,
+    onSpawn: (child) => capacity.sampler.track(child),
+    memory: capacity.capacity,
+    hibernation: capacity.hibernation,
     child: {
       bytes: metrics.bytes,
       maxLineBytes: settings.maxLineBytes,
@@ -136,15 +147,19 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       spareTtlMs: settings.spareTtlMs,
     },
   });
+  // After the manager: its warm spares are given back before any session (releasers run in order).
+  const evictor = capacity.attach(sessions);
   const sessionLimits: SessionLimits = {
     maxSessionsPerClient: settings.maxSessionsPerClient,
     maxClientBacklogBytes: settings.maxClientBacklogBytes,
     maxChildQueueBytes: settings.maxChildQueueBytes,
     initializeTimeoutMs: settings.initializeTimeoutMs,
     envMode: settings.envMode,
+    evictIdleMs: settings.evictIdleMs,
   };
   metrics.observe({ registry, sessions, processes });
   const live = whitelist.source && new LiveWhitelist({ registry, source: whitelist.source, processes, sessions, logger, audit, onRemove: settings.onRemove });
+  capacityMetrics.observe({ registry, sessions, sampler: capacity.sampler, capacity: capacity.capacity });
   const policyStats = new PolicyStats();
   const sealer = new RequestStateSealer(deploymentKey(settings.secret, 'request state'));
   // On Fly.io: session ids name their machine, and requests go where their session lives.
@@ -152,6 +167,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const slots = sharedSessionSlots(settings, limiterStore, logger);
   const factory = new SessionFactory({
     slots,
+    evictor,
     logger,
     sessions,
     processes,
@@ -244,7 +260,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   const isDraining = () => draining;
   const pages = createPagesApp({
     logger,
-    status: statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats }),
+    status: statusRoute({ registry, sessions, processes, sessionLimits, reaping, startedAt, isDraining, policy, policyStats, capacity }),
     ...(settings.metricsPort === undefined ? { metrics: metricsRoute } : {}),
     ...(oauthParts ? { oauth: (req: IncomingMessage, res: ServerResponse) => (oauth ? oauth.handle(req, res) : Promise.resolve(false)) } : {}),
     // Adding a command runs code on the host: only with an admin credential configured.
@@ -297,6 +313,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     registry,
     whitelist: live,
     policy,
+    capacity,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -306,6 +323,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           // The origin allowlist depends on the port actually bound (port 0 picks one).
           server.on('request', buildListener(address.port));
           reaper.start();
+          capacity.start(registry.keys().map((key) => registry.get(key)!));
           fly?.start();
           policy?.watch();
           live?.watch();
@@ -338,6 +356,7 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       closing ??= (async () => {
         draining = true;
         reaper.stop();
+        capacity.stop();
         fly?.close();
         policy?.close();
         const whitelistClosed = live?.close();

@@ -2,6 +2,7 @@
 // ratios to the direct floor and to the peers, and the issue's targets marked met/not met.
 import { summarize, mean } from './stats.mjs';
 import { MODERN_METHOD, modernChecks, modernSection, perRepetition } from './reportModern.mjs';
+import { capacitySection } from './capacityReport.mjs';
 
 const NA = 'n/a';
 const f = (v, d = 3) => (v === undefined || v === null || Number.isNaN(v) ? NA : Number(v).toFixed(d));
@@ -238,6 +239,7 @@ export function renderReport(results) {
   out.push(`"idle fixture" is \`bench/fixtures/idle-server.awk\` (a ~2 MB mawk process that answers initialize), used so that 1,000 isolated children fit on this machine: the figure measures the gateway, not the server. server-everything is ~60–70 MB per isolated child, so 1,000 of them (~65 GB) do not fit in ${m.memGb} GB; that row is capped and the cap is stated.`, '');
   out.push(table(['target', 'server', 'sessions open', 'cap', 'setup s', 'gateway RSS before MB', 'gateway RSS after MB', 'gateway KB/session', 'tree RSS after MB', 'tree KB/session', 'children'], idleRows(results)));
   out.push('');
+  if (results.capacity) out.push(capacitySection(results.capacity), '');
   const p = results.policy;
   if (p) {
     out.push('## Policy decision time', '');

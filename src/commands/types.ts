@@ -28,6 +28,10 @@ export interface CommandSpec {
   readonly mode?: 'isolated' | 'shared';
   /** How many children a shared command spreads its sessions over. @default 1 */
   readonly sharedChildren?: number;
-  /** `hibernate`: stops the child when idle; see docs/processes.md. Stored, not acted on yet. */
-  readonly idle?: 'hibernate';
+  /** Most memory (MB, resident, the whole tree) one child may use; over it the child is stopped. @default --max-child-memory-mb */
+  readonly maxMemoryMb?: number;
+  /** `hibernate`: an idle session's child is stopped and started again on its next message. @default keep */
+  readonly idle?: 'keep' | 'hibernate';
+  /** Idle time after which a hibernating entry's child is stopped, ms. @default --hibernate-after-ms */
+  readonly hibernateAfterMs?: number;
 }

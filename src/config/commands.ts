@@ -113,8 +113,27 @@ export const commandEntrySchema = z.strictObject({
     .describe('isolated (default): one child per session; shared: sessions without ENV_* headers share children (stateless servers only)'),
   /** Children a shared command spreads its sessions over. */
   sharedChildren: z.number({ error: 'must be a number' }).int().min(1).max(16).optional().describe('How many children a shared server spreads its sessions over (1-16)'),
-  /** `hibernate`: stops the child when idle; see docs/processes.md. */
-  idle: z.enum(['hibernate'], { error: 'must be "hibernate"' }).optional().describe('hibernate: stops the child when idle; see docs/processes.md'),
+  /** Most resident memory (MB) one child tree may use; over it the child is stopped and its session ends. */
+  maxMemoryMb: z
+    .number({ error: 'must be a number' })
+    .int()
+    .min(16)
+    .max(1_048_576)
+    .optional()
+    .describe('Most resident memory (MB, the whole process tree) one child may use; over it the child is stopped and its session ends'),
+  /** `hibernate`: after `hibernateAfterMs` without traffic a session's child is stopped and restarted on its next message. */
+  idle: z
+    .enum(['keep', 'hibernate'], { error: 'must be "keep" or "hibernate"' })
+    .optional()
+    .describe('keep (default): the child lives as long as its session; hibernate: an idle session\'s child is stopped and started again on its next message'),
+  /** Idle time before a hibernating entry's child is stopped, ms (needs `"idle": "hibernate"`). */
+  hibernateAfterMs: z
+    .number({ error: 'must be a number' })
+    .int()
+    .min(100)
+    .max(86_400_000)
+    .optional()
+    .describe('Idle time before a hibernating entry\'s child is stopped, ms (needs "idle": "hibernate")'),
 });
 
 export type CommandEntry = z.infer<typeof commandEntrySchema>;
@@ -218,6 +237,7 @@ function toSpec(
   }
 
   checkAllowedEnv(entry.allowedEnv ?? [], key, fail);
+  if (entry.hibernateAfterMs !== undefined && entry.idle !== 'hibernate') fail('hibernateAfterMs needs "idle": "hibernate"', key);
 
   let command: string;
   let args: string[];
@@ -250,7 +270,9 @@ function toSpec(
     maxChildren: entry.maxChildren,
     mode: entry.mode,
     sharedChildren: entry.sharedChildren,
-    ...(entry.idle === undefined ? {} : { idle: entry.idle }),
+    maxMemoryMb: entry.maxMemoryMb,
+    idle: entry.idle,
+    hibernateAfterMs: entry.hibernateAfterMs,
   };
 }
 

@@ -124,6 +124,21 @@ export const settingsSchema = z.object({
   maxChildren: positiveInt.default(64),
   /** Concurrent sessions per client. @default 16 */
   maxSessionsPerClient: positiveInt.default(16),
+  /**
+   * At --max-sessions-per-client, the client's least recently used session idle at least this
+   * long is closed to make room for its new one (none that idle: 429), ms. @default 300000
+   */
+  evictIdleMs: z.coerce.number().int().min(0).default(300_000),
+  /** How often every child tree's memory is read from /proc, ms. @default 5000 */
+  memorySampleMs: z.coerce.number().int().min(50).max(600_000).default(5_000),
+  /** Memory for the gateway and its children, MB; unset: the cgroup limit, else the machine's total memory. */
+  memoryBudgetMb: positiveInt.optional(),
+  /** Part of the budget never planned for children: room for what /proc's RSS does not show, MB. @default 160 */
+  memoryReserveMb: z.coerce.number().int().min(0).default(160),
+  /** Most memory one child tree may use unless its entry says (maxMemoryMb), MB; 0: no limit. @default 0 */
+  maxChildMemoryMb: z.coerce.number().int().min(0).default(0),
+  /** Idle time after which the child of an entry with "idle": "hibernate" is stopped, ms. @default 60000 */
+  hibernateAfterMs: z.coerce.number().int().min(100).default(60_000),
   /** A session with no message either way for this long is closed, ms. @default 1800000 */
   idleTimeoutMs: z.coerce.number().int().min(0).default(1_800_000),
   /** Longest a session may live, ms; 0: no limit. @default 0 */
@@ -238,6 +253,12 @@ export const SOURCES = [
   ['spawn-concurrency', 'WARDEN_SPAWN_CONCURRENCY', 'spawnConcurrency'],
   ['max-children', 'WARDEN_MAX_CHILDREN', 'maxChildren'],
   ['max-sessions-per-client', 'WARDEN_MAX_SESSIONS_PER_CLIENT', 'maxSessionsPerClient'],
+  ['evict-idle-ms', 'WARDEN_EVICT_IDLE_MS', 'evictIdleMs'],
+  ['memory-sample-ms', 'WARDEN_MEMORY_SAMPLE_MS', 'memorySampleMs'],
+  ['memory-budget-mb', 'WARDEN_MEMORY_BUDGET_MB', 'memoryBudgetMb'],
+  ['memory-reserve-mb', 'WARDEN_MEMORY_RESERVE_MB', 'memoryReserveMb'],
+  ['max-child-memory-mb', 'WARDEN_MAX_CHILD_MEMORY_MB', 'maxChildMemoryMb'],
+  ['hibernate-after-ms', 'WARDEN_HIBERNATE_AFTER_MS', 'hibernateAfterMs'],
   ['idle-timeout-ms', 'WARDEN_IDLE_TIMEOUT_MS', 'idleTimeoutMs'],
   ['max-session-ms', 'WARDEN_MAX_SESSION_MS', 'maxSessionMs'],
   ['startup-window-ms', 'WARDEN_STARTUP_WINDOW_MS', 'startupWindowMs'],

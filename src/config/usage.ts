@@ -43,6 +43,18 @@ Options (each also read from the environment variable in brackets; the flag wins
   --max-children N             live children in all (WARDEN_MAX_CHILDREN, default 64)
   --max-sessions-per-client N  sessions per client at once
                                (WARDEN_MAX_SESSIONS_PER_CLIENT, default 16)
+  --evict-idle-ms N            at that cap, close the client's least recently used session idle this long
+                               (WARDEN_EVICT_IDLE_MS, default 300000)
+  --memory-sample-ms N         read every child tree's memory this often
+                               (WARDEN_MEMORY_SAMPLE_MS, default 5000)
+  --memory-budget-mb N         memory for the gateway and its children
+                               (WARDEN_MEMORY_BUDGET_MB, default the cgroup limit, else total memory)
+  --memory-reserve-mb N        part of the budget kept free of children
+                               (WARDEN_MEMORY_RESERVE_MB, default 160)
+  --max-child-memory-mb N      stop a child tree over this, 0 = no limit
+                               (WARDEN_MAX_CHILD_MEMORY_MB, default 0)
+  --hibernate-after-ms N       idle time before an "idle": "hibernate" entry's child is stopped
+                               (WARDEN_HIBERNATE_AFTER_MS, default 60000)
   --idle-timeout-ms N          close quiet sessions, 0 = never
                                (WARDEN_IDLE_TIMEOUT_MS, default 1800000)
   --max-session-ms N           longest session, 0 = none (WARDEN_MAX_SESSION_MS, default 0)

@@ -51,6 +51,7 @@ export const KNOWN_LIMITS: ReadonlySet<string> = new Set([
   'maxSessionsPerClient',
   'maxChildren',
   'maxChildren for this command',
+  'memoryBudget',
   'httpRequestsPerClient',
   'authFailuresPerAddress',
   'rate_limited',

@@ -66,6 +66,8 @@ export class ChildTransport implements ChildPort {
   /** Without /proc: the `ps` walks still running. */
   private readonly walks: Promise<void>[] = [];
   private isClosed = false;
+  /** Stopped for a reason that does not wait for a voluntary exit (its memory): no EOF stage. */
+  private urgent = false;
   private started = false;
   private sawMessage = false;
   private reading = false;
@@ -198,6 +200,15 @@ export class ChildTransport implements ChildPort {
     return this.stopping;
   }
 
+  /**
+   * Ends the child at once for `error` (e.g. it used too much memory): in-flight requests
+   * get `error`, and the stop starts at SIGTERM, without waiting for an exit on EOF.
+   */
+  terminate(error: WardenError): void {
+    this.urgent = true;
+    this.fail(error);
+  }
+
   /** Processes seen below the child so far (Linux; empty elsewhere). */
   get knownDescendants(): readonly number[] {
     return this.tree.pids;
@@ -207,7 +218,7 @@ export class ChildTransport implements ChildPort {
     const { eofMs, termMs, killMs } = this.stopTimeouts;
     // Listed before EOF too: a server that exits on EOF takes its tree's shape with it.
     this.tree.refresh();
-    if (!this.isClosed) {
+    if (!this.isClosed && !this.urgent) {
       this.child.subprocess.stdin.end();
       if (!(await within(this.exited, eofMs))) this.logger.debug('child did not exit on stdin EOF, sending SIGTERM', this.tags());
     }

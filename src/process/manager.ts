@@ -1,15 +1,19 @@
 /**
  * Hands out children under limits. A session without ENV_* headers takes a warm spare
  * when one is ready; otherwise a child is started for it (through the supervisor, with
- * retries) in a queue that bounds concurrent spawns. Over a limit, nothing is spawned:
- * the caller gets 503 with Retry-After, naming the limit. Each entry's era is learnt from
- * its first child (era.ts) and carried by every child handed out.
+ * retries) in a queue that bounds concurrent spawns, once it fits in the memory budget
+ * (src/capacity/capacity.ts: spares are the first thing given back for it). Over a limit,
+ * nothing is spawned: the caller gets 503 with Retry-After, naming the limit. Each entry's
+ * era is learnt from its first child (era.ts) and carried by every child handed out. The
+ * child of an `"idle": "hibernate"` entry comes wrapped so that it can sleep (hibernate.ts).
  */
 import type { ChildPort } from '../bridge/childPort.js';
+import type { MemoryGate } from '../capacity/capacity.js';
 import type { CommandSpec } from '../commands/types.js';
 import { DrainingError, LimitReachedError, UpstreamFailedError } from '../errors.js';
 import type { ChildTransport } from './childTransport.js';
 import { EraRegistry, type EraVerdict } from './era.js';
+import { HibernatingPort, type HibernateOptions } from './hibernate.js';
 import { Multiplexer, type MultiplexedPort } from './multiplexer.js';
 import { WarmPool } from './pool.js';
 import { SpawnQueue } from './spawnQueue.js';
@@ -32,6 +36,10 @@ export interface ProcessManagerOptions extends Omit<SupervisorOptions, 'eras'> {
   readonly limits?: Partial<ProcessLimits>;
   /** How long the era probe waits for an answer, ms; 0: no probe, every entry legacy. @default 2000 */
   readonly eraProbeMs?: number;
+  /** Admits new children by memory; warm spares are the first thing it may take back. */
+  readonly memory?: MemoryGate;
+  /** How sessions of `"idle": "hibernate"` entries sleep; `afterMs` is the default of entries that set none. */
+  readonly hibernation?: Omit<HibernateOptions, 'restart' | 'logger'>;
 }
 
 export interface CommandProcessStatus extends CommandHealth {
@@ -73,8 +81,13 @@ export class ProcessManager {
       supervisor: this.supervisor,
       queue: this.queue,
       spareTtlMs: this.limits.spareTtlMs,
-      hasRoom: (spec) => !this.draining && this.total() < this.limits.maxChildren && this.liveFor(spec.key) + this.pool.count(spec.key) + this.pool.starting(spec.key) < this.commandMax(spec),
+      hasRoom: (spec) =>
+        !this.draining &&
+        this.total() < this.limits.maxChildren &&
+        this.liveFor(spec.key) + this.pool.count(spec.key) + this.pool.starting(spec.key) < this.commandMax(spec) &&
+        (options.memory?.fits(spec) ?? true),
     });
+    options.memory?.addReleaser(() => this.pool.giveBack());
   }
 
   /** Starts the warm pool for each command (entry `pool.min`, else the global default). */
@@ -124,11 +137,20 @@ export class ProcessManager {
     return { ...this.supervisor.health(spec.key), live: this.liveFor(spec.key), warm: this.pool.count(spec.key) };
   }
 
-  /** A child for one session, with the session's accepted env vars. */
+  /** A child for one session, with the session's accepted env vars (one that can sleep, when its entry hibernates). */
   async lease(spec: CommandSpec, accepted: Readonly<Record<string, string>>): Promise<ChildPort> {
     if (this.draining) throw new DrainingError();
     // Only sessions without env may share: a shared child runs with the entry's env alone.
     if (spec.mode === 'shared' && Object.keys(accepted).length === 0) return this.sharedPort(spec);
+    const child = await this.leaseOwn(spec, accepted);
+    const hibernation = this.options.hibernation;
+    if (spec.idle !== 'hibernate' || !hibernation) return child;
+    const restart = () => (this.draining ? Promise.reject(new DrainingError()) : this.leaseOwn(spec, accepted));
+    return new HibernatingPort(child, { ...hibernation, afterMs: spec.hibernateAfterMs ?? hibernation.afterMs, logger: this.options.logger, restart });
+  }
+
+  /** A child of the session's own: a warm spare when one fits its env, else a start. */
+  private async leaseOwn(spec: CommandSpec, accepted: Readonly<Record<string, string>>): Promise<ChildTransport> {
     this.checkCommandLimit(spec);
     const spare = this.pool.take(spec, accepted);
     if (spare) {
@@ -238,7 +260,15 @@ export class ProcessManager {
    * is part of the start too.
    */
   private async startFresh<T>(spec: CommandSpec, accepted: Readonly<Record<string, string>>, adopt: (child: ChildTransport) => Promise<T>): Promise<T> {
-    this.ensureRoom(spec);
+    // Memory first (it may wait for idle sessions to give theirs back), then the counts, at once.
+    const memory = this.options.memory ? await this.options.memory.admit(spec) : undefined;
+    try {
+      if (this.draining) throw new DrainingError();
+      this.ensureRoom(spec);
+    } catch (error) {
+      memory?.();
+      throw error;
+    }
     this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
     const start = this.queue.add(() => this.supervisor.start(spec, accepted), 1).then(async (child) => {
       if (this.draining) {
@@ -253,6 +283,7 @@ export class ProcessManager {
     } finally {
       this.starts.delete(start);
       this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 1) - 1);
+      memory?.();
     }
   }
 

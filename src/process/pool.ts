@@ -124,16 +124,30 @@ export class WarmPool {
 
   /** Stops the oldest spare (of `commandKey`, or of any command) to free a slot. */
   evictOne(commandKey?: string): boolean {
+    const child = this.takeOldest(commandKey);
+    if (child) void child.close();
+    return child !== undefined;
+  }
+
+  /** Stops the oldest spare of any command to free its memory; resolves once it is gone (false: there was none). */
+  async giveBack(): Promise<boolean> {
+    const child = this.takeOldest(undefined);
+    if (!child) return false;
+    this.options.logger.debug('stopping a warm spare to free memory', { command: child.spec.key, pid: child.pid });
+    await child.close();
+    return true;
+  }
+
+  private takeOldest(commandKey: string | undefined): ChildTransport | undefined {
     let oldest: { key: string; spare: Spare } | undefined;
     for (const [key, list] of this.spares) {
       if (commandKey !== undefined && !key.startsWith(`${commandKey}\u0000`)) continue;
       const first = list[0];
       if (first && (!oldest || first.since < oldest.spare.since)) oldest = { key, spare: first };
     }
-    if (!oldest) return false;
+    if (!oldest) return undefined;
     this.remove(oldest.key, oldest.spare);
-    void oldest.spare.child.close();
-    return true;
+    return oldest.spare.child;
   }
 
   async closeAll(): Promise<void> {

@@ -37,6 +37,8 @@ export interface SupervisorOptions {
   readonly metrics?: Metrics;
   /** Learns each entry's era from its first child; unset: no probe, no era stamped. */
   readonly eras?: EraRegistry;
+  /** Told of every child right after its spawn (the memory sampler follows it from there). */
+  readonly onSpawn?: (child: ChildTransport) => void;
 }
 
 interface CommandState {
@@ -125,6 +127,7 @@ export class Supervisor {
     stats.spawns += 1;
     this.options.metrics?.spawns.inc({ command: spec.key });
     const child = new ChildTransport(spawned, spec, this.options.logger, this.options.child);
+    this.options.onSpawn?.(child);
     this.options.audit?.record('spawn', { command: spec.key, pid: child.pid });
     void child.exited.then((exit) => this.options.audit?.record('exit', { command: spec.key, pid: child.pid, ...exit }));
     const exitedEarly = await within(child.exited, this.options.startupWindowMs ?? 100);

@@ -7,6 +7,8 @@
  */
 import type { RequestHandler } from 'express';
 import { ADMIN_HINT } from '../auth/admin.js';
+import type { CapacitySetup } from '../capacity/setup.js';
+import { commandMemory } from '../capacity/status.js';
 import type { CommandRegistry } from '../commands/registry.js';
 import type { PolicyStats } from '../policy/stats.js';
 import type { PolicyStore } from '../policy/store.js';
@@ -25,6 +27,8 @@ export interface StatusDeps {
   readonly isDraining: () => boolean;
   readonly policy: PolicyStore | undefined;
   readonly policyStats: PolicyStats;
+  /** Memory: the budget, what is in use, per command what a child tree costs. */
+  readonly capacity?: CapacitySetup;
 }
 
 export function buildStatus(deps: StatusDeps) {
@@ -38,6 +42,7 @@ export function buildStatus(deps: StatusDeps) {
       era: deps.processes.eras.era(spec) ?? 'unknown',
       ...deps.processes.status(spec),
       toolsLastListed: deps.policyStats.forCommand(key),
+      ...(deps.capacity ? commandMemory(deps.capacity, deps.sessions, spec) : {}),
     };
   }
   const policy = deps.policy?.current;
@@ -46,6 +51,7 @@ export function buildStatus(deps: StatusDeps) {
     uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
     sessions: deps.sessions.size,
     children: deps.processes.total(),
+    ...(deps.capacity ? { memory: deps.capacity.capacity.status() } : {}),
     limits: { ...deps.processes.limits, ...deps.sessionLimits, ...deps.reaping },
     policy: policy ? { name: policy.name, version: policy.version, mode: policy.mode, roles: policy.roleNames } : null,
     commands,

@@ -31,6 +31,8 @@ export interface SessionLimits {
   readonly initializeTimeoutMs: number;
   /** ENV_* names an entry without `allowedEnv` accepts (docs/env.md). @default 'blocklist' */
   readonly envMode?: EnvMode;
+  /** At maxSessionsPerClient, a session of the client idle this long gives way to its new one, ms. @default 300000 */
+  readonly evictIdleMs?: number;
 }
 
 export interface SessionFactoryDeps {
@@ -47,6 +49,8 @@ export interface SessionFactoryDeps {
   readonly onConnected?: (kind: TransportKind, pooled: boolean, seconds: number) => void;
   /** With a shared Redis: sessions per client counted across every machine (src/fly/sessionSlots.ts). */
   readonly slots?: SessionSlots;
+  /** Closes a client's least recently used session idle for `idleMs` (src/capacity/evictor.ts); absent: never. */
+  readonly evictor?: { forClient(clientKey: string, idleMs: number): Promise<boolean> };
 }
 
 /** A child leased for a request, with whom it is counted against. */
@@ -114,11 +118,13 @@ export class SessionFactory {
   private async leaseChild({ req, spec, principal, grantEnv }: RoutedRequest): Promise<Lease> {
     const key = clientKey(principal);
     const max = this.deps.limits.maxSessionsPerClient;
+    const acceptEnv = () => validateEnvHeaders(requestEnvEntries(req.headersDistinct, grantEnv), spec, { mode: this.deps.limits.envMode });
+    await this.makeRoomFor(key, max, acceptEnv);
     const opening = this.opening.get(key) ?? 0;
     if (this.deps.sessions.countByClient(key) + opening >= max) {
       throw new LimitReachedError('maxSessionsPerClient', max, 5, 'rate_limited');
     }
-    const accepted = validateEnvHeaders(requestEnvEntries(req.headersDistinct, grantEnv), spec, { mode: this.deps.limits.envMode });
+    const accepted = acceptEnv();
     this.opening.set(key, opening + 1);
     let release: (() => void) | undefined;
     try {
@@ -131,6 +137,24 @@ export class SessionFactory {
       const left = (this.opening.get(key) ?? 1) - 1;
       if (left > 0) this.opening.set(key, left);
       else this.opening.delete(key);
+    }
+  }
+
+  /**
+   * At the client's session limit, its least recently used session that has been idle long
+   * enough gives way; never for a request that will be refused anyway (its ENV_* headers).
+   */
+  private async makeRoomFor(key: string, max: number, acceptEnv: () => unknown): Promise<void> {
+    const full = () => this.deps.sessions.countByClient(key) + (this.opening.get(key) ?? 0) >= max;
+    if (!this.deps.evictor || !full()) return;
+    try {
+      acceptEnv();
+    } catch {
+      return; // refused below, as before: the limit first, then the headers
+    }
+    const idleMs = this.deps.limits.evictIdleMs ?? 300_000;
+    for (let tries = 0; tries < 3 && full(); tries += 1) {
+      if (!(await this.deps.evictor.forClient(key, idleMs))) return; // nothing idle enough: refused below
     }
   }
 

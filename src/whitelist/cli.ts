@@ -23,7 +23,8 @@ export const COMMANDS_USAGE = `usage: mcp-warden commands SUBCOMMAND [--file FIL
                                    (arguments starting with -- only after --)
       [--allow-env NAME...]        names clients may set with ENV_* headers (allowedEnv)
       [--env NAME=VALUE...]        fixed variables; a bare NAME takes its value from this shell
-      [--mode shared|isolated] [--idle hibernate] [--description TEXT]
+      [--mode shared|isolated] [--description TEXT]
+      [--idle keep|hibernate] [--hibernate-after-ms MS] [--max-memory-mb MB]
       [--replace]                  replace an existing entry (otherwise refused)
   remove KEY                       remove an entry (live sessions: the gateway's --on-remove)
   check [FILE]                     validate a whitelist file and print each entry's URL path
@@ -40,7 +41,7 @@ exit status: 0 done, 1 refused (the message names the entry), 2 usage error`;
 const COMMON: Record<string, OptionKind> = { file: 'one', remote: 'one', help: 'flag' };
 const OPTIONS: Record<string, Record<string, OptionKind>> = {
   list: { ...COMMON, json: 'flag' },
-  add: { ...COMMON, command: 'one', args: 'many', 'allow-env': 'many', env: 'many', mode: 'one', idle: 'one', description: 'one', replace: 'flag' },
+  add: { ...COMMON, command: 'one', args: 'many', 'allow-env': 'many', env: 'many', mode: 'one', idle: 'one', 'hibernate-after-ms': 'one', 'max-memory-mb': 'one', description: 'one', replace: 'flag' },
   remove: { ...COMMON },
   check: { ...COMMON },
   url: { ...COMMON, base: 'one', 'public-url': 'one', port: 'one' },
@@ -142,7 +143,7 @@ function describeEntry(key: string, entry: unknown): string {
     if (typeof e.description === 'string') lines.push(`  description: ${e.description}`);
     if (Array.isArray(e.allowedEnv)) lines.push(`  allowedEnv: ${e.allowedEnv.length === 0 ? '(none)' : e.allowedEnv.join(', ')}`);
     if (typeof e.env === 'object' && e.env !== null) lines.push(`  env: ${Object.keys(e.env).join(', ')} (values ${HIDDEN})`);
-    for (const field of ['mode', 'sharedChildren', 'maxChildren', 'idle', 'cwd'] as const) {
+    for (const field of ['mode', 'sharedChildren', 'maxChildren', 'idle', 'hibernateAfterMs', 'maxMemoryMb', 'cwd'] as const) {
       if (e[field] !== undefined) lines.push(`  ${field}: ${String(e[field])}`);
     }
     if (typeof e.pool === 'object' && e.pool !== null) lines.push(`  pool: ${JSON.stringify(e.pool)}`);

@@ -103,6 +103,16 @@ export function entryFromArgs(parsed: ParsedArgs, env: NodeJS.ProcessEnv): Recor
   if (mode !== undefined) entry.mode = mode;
   const idle = parsed.one.get('idle');
   if (idle !== undefined) entry.idle = idle;
+  for (const [option, field] of [
+    ['hibernate-after-ms', 'hibernateAfterMs'],
+    ['max-memory-mb', 'maxMemoryMb'],
+  ] as const) {
+    const value = parsed.one.get(option);
+    if (value === undefined) continue;
+    // A number the whitelist's own checks then bound; a word is a usage error here.
+    if (!/^\d+$/.test(value)) throw new CliUsageError(`--${option} takes a whole number, not "${value}"`);
+    entry[field] = Number(value);
+  }
   return entry;
 }
 

@@ -80,17 +80,28 @@ describe('mcp-warden commands on a file', () => {
   it('add writes a new file with $schema, readable 2-space JSON the loader accepts', async () => {
     const dir = tempDir();
     const file = join(dir, 'allowed-commands.json');
-    const run = await commands(['add', 'github', '--allow-env', 'GITHUB_TOKEN', '--description', 'GitHub', '--idle', 'hibernate', '--', 'npx', '-y', '@modelcontextprotocol/server-github'], {}, dir);
+    const run = await commands(['add', 'github', '--allow-env', 'GITHUB_TOKEN', '--description', 'GitHub', '--idle', 'hibernate', '--hibernate-after-ms', '120000', '--max-memory-mb', '300', '--', 'npx', '-y', '@modelcontextprotocol/server-github'], {}, dir);
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout).toContain('added "github" to allowed-commands.json');
     expect(run.stdout).toContain('/github/mcp');
     const text = readFileSync(file, 'utf8');
     const json = JSON.parse(text) as Record<string, unknown>;
     expect(fileURLToPath(new URL(json.$schema as string, pathToFileURL(file)))).toBe(SCHEMA);
-    expect(json.github).toEqual({ description: 'GitHub', command: 'npx', args: ['-y', '@modelcontextprotocol/server-github'], allowedEnv: ['GITHUB_TOKEN'], idle: 'hibernate' });
+    expect(json.github).toEqual({ description: 'GitHub', command: 'npx', args: ['-y', '@modelcontextprotocol/server-github'], allowedEnv: ['GITHUB_TOKEN'], idle: 'hibernate', hibernateAfterMs: 120000, maxMemoryMb: 300 });
     expect(text).toContain('\n  "github": {\n    "description": "GitHub",\n');
     const [spec] = await loadCommandsFile(file);
-    expect(spec).toMatchObject({ key: 'github', command: 'npx', idle: 'hibernate' });
+    expect(spec).toMatchObject({ key: 'github', command: 'npx', idle: 'hibernate', hibernateAfterMs: 120000, maxMemoryMb: 300 });
+  });
+
+  it('takes only whole numbers for --max-memory-mb and --hibernate-after-ms (exit 2), and the loader bounds them (exit 1)', async () => {
+    const dir = tempDir();
+    const word = await commands(['add', 'srv', '--max-memory-mb', 'lots', '--', 'node', 'srv.js'], {}, dir);
+    expect(word.code).toBe(2);
+    expect(word.stderr).toContain('--max-memory-mb takes a whole number, not "lots"');
+    const small = await commands(['add', 'srv', '--max-memory-mb', '8', '--', 'node', 'srv.js'], {}, dir);
+    expect(small.code).toBe(1);
+    expect(small.stderr).toContain('maxMemoryMb');
+    expect(existsSync(join(dir, 'allowed-commands.json'))).toBe(false);
   });
 
   it('refuses a key that exists (unless --replace) and an entry the loader refuses, naming the entry; exit 1, file unchanged', async () => {

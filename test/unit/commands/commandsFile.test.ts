@@ -306,10 +306,11 @@ describe('$schema and idle', () => {
     expect(parseError({ $schema: './s.json' }).message).toContain('no commands defined');
   });
 
-  it('stores "idle": "hibernate" on the spec, refuses any other value', () => {
+  it('stores "idle" ("keep" or "hibernate") on the spec, refuses any other value', () => {
     expect(parseCommands({ x: { idle: 'hibernate' } }, '/b')[0]?.idle).toBe('hibernate');
-    expect(parseCommands({ x: {} }, '/b')[0]).not.toHaveProperty('idle');
-    expect(parseError({ x: { idle: 'sleep' } }).message).toBe('entry "x": idle must be "hibernate"');
+    expect(parseCommands({ x: { idle: 'keep' } }, '/b')[0]?.idle).toBe('keep');
+    expect(parseCommands({ x: {} }, '/b')[0]?.idle).toBeUndefined();
+    expect(parseError({ x: { idle: 'sleep' } }).message).toBe('entry "x": idle must be "keep" or "hibernate"');
   });
 });
 

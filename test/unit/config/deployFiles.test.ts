@@ -42,7 +42,13 @@ describe('fly.toml', () => {
     const settings = parseSettings([], { ...env, WARDEN_SECRET: 'a-secret-for-the-test', FLY_APP_NAME: top.app, FLY_MACHINE_ID: '683d479c1d6e98' }).settings;
     expect(section('http_service.concurrency')).toMatchObject({ type: 'connections' });
     expect(settings.maxConnections).toBe(Number(section('http_service.concurrency').hard_limit));
-    expect(settings.maxChildren).toBeLessThanOrEqual(5);
+    // ~1,000 sessions on a shared entry fit under the connection limits.
+    expect(Number(section('http_service.concurrency').soft_limit)).toBeGreaterThanOrEqual(1000);
+    // Memory decides how many children run: the budget follows the VM, no fixed count of children.
+    expect(env.WARDEN_MAX_CHILDREN).toBeUndefined();
+    expect(env.WARDEN_MEMORY_BUDGET_MB).toBeUndefined();
+    expect(settings.memoryReserveMb).toBeGreaterThanOrEqual(128);
+    expect(section('vm').memory).toBe('1gb');
     expect(settings.flyMachineId).toBe('683d479c1d6e98');
     expect(section('http_service.checks')).toMatchObject({ path: '/health', method: 'GET' });
   });

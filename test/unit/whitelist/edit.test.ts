@@ -41,7 +41,7 @@ describe('putEntry', () => {
     expect(error).toMatchObject({ problem: 'invalid', key: 'bad' });
     expect(error.message).toMatch(/^redis key w:whitelist: entry "bad": allowedEnv\[0\] "LD_PRELOAD" names a variable no client may ever set/);
     expect(refusal(() => putEntry(doc, ' padded', {}, { file: FILE, replace: false })).message).toContain('entry " padded": key must not start or end with whitespace');
-    expect(refusal(() => putEntry(doc, 'x', { idle: 'never' }, { file: FILE, replace: false })).message).toContain('entry "x": idle must be "hibernate"');
+    expect(refusal(() => putEntry(doc, 'x', { idle: 'never' }, { file: FILE, replace: false })).message).toContain('entry "x": idle must be "keep" or "hibernate"');
   });
 
   it('refuses "$schema" as a key', () => {
