@@ -91,7 +91,9 @@ async function runTarget(target, rep, sampler, results) {
         }
         log(`  ${client}: latency + throughput`);
         record.lat = await latencyAndThroughputPhase(inst, client, settings);
-        log(`    p50 16 B ${summaryP50(record.lat.lat16)} ms, ${Math.round(record.lat.throughput.perSecond)} calls/s${record.lat.truncated ? ` (truncated: ${record.lat.truncated})` : ''}`);
+        log(
+          `    p50 16 B ${summaryP50(record.lat.lat16)} ms, ${Math.round(record.lat.throughput.perSecond)} calls/s${record.lat.truncated ? ` (truncated: ${record.lat.truncated})` : ''}`,
+        );
         if (rep === 0) {
           log(`  ${client}: correctness 50×20`);
           record.correctness = await correctnessPhase(inst, client, settings);
@@ -112,7 +114,9 @@ async function runTarget(target, rep, sampler, results) {
     entry.rss.procs = Math.max(entry.rss.procs, peaks.procs);
     const { leftovers } = await inst.stop();
     entry.leftovers += leftovers;
-    log(`  stopped (peak RSS gateway ${(peaks.own / 2 ** 20).toFixed(1)} MB, tree ${(peaks.tree / 2 ** 20).toFixed(1)} MB, ${peaks.procs} procs${leftovers ? `, ${leftovers} killed after grace` : ''})`);
+    log(
+      `  stopped (peak RSS gateway ${(peaks.own / 2 ** 20).toFixed(1)} MB, tree ${(peaks.tree / 2 ** 20).toFixed(1)} MB, ${peaks.procs} procs${leftovers ? `, ${leftovers} killed after grace` : ''})`,
+    );
   }
 }
 
@@ -139,7 +143,10 @@ async function main() {
     meta: {
       date: new Date().toISOString(),
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-      env: Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v}`).join(' '),
+      env: Object.entries(process.env)
+        .filter(([k]) => k.startsWith('BENCH_'))
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
       node: process.version,
       cpu: os.cpus()[0]?.model ?? '?',
       cores: os.cpus().length,
@@ -157,9 +164,24 @@ async function main() {
     },
     targets: {},
   };
-  log(`settings: scale ${settings.scale}, ${settings.reps} reps, targets ${targets.map((t) => t.id).join(',')}; load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  log(
+    `settings: scale ${settings.scale}, ${settings.reps} reps, targets ${targets.map((t) => t.id).join(',')}; load ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   for (const t of targets) {
-    results.targets[t.id] = { id: t.id, label: t.label, family: t.family, transport: t.transport, status: 'ok', records: { raw: [], sdk: [] }, rss: { own: 0, tree: 0, procs: 0 }, leftovers: 0, load: [] };
+    results.targets[t.id] = {
+      id: t.id,
+      label: t.label,
+      family: t.family,
+      transport: t.transport,
+      status: 'ok',
+      records: { raw: [], sdk: [] },
+      rss: { own: 0, tree: 0, procs: 0 },
+      leftovers: 0,
+      load: [],
+    };
   }
   const sampler = new RssSampler(settings.sampleMs);
   try {
@@ -173,7 +195,11 @@ async function main() {
       running = 'first 2026-07-28 calls';
       results.firstCall = await firstModernCallPhase(modern, settings).catch((error) => ({ error: error.message.split('\n')[0] }));
       const fc = results.firstCall;
-      log(fc.error ? `  failed: ${fc.error}` : `  p50 ${fc.summary?.p50?.toFixed(2)} ms, p90 ${fc.summary?.p90?.toFixed(2)} ms, ${fc.fromPool}/${fc.n} took a spare, ${fc.failures} failed; direct floor p50 ${fc.direct?.summary?.p50?.toFixed(2)} ms`);
+      log(
+        fc.error
+          ? `  failed: ${fc.error}`
+          : `  p50 ${fc.summary?.p50?.toFixed(2)} ms, p90 ${fc.summary?.p90?.toFixed(2)} ms, ${fc.fromPool}/${fc.n} took a spare, ${fc.failures} failed; direct floor p50 ${fc.direct?.summary?.p50?.toFixed(2)} ms`,
+      );
     }
     if (!argv.has('--no-idle')) {
       log('idle sessions');
@@ -207,7 +233,10 @@ async function main() {
   results.meta.wallSeconds = (Date.now() - t0) / 1000;
   const report = renderReport(results);
   process.stdout.write(`${report}\n`);
-  writeFileSync(resolve(ROOT, '.bench/results.json'), JSON.stringify(results, (k, v) => (k === 'records' ? undefined : v), 2));
+  writeFileSync(
+    resolve(ROOT, '.bench/results.json'),
+    JSON.stringify(results, (k, v) => (k === 'records' ? undefined : v), 2),
+  );
   if (!argv.has('--no-write')) {
     writeFileSync(resolve(ROOT, 'BENCHMARKS.md'), `${report}\n`);
     log('wrote BENCHMARKS.md and .bench/results.json');
@@ -217,7 +246,12 @@ async function main() {
 /** `--capacity-only`: the memory-budget phase alone; its section of BENCHMARKS.md is replaced. */
 async function capacityOnly() {
   mkdirSync(resolve(ROOT, '.bench'), { recursive: true });
-  log(`capacity only: scale ${settings.scale}; load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  log(
+    `capacity only: scale ${settings.scale}; load ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   const capacity = await capacityPhase(settings.scale, log);
   process.stdout.write(`${writeCapacity(capacity, { write: !argv.has('--no-write') })}\n`);
 }

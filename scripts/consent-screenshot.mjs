@@ -22,17 +22,37 @@ const out = process.argv[2] ?? fileURLToPath(new URL('../docs/consent-page.png',
 const width = Number(process.argv[3] ?? 720);
 const which = process.argv[4] ?? 'consent';
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const PUBLIC_URL = 'https://mcp.example.com';
 const KEY = 'github';
 const SECRET = randomBytes(24).toString('base64url');
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-screenshot-'));
 const commandsFile = join(dir, 'allowed-commands.json');
-writeFileSync(commandsFile, JSON.stringify({ [KEY]: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-github'], allowedEnv: ['GITHUB_PERSONAL_ACCESS_TOKEN'] } }));
+writeFileSync(
+  commandsFile,
+  JSON.stringify({ [KEY]: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-github'], allowedEnv: ['GITHUB_PERSONAL_ACCESS_TOKEN'] } }),
+);
 const logger = winston.createLogger({ silent: true, transports: [new winston.transports.Console()] });
 const gateway = await createGateway(
-  validateSettings({ host: '127.0.0.1', port: 0, commandsFile, secret: SECRET, poolMin: 0, oauthKey: randomBytes(48).toString('base64'), publicUrl: PUBLIC_URL }),
+  validateSettings({
+    host: '127.0.0.1',
+    port: 0,
+    commandsFile,
+    secret: SECRET,
+    poolMin: 0,
+    oauthKey: randomBytes(48).toString('base64'),
+    publicUrl: PUBLIC_URL,
+  }),
   { logger },
 );
 const { port } = await gateway.listen();
@@ -42,13 +62,27 @@ try {
   const registered = await fetch(`${base}/register`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ client_name: 'Claude', redirect_uris: ['https://claude.ai/api/mcp/auth_callback'], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none' }),
+    body: JSON.stringify({
+      client_name: 'Claude',
+      redirect_uris: ['https://claude.ai/api/mcp/auth_callback'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: 'none',
+    }),
   });
   if (registered.status !== 201) throw new Error(`register: HTTP ${registered.status} ${await registered.text()}`);
   const { client_id: clientId } = await registered.json();
   const url = new URL(`${base}/authorize`);
   const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
-  const params = { response_type: 'code', client_id: clientId, redirect_uri: 'https://claude.ai/api/mcp/auth_callback', code_challenge: challenge, code_challenge_method: 'S256', state: randomBytes(16).toString('base64url'), scope: 'mcp', resource: `${PUBLIC_URL}/${KEY}/mcp` };
+  const params = {
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: 'https://claude.ai/api/mcp/auth_callback',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state: randomBytes(16).toString('base64url'),
+    scope: 'mcp',
+    resource: `${PUBLIC_URL}/${KEY}/mcp`,
+  };
   for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
 
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });

@@ -8,7 +8,7 @@ import type { Logger } from './logging/logger.js';
 export function installCrashGuards(logger: Logger): () => void {
   const onRejection = (reason: unknown) => {
     logger.error('unhandled rejection (gateway keeps running)', {
-      error: reason instanceof Error ? reason.stack ?? reason.message : String(reason),
+      error: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason),
     });
   };
   const onException = (error: Error) => {

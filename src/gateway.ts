@@ -62,7 +62,6 @@ export interface GatewayDeps {
   readonly gatewayRss?: () => number;
 }
 
-
 export interface Gateway {
   readonly server: Server;
   readonly sessions: SessionStore;
@@ -97,20 +96,23 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
   let policy: PolicyStore | undefined;
   try {
     clients = settings.clientsFile ? loadClientsFile(settings.clientsFile) : undefined;
-    policy = settings.policyFile ? PolicyStore.load(settings.policyFile, { logger, pollMs: settings.policyPollMs, commandKeys: () => registry.keys() }) : undefined;
+    policy = settings.policyFile
+      ? PolicyStore.load(settings.policyFile, { logger, pollMs: settings.policyPollMs, commandKeys: () => registry.keys() })
+      : undefined;
   } catch (error) {
     await whitelist.source?.close();
     throw error;
   }
-  const audit = settings.auditFile || settings.auditStderr
-    ? await AuditLog.open({
-        file: settings.auditFile,
-        stderr: settings.auditStderr,
-        hmacKey: settings.auditHmacKey,
-        onError: (error) => logger.error('audit write failed', { error: error.message }),
-        onGap: (gap) => logger.error(`audit trail: ${gap.message}`, { event: gap.event }),
-      })
-    : AuditLog.disabled();
+  const audit =
+    settings.auditFile || settings.auditStderr
+      ? await AuditLog.open({
+          file: settings.auditFile,
+          stderr: settings.auditStderr,
+          hmacKey: settings.auditHmacKey,
+          onError: (error) => logger.error('audit write failed', { error: error.message }),
+          onGap: (gap) => logger.error(`audit trail: ${gap.message}`, { event: gap.event }),
+        })
+      : AuditLog.disabled();
   let limiterStore: LimiterStore;
   try {
     limiterStore = await createLimiterStore({ redisUrl: settings.redisUrl, keyPrefix: settings.redisPrefix, logger });
@@ -209,25 +211,33 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     );
   };
   // With --metrics-port, a scraper reaches /metrics on its own listener, without the secret.
-  const metricsServer = settings.metricsPort === undefined ? undefined : createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/metrics') metricsRoute(req, res);
-    else res.writeHead(404).end();
-  });
+  const metricsServer =
+    settings.metricsPort === undefined
+      ? undefined
+      : createServer((req, res) => {
+          if (req.method === 'GET' && req.url === '/metrics') metricsRoute(req, res);
+          else res.writeHead(404).end();
+        });
   const verify = clients ? multiTokenVerifier(settings.secret!, sharedRole, clients.tokens) : sharedSecretVerifier(settings.secret!, sharedRole);
   const verifyAdmin = adminVerifier(settings.adminToken, clients?.adminTokens ?? []);
   const addressOf = addressResolver(settings.trustedProxy ?? []);
   // OAuth's grants live where the rate limits do: Redis when there is one, else this process.
-  const oauthParts = oauthSetup(settings, limiterStore, {
-    ...(deps.oauthMetadataCa === undefined ? {} : { metadataCa: deps.oauthMetadataCa }),
-    registry,
-    verifyCredential: verify,
-    verifyAdmin,
-    throttle: authThrottle,
-    addressOf,
-    audit,
-    logger,
-    envMode: settings.envMode,
-  }, provider);
+  const oauthParts = oauthSetup(
+    settings,
+    limiterStore,
+    {
+      ...(deps.oauthMetadataCa === undefined ? {} : { metadataCa: deps.oauthMetadataCa }),
+      registry,
+      verifyCredential: verify,
+      verifyAdmin,
+      throttle: authThrottle,
+      addressOf,
+      audit,
+      logger,
+      envMode: settings.envMode,
+    },
+    provider,
+  );
   const grantStore = oauthParts?.store;
   let oauth: OAuthServer | undefined;
   const mintSessionId = fly?.mintSessionId;
@@ -253,7 +263,12 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
     },
   });
   modern = new ModernHandler({ conversations, policy: () => policy?.current, route: fly?.modern });
-  const streamable = new StreamableHandler(factory, sessions, { keepAliveMs: settings.keepAliveMs, jsonReplyWindowMs: settings.jsonReplyWindowMs, mintSessionId }, modern);
+  const streamable = new StreamableHandler(
+    factory,
+    sessions,
+    { keepAliveMs: settings.keepAliveMs, jsonReplyWindowMs: settings.jsonReplyWindowMs, mintSessionId },
+    modern,
+  );
   const onRejection = (error: WardenError) => {
     if (error.code === 'rate_limited' || error.code === 'limit_reached') metrics.rateLimited.inc({ limit: String(error.data?.limit ?? error.code) });
   };
@@ -301,7 +316,8 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
       isDraining,
       onRejection,
       pages,
-      messages: (request) => (request.endpoint === 'sse' ? sse.open(request) : request.endpoint === 'messages' ? sse.post(request) : streamable.handle(request)),
+      messages: (request) =>
+        request.endpoint === 'sse' ? sse.open(request) : request.endpoint === 'messages' ? sse.post(request) : streamable.handle(request),
     });
   };
 
@@ -332,7 +348,8 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
             logger.info('OAuth on, with an external identity provider', { issuer: oauth.issuer, jwks: provider?.jwksUri, from: provider?.source });
           } else if (oauth) {
             logger.info('OAuth on', { issuer: oauth.issuer, grants: grantStore?.shared ? 'redis' : 'memory' });
-            if (!grantStore?.shared) logger.warn('OAuth grants are kept in this process only: a restart signs every OAuth client out; set REDIS_URL to keep them');
+            if (!grantStore?.shared)
+              logger.warn('OAuth grants are kept in this process only: a restart signs every OAuth client out; set REDIS_URL to keep them');
           }
           logger.info('listening', {
             host: settings.host,

@@ -18,7 +18,6 @@ import { PACKAGE_VERSION } from './version.js';
 import { runCommandsCli } from './whitelist/cli.js';
 import { endpointPaths } from './whitelist/urls.js';
 
-
 function fail(message: string): never {
   process.stderr.write(`mcp-warden: ${message}\n`);
   process.exit(2);
@@ -27,15 +26,36 @@ function fail(message: string): never {
 async function main(): Promise<void> {
   // `mcp-warden audit ...` is an offline tool that answers on stdout; the gateway never does.
   if (process.argv[2] === 'audit') {
-    process.exit(await runAuditCli(process.argv.slice(3), process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s)));
+    process.exit(
+      await runAuditCli(
+        process.argv.slice(3),
+        process.env,
+        (s) => process.stdout.write(s),
+        (s) => process.stderr.write(s),
+      ),
+    );
   }
   // `mcp-warden oauth ...` drives a running gateway's admin API (grants, revocation).
   if (process.argv[2] === 'oauth') {
-    process.exit(await runOAuthCli(process.argv.slice(3), process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s)));
+    process.exit(
+      await runOAuthCli(
+        process.argv.slice(3),
+        process.env,
+        (s) => process.stdout.write(s),
+        (s) => process.stderr.write(s),
+      ),
+    );
   }
   // `mcp-warden commands ...` edits the whitelist (a file, or a running gateway's admin API).
   if (process.argv[2] === 'commands') {
-    process.exit(await runCommandsCli(process.argv.slice(3), process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s)));
+    process.exit(
+      await runCommandsCli(
+        process.argv.slice(3),
+        process.env,
+        (s) => process.stdout.write(s),
+        (s) => process.stderr.write(s),
+      ),
+    );
   }
   let settings: Settings;
   try {
@@ -84,7 +104,10 @@ async function main(): Promise<void> {
   const firstKey = gateway.registry.keys()[0] ?? '<command>';
   const url = `${base}${endpointPaths(firstKey).mcp}`;
   if (generated) {
-    const endpoints = gateway.registry.keys().map((key) => `  ${base}${endpointPaths(key).mcp}\n`).join('');
+    const endpoints = gateway.registry
+      .keys()
+      .map((key) => `  ${base}${endpointPaths(key).mcp}\n`)
+      .join('');
     process.stderr.write(
       `\nmcp-warden: WARDEN_SECRET is not set, so this run uses a generated secret:\n\n  ${settings.secret}\n\n` +
         `Connect with the header  Authorization: Bearer ${settings.secret}\n` +

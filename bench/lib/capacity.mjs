@@ -78,16 +78,20 @@ async function openMany(gw, n, concurrency) {
   let failures = 0;
   let firstError;
   const t0 = process.hrtime.bigint();
-  await mapLimit(Array.from({ length: n }, (_, i) => i), concurrency, async (i) => {
-    const s = gw.session();
-    try {
-      await withTimeout(s.open(), 90_000, 'open');
-      sessions[i] = s;
-    } catch (error) {
-      failures += 1;
-      firstError ??= String(error.message).slice(0, 200);
-    }
-  });
+  await mapLimit(
+    Array.from({ length: n }, (_, i) => i),
+    concurrency,
+    async (i) => {
+      const s = gw.session();
+      try {
+        await withTimeout(s.open(), 90_000, 'open');
+        sessions[i] = s;
+      } catch (error) {
+        failures += 1;
+        firstError ??= String(error.message).slice(0, 200);
+      }
+    },
+  );
   return { sessions: sessions.filter(Boolean), failures, firstError, setupMs: msSince(t0) };
 }
 
@@ -134,13 +138,17 @@ async function runMode(mode, cs, log) {
   try {
     const opened = await openMany(gw, n, cs.openConcurrency);
     Object.assign(row, { opened: opened.sessions.length, openFailures: opened.failures, firstOpenError: opened.firstError, setupMs: opened.setupMs });
-    log(`    ${mode}: ${opened.sessions.length}/${n} opened in ${(opened.setupMs / 1000).toFixed(1)} s${opened.firstError ? `; first error: ${opened.firstError}` : ''}`);
+    log(
+      `    ${mode}: ${opened.sessions.length}/${n} opened in ${(opened.setupMs / 1000).toFixed(1)} s${opened.firstError ? `; first error: ${opened.firstError}` : ''}`,
+    );
     const k = Math.max(1, Math.round(n * cs.activeShare));
     const activeRun = await runActive(pick(opened.sessions, Math.min(k, opened.sessions.length), mode === 'isolated'), cs.activeMs);
     Object.assign(row, { active: k, ...activeRun });
     const status = await gw.status();
     Object.assign(row, { openAtEnd: status.sessions, children: status.children, memory: status.memory, command: status.commands?.[KEY] });
-    log(`    ${mode}: ${k} active, ${activeRun.answered}/${activeRun.calls} calls answered (p50 ${activeRun.latency?.p50?.toFixed(1)} ms, p99 ${activeRun.latency?.p99?.toFixed(1)} ms); ${status.sessions} sessions open, ${status.children} children`);
+    log(
+      `    ${mode}: ${k} active, ${activeRun.answered}/${activeRun.calls} calls answered (p50 ${activeRun.latency?.p50?.toFixed(1)} ms, p99 ${activeRun.latency?.p99?.toFixed(1)} ms); ${status.sessions} sessions open, ${status.children} children`,
+    );
     if (mode === 'hibernating') row.sweep = await shareSweep(opened.sessions, cs, log);
   } finally {
     sampler.tick();
@@ -168,7 +176,10 @@ async function shareSweep(sessions, cs, log) {
 /** First call after a sleep: p50/p99, with (pool 1) and without (pool 0) a warm spare. */
 async function resumeLatency(cs, log) {
   const out = {};
-  for (const [variant, pool] of [['warm spare', 1], ['cold start', 0]]) {
+  for (const [variant, pool] of [
+    ['warm spare', 1],
+    ['cold start', 0],
+  ]) {
     const entries = { [KEY]: { ...SERVERS.everything, idle: 'hibernate', hibernateAfterMs: 500, pool: { min: pool } } };
     const gw = await startCapacityGateway(entries, cs, pool, `capacity-resume-${pool}.json`);
     const samples = [];
@@ -178,10 +189,15 @@ async function resumeLatency(cs, log) {
       await s.open();
       await s.echo('first');
       for (let i = 0; i < cs.resumeN; i += 1) {
-        await waitFor(async () => {
-          const st = (await gw.status()).commands?.[KEY];
-          return st?.hibernated === 1 && (pool === 0 || st.warm >= 1);
-        }, 30_000, 'a hibernated session (and a warm spare)', 100);
+        await waitFor(
+          async () => {
+            const st = (await gw.status()).commands?.[KEY];
+            return st?.hibernated === 1 && (pool === 0 || st.warm >= 1);
+          },
+          30_000,
+          'a hibernated session (and a warm spare)',
+          100,
+        );
         if (pool > 0) await sleep(1000); // the spare has finished starting
         const t0 = process.hrtime.bigint();
         try {

@@ -55,11 +55,21 @@ function checks(c) {
     s && !s.error ? s.openAtEnd >= 1000 && allAnswered(s) : undefined,
   );
   const kills = c.modes.reduce((n, m) => n + (m.kernelKills ?? 0), 0);
-  add('children killed by a SIGKILL the gateway did not send (the OOM killer)', '0', String(kills), c.modes.every((m) => m.kernelKills !== undefined) ? kills === 0 : undefined);
+  add(
+    'children killed by a SIGKILL the gateway did not send (the OOM killer)',
+    '0',
+    String(kills),
+    c.modes.every((m) => m.kernelKills !== undefined) ? kills === 0 : undefined,
+  );
   const child = c.childBytes;
   const budget = c.settings.budgetMb * 1024 * 1024;
   const peak = Math.max(...c.modes.map((m) => m.peakTree ?? 0));
-  add('gateway + children, peak of /proc samples every 250 ms', `≤ budget + one child (${mb(budget)} + ${mb(child)} MB)`, `${mb(peak)} MB`, child ? peak <= budget + child : undefined);
+  add(
+    'gateway + children, peak of /proc samples every 250 ms',
+    `≤ budget + one child (${mb(budget)} + ${mb(child)} MB)`,
+    `${mb(peak)} MB`,
+    child ? peak <= budget + child : undefined,
+  );
   return out;
 }
 
@@ -67,29 +77,66 @@ export function capacitySection(c) {
   if (!c) return '';
   const cs = c.settings;
   const out = [CAPACITY_BEGIN, `## Capacity under a ${cs.budgetMb} MB memory budget (server-everything)`, ''];
-  if (c.date) out.push(`Run on ${c.date}; 1-min load average ${f(c.loadBefore?.[0], 2)} before, ${f(c.loadAfter?.[0], 2)} after (2 cores shared with other work: latencies are noisy).`, '');
+  if (c.date)
+    out.push(
+      `Run on ${c.date}; 1-min load average ${f(c.loadBefore?.[0], 2)} before, ${f(c.loadAfter?.[0], 2)} after (2 cores shared with other work: latencies are noisy).`,
+      '',
+    );
   out.push(
     `\`bench/lib/capacity.mjs\` (\`node bench/run.mjs --capacity-only\`): a gateway with \`--memory-budget-mb ${cs.budgetMb}\` and its defaults otherwise (160 MB reserve, memory sampled every 5 s, 1 warm spare), one whitelist entry running server-everything; raw Streamable HTTP clients open sessions ${cs.openConcurrency} at a time and never close them; then ${f(cs.activeShare * 100, 0)}% of the requested sessions are active, each calling \`echo\` once a second for ${f(cs.activeMs / 1000, 0)} s (a call fails on an error or after ${10} s). Modes: **hibernating** (\`"idle": "hibernate"\`, \`hibernateAfterMs\` ${cs.hibernateAfterMs} for the run; the default is 60000), **shared** (\`"mode": "shared"\`), **isolated** (a child per session; fewer sessions requested: they cannot all stay open).`,
     '',
   );
   out.push(table(['target', 'goal', 'measured', ''], checks(c)));
   out.push('');
-  out.push(table(['mode', 'opened', 'open at the end', 'active', 'calls answered', 'call p50 / p99 ms', 'children at the end', 'peak MB, gateway + children', 'child high-water MB', 'kernel kills', 'open s'], c.modes.map(modeRow)));
+  out.push(
+    table(
+      [
+        'mode',
+        'opened',
+        'open at the end',
+        'active',
+        'calls answered',
+        'call p50 / p99 ms',
+        'children at the end',
+        'peak MB, gateway + children',
+        'child high-water MB',
+        'kernel kills',
+        'open s',
+      ],
+      c.modes.map(modeRow),
+    ),
+  );
   out.push('');
-  out.push('"open at the end": sessions the gateway still held after the active phase (the others were closed to make room for newer ones, longest idle first). "children": live children then, warm spare included. Peak MB: the sum of VmRSS over the gateway and its descendants, sampled every 250 ms by the bench for the whole run of the mode.', '');
+  out.push(
+    '"open at the end": sessions the gateway still held after the active phase (the others were closed to make room for newer ones, longest idle first). "children": live children then, warm spare included. Peak MB: the sum of VmRSS over the gateway and its descendants, sampled every 250 ms by the bench for the whole run of the mode.',
+    '',
+  );
   const sweep = c.modes.find((m) => m.mode === 'hibernating')?.sweep;
   if (sweep?.length) {
     const ok = sweep.filter((s) => s.failed === 0 && s.calls > 0).map((s) => s.share);
     out.push(`### Active share with hibernation (${c.modes.find((m) => m.mode === 'hibernating').opened} sessions, ${f(cs.stepMs / 1000, 0)} s per step)`, '');
     out.push(`Largest active share at which every call was answered: **${ok.length ? `${f(Math.max(...ok) * 100, 1)}%` : 'none of the steps'}**.`, '');
-    out.push(table(['active share', 'active sessions', 'calls answered', 'p50 ms', 'p99 ms', 'first error'], sweep.map((s) => [`${f(s.share * 100, 1)}%`, s.active, `${s.answered}/${s.calls}`, f(s.latency?.p50, 1), f(s.latency?.p99, 1), s.firstError ?? ''])));
+    out.push(
+      table(
+        ['active share', 'active sessions', 'calls answered', 'p50 ms', 'p99 ms', 'first error'],
+        sweep.map((s) => [`${f(s.share * 100, 1)}%`, s.active, `${s.answered}/${s.calls}`, f(s.latency?.p50, 1), f(s.latency?.p99, 1), s.firstError ?? '']),
+      ),
+    );
     out.push('');
   }
   if (c.resume && !c.resume.error) {
     out.push('### First call after hibernation', '');
-    out.push(table(['child', 'p50 ms', 'p99 ms', 'samples', 'failures'], Object.entries(c.resume).map(([k, v]) => [k, f(v.p50, 1), f(v.p99, 1), v.n ?? 0, v.failures])));
+    out.push(
+      table(
+        ['child', 'p50 ms', 'p99 ms', 'samples', 'failures'],
+        Object.entries(c.resume).map(([k, v]) => [k, f(v.p50, 1), f(v.p99, 1), v.n ?? 0, v.failures]),
+      ),
+    );
     out.push('');
-    out.push('One session sleeps (`hibernateAfterMs` 500), then one `echo` is timed: a child taken from the warm pool (after the spare had 1 s to start) or started cold, plus the replayed initialize. A call to a live child takes about a millisecond (the main table).', '');
+    out.push(
+      'One session sleeps (`hibernateAfterMs` 500), then one `echo` is timed: a child taken from the warm pool (after the spare had 1 s to start) or started cold, plus the replayed initialize. A call to a live child takes about a millisecond (the main table).',
+      '',
+    );
   } else if (c.resume?.error) out.push(`Resume latency failed: ${c.resume.error}`, '');
   out.push(CAPACITY_END);
   return out.join('\n');

@@ -49,7 +49,9 @@ export async function idlePhases(settings, sampler, log) {
     sampler.watch(inst.monitor);
     try {
       Object.assign(row, await idleSessionsPhase(inst, run.n));
-      log(`    ${row.opened}/${row.requested} open in ${(row.setupMs / 1000).toFixed(1)} s; gateway ${(row.after.own / 2 ** 20).toFixed(1)} MB, tree ${(row.after.tree / 2 ** 20).toFixed(0)} MB, children ${row.children}${row.firstError ? `; first error: ${row.firstError}` : ''}`);
+      log(
+        `    ${row.opened}/${row.requested} open in ${(row.setupMs / 1000).toFixed(1)} s; gateway ${(row.after.own / 2 ** 20).toFixed(1)} MB, tree ${(row.after.tree / 2 ** 20).toFixed(0)} MB, children ${row.children}${row.firstError ? `; first error: ${row.firstError}` : ''}`,
+      );
     } catch (error) {
       row.error = error.message.split('\n')[0];
     } finally {

@@ -125,7 +125,12 @@ export async function correctnessPhase(inst, client, settings) {
   const t0 = process.hrtime.bigint();
   // Opened 8 at a time (mcp-warden spawns 4 at a time by default anyway): 50 cold Node
   // servers at once on 2 cores can exceed any sane connect timeout for every target.
-  const opened = await mapLimit(Array.from({ length: n }), 8, () => openSession(inst, client, 'warm').then((s) => s, (e) => ({ failed: e })));
+  const opened = await mapLimit(Array.from({ length: n }), 8, () =>
+    openSession(inst, client, 'warm').then(
+      (s) => s,
+      (e) => ({ failed: e }),
+    ),
+  );
   const setupMs = msSince(t0);
   const sessions = opened.filter((s) => !s.failed);
   const openFailures = n - sessions.length;
@@ -180,20 +185,28 @@ export async function idleSessionsPhase(inst, n, { budgetMs = 240_000, concurren
   let failures = 0;
   let firstError;
   const t0 = process.hrtime.bigint();
-  await mapLimit(Array.from({ length: n }, (_, i) => i), concurrency, async () => {
-    if (Date.now() > deadline || failures >= maxFailures) return;
-    try {
-      sessions.push(await openSession(inst, 'raw', 'warm'));
-    } catch (error) {
-      failures += 1;
-      firstError ??= String(error.message).slice(0, 200);
-    }
-  });
+  await mapLimit(
+    Array.from({ length: n }, (_, i) => i),
+    concurrency,
+    async () => {
+      if (Date.now() > deadline || failures >= maxFailures) return;
+      try {
+        sessions.push(await openSession(inst, 'raw', 'warm'));
+      } catch (error) {
+        failures += 1;
+        firstError ??= String(error.message).slice(0, 200);
+      }
+    },
+  );
   const setupMs = msSince(t0);
   await sleep(2000);
   const after = inst.monitor.sampleRss();
   let children;
-  if (inst.status) children = await inst.status().then((st) => st.children, () => undefined);
+  if (inst.status)
+    children = await inst.status().then(
+      (st) => st.children,
+      () => undefined,
+    );
   const opened = sessions.length;
   // No DELETE per session: stopping the target ends them all (and is what is timed out).
   for (const s of sessions) s.closed = true;

@@ -133,13 +133,23 @@ export class Service {
         const v = match(line);
         if (v !== undefined) done(resolve, v);
       };
-      const timer = setTimeout(() => done(reject, new Error(`${this.name}: no ${label} within ${ms} ms; stderr tail:\n${this.stderrTail.slice(-15).join('\n')}`)), ms);
+      const timer = setTimeout(
+        () => done(reject, new Error(`${this.name}: no ${label} within ${ms} ms; stderr tail:\n${this.stderrTail.slice(-15).join('\n')}`)),
+        ms,
+      );
       for (const line of this.stderrTail) {
         const v = match(line);
         if (v !== undefined) return done(resolve, v);
       }
       this.lineListeners.add(listener);
-      this.exit.then(({ code, signal, error }) => done(reject, new Error(`${this.name} exited (code ${code}, signal ${signal}${error ? `, ${error.message}` : ''}) before ${label}; stderr tail:\n${this.stderrTail.slice(-15).join('\n')}`)));
+      this.exit.then(({ code, signal, error }) =>
+        done(
+          reject,
+          new Error(
+            `${this.name} exited (code ${code}, signal ${signal}${error ? `, ${error.message}` : ''}) before ${label}; stderr tail:\n${this.stderrTail.slice(-15).join('\n')}`,
+          ),
+        ),
+      );
     });
   }
 

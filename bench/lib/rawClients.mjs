@@ -178,8 +178,10 @@ export class RawModernSession extends RawBase {
     await postMessage(this.url, headers, message, this.timeoutMs, {
       onMessage: (msg) => {
         if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) this.errors += 1;
-        else if ('method' in msg) return; // progress or a log line on this request's stream
-        else if (reply !== undefined || msg.id !== id) this.strays += 1; // another request's reply, or a second one
+        else if ('method' in msg)
+          return; // progress or a log line on this request's stream
+        else if (reply !== undefined || msg.id !== id)
+          this.strays += 1; // another request's reply, or a second one
         else reply = msg;
       },
       onBadJson: () => (this.errors += 1),

@@ -50,7 +50,12 @@ function mainRows(results, client) {
   for (const t of Object.values(results.targets)) {
     const a = t.clients?.[client];
     if (!a || t.status !== 'ok') {
-      rows.push([t.label, ...Array(13).fill(NA).map((x, i) => (i === 0 && t.reason ? `${x} (${t.reason})` : x))]);
+      rows.push([
+        t.label,
+        ...Array(13)
+          .fill(NA)
+          .map((x, i) => (i === 0 && t.reason ? `${x} (${t.reason})` : x)),
+      ]);
       continue;
     }
     const isDirect = t.id === 'direct';
@@ -134,21 +139,38 @@ export function targetChecks(results) {
   const d = raw('direct');
   const checks = [];
   const add = (what, goal, value, met) => checks.push([what, goal, value, met === undefined ? NA : met ? 'met' : 'not met']);
-  for (const [id, name] of [['warden-sse', 'SSE'], ['warden-mcp', 'Streamable']]) {
+  for (const [id, name] of [
+    ['warden-sse', 'SSE'],
+    ['warden-mcp', 'Streamable'],
+  ]) {
     const a = raw(id);
     const added = a && d ? a.lat16.p50 - d.lat16.p50 : undefined;
     add(`added p50, raw 16 B, ${name}`, '≤ 0.15 ms', added === undefined ? NA : `${signed(added)} ms`, added === undefined ? undefined : added <= 0.15);
   }
-  for (const [id, name] of [['warden-sse', 'SSE'], ['warden-mcp', 'Streamable']]) {
+  for (const [id, name] of [
+    ['warden-sse', 'SSE'],
+    ['warden-mcp', 'Streamable'],
+  ]) {
     const a = raw(id);
     const added = a && d ? a.lat16.p99 - d.lat16.p99 : undefined;
     add(`added p99, raw 16 B, ${name}`, '≤ 1 ms', added === undefined ? NA : `${signed(added)} ms`, added === undefined ? undefined : added <= 1);
   }
-  for (const [id, name, goal] of [['warden-sse', 'SSE', 10_000], ['warden-mcp', 'Streamable', 6_000]]) {
+  for (const [id, name, goal] of [
+    ['warden-sse', 'SSE', 10_000],
+    ['warden-mcp', 'Streamable', 6_000],
+  ]) {
     const v = raw(id)?.throughput?.mean;
-    add(`throughput, raw, 16 in flight, ${name}`, `≥ ${goal.toLocaleString('en-US')} calls/s`, v === undefined ? NA : `${int(v)} calls/s`, v === undefined ? undefined : v >= goal);
+    add(
+      `throughput, raw, 16 in flight, ${name}`,
+      `≥ ${goal.toLocaleString('en-US')} calls/s`,
+      v === undefined ? NA : `${int(v)} calls/s`,
+      v === undefined ? undefined : v >= goal,
+    );
   }
-  for (const [id, name] of [['warden-sse', 'SSE'], ['warden-mcp', 'Streamable']]) {
+  for (const [id, name] of [
+    ['warden-sse', 'SSE'],
+    ['warden-mcp', 'Streamable'],
+  ]) {
     const v = raw(id)?.connect?.warm?.p50;
     add(`warm connect (pool), raw, ${name}, median`, '≤ 10 ms', v === undefined ? NA : `${f(v, 1)} ms`, v === undefined ? undefined : v <= 10);
   }
@@ -156,7 +178,12 @@ export function targetChecks(results) {
     const a = raw(id);
     const c = a?.correctness;
     const ok = c ? c.callsMs <= 1000 && corrBad(c) === 0 : undefined;
-    add(`multiplexed 50×20 (${t[id]?.label ?? id})`, '≤ 1 s, 0 bad', c ? `${f(c.callsMs, 0)} ms, ${corrBad(c)} bad` : `n/a${t[id]?.reason ? ` (${t[id].reason})` : ''}`, ok);
+    add(
+      `multiplexed 50×20 (${t[id]?.label ?? id})`,
+      '≤ 1 s, 0 bad',
+      c ? `${f(c.callsMs, 0)} ms, ${corrBad(c)} bad` : `n/a${t[id]?.reason ? ` (${t[id].reason})` : ''}`,
+      ok,
+    );
   }
   const idleTargets = [
     ['warden-idle', '1,000 idle sessions, gateway RSS (isolated children, Streamable, raw)'],
@@ -167,7 +194,12 @@ export function targetChecks(results) {
     if (!idle) continue;
     const full = idle.opened >= 1000;
     const own = idle.after?.own;
-    add(label, '≤ 150 MB', idle.error ? `n/a (${idle.error})` : `${mb(own)} MB at ${idle.opened} sessions`, idle.error || !full ? undefined : own <= 150 * 1024 * 1024);
+    add(
+      label,
+      '≤ 150 MB',
+      idle.error ? `n/a (${idle.error})` : `${mb(own)} MB at ${idle.opened} sessions`,
+      idle.error || !full ? undefined : own <= 150 * 1024 * 1024,
+    );
   }
   checks.push(...modernChecks(results));
   const p = results.policy?.allowed;
@@ -195,8 +227,16 @@ export function profileSection(profiles) {
   if (!profiles || profiles.length === 0) return '';
   const parts = ['## CPU profile of mcp-warden during the throughput phase', ''];
   for (const p of profiles) {
-    parts.push(`### ${p.label} (\`${p.file}\`; ${p.windowed ? 'throughput window only' : 'whole profile'}: ${f(p.totalMs, 0)} ms sampled, ${f(p.idleMs, 0)} ms idle; throughput under the profiler ${int(p.throughput?.perSecond)} calls/s)`, '');
-    parts.push(table(['#', 'self ms', '% of busy', 'function', 'url'], p.top.map((r, i) => [i + 1, f(r.selfMs, 1), f(r.pct, 1), `\`${r.functionName}\``, r.url ? `\`${r.url}\`` : ''])));
+    parts.push(
+      `### ${p.label} (\`${p.file}\`; ${p.windowed ? 'throughput window only' : 'whole profile'}: ${f(p.totalMs, 0)} ms sampled, ${f(p.idleMs, 0)} ms idle; throughput under the profiler ${int(p.throughput?.perSecond)} calls/s)`,
+      '',
+    );
+    parts.push(
+      table(
+        ['#', 'self ms', '% of busy', 'function', 'url'],
+        p.top.map((r, i) => [i + 1, f(r.selfMs, 1), f(r.pct, 1), `\`${r.functionName}\``, r.url ? `\`${r.url}\`` : '']),
+      ),
+    );
     parts.push('');
   }
   return parts.join('\n');
@@ -208,13 +248,26 @@ export function renderReport(results) {
   out.push('# Benchmarks', '');
   out.push(`Run on ${m.date} with \`${m.command}\`${m.env ? ` (env: \`${m.env}\`)` : ''}; ${m.wallSeconds ? `${f(m.wallSeconds, 0)} s wall clock` : ''}.`);
   out.push('');
-  out.push(`Machine: ${m.cpu} × ${m.cores} cores, ${m.memGb} GB RAM, Node ${m.node}, ${m.platform}. Load average (1/5/15 min) before: ${m.loadBefore.map((x) => x.toFixed(2)).join(' / ')}; after: ${m.loadAfter ? m.loadAfter.map((x) => x.toFixed(2)).join(' / ') : NA}.`);
-  out.push(`Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
-  out.push(`Settings: BENCH_SCALE=${m.settings.scale}, ${m.settings.reps} repetitions (target order alternates: forward, then reversed), ${m.settings.warmup} warm-up calls, ${m.settings.calls16} × 16 B and ${m.settings.calls64k} × 64 KiB sequential calls per repetition (percentiles over all repetitions pooled), throughput ${m.settings.throughputMs} ms with ${m.settings.inFlight} in flight (mean of repetitions), connect: median of ${m.settings.connectSamples} (first repetition), correctness: ${m.settings.corrSessions} sessions × ${m.settings.corrCalls} calls (first repetition).`);
+  out.push(
+    `Machine: ${m.cpu} × ${m.cores} cores, ${m.memGb} GB RAM, Node ${m.node}, ${m.platform}. Load average (1/5/15 min) before: ${m.loadBefore.map((x) => x.toFixed(2)).join(' / ')}; after: ${m.loadAfter ? m.loadAfter.map((x) => x.toFixed(2)).join(' / ') : NA}.`,
+  );
+  out.push(
+    `Versions: ${Object.entries(m.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}.`,
+  );
+  out.push(
+    `Settings: BENCH_SCALE=${m.settings.scale}, ${m.settings.reps} repetitions (target order alternates: forward, then reversed), ${m.settings.warmup} warm-up calls, ${m.settings.calls16} × 16 B and ${m.settings.calls64k} × 64 KiB sequential calls per repetition (percentiles over all repetitions pooled), throughput ${m.settings.throughputMs} ms with ${m.settings.inFlight} in flight (mean of repetitions), connect: median of ${m.settings.connectSamples} (first repetition), correctness: ${m.settings.corrSessions} sessions × ${m.settings.corrCalls} calls (first repetition).`,
+  );
   out.push('');
-  out.push(`1-min load average when each target started (per repetition): ${Object.values(results.targets).filter((t) => t.load?.length).map((t) => `${t.label} ${t.load.map((x) => x.toFixed(1)).join('/')}`).join('; ')}.`);
+  out.push(
+    `1-min load average when each target started (per repetition): ${Object.values(results.targets)
+      .filter((t) => t.load?.length)
+      .map((t) => `${t.label} ${t.load.map((x) => x.toFixed(1)).join('/')}`)
+      .join('; ')}.`,
+  );
   out.push('');
-  out.push('## The issue\'s targets', '');
+  out.push("## The issue's targets", '');
   out.push(table(['target', 'goal', 'measured', ''], targetChecks(results)));
   out.push('');
   for (const client of ['raw', 'sdk']) {
@@ -222,7 +275,10 @@ export function renderReport(results) {
     out.push(table(MAIN_HEADER, mainRows(results, client)));
     out.push('');
   }
-  out.push('"added" = target − direct stdio, same client and percentile. "connect" = new session: initialize + notifications/initialized; cold for mcp-warden uses a whitelist entry with `pool.min: 0` (spawn included); warm takes a pooled spare (`--pool-min 2`). For supergateway SSE and mcp-proxy every session shares one child started with the gateway, so their connect never spawns. Peak RSS is sampled every 100 ms over the whole life of the target (all phases, both clients): the gateway process / the gateway and every descendant (children, shells).', '');
+  out.push(
+    '"added" = target − direct stdio, same client and percentile. "connect" = new session: initialize + notifications/initialized; cold for mcp-warden uses a whitelist entry with `pool.min: 0` (spawn included); warm takes a pooled spare (`--pool-min 2`). For supergateway SSE and mcp-proxy every session shares one child started with the gateway, so their connect never spawns. Peak RSS is sampled every 100 ms over the whole life of the target (all phases, both clients): the gateway process / the gateway and every descendant (children, shells).',
+    '',
+  );
   out.push('## Ratios to direct and to the peers (p50/p99 latency: lower is better; throughput: higher is better)', '');
   for (const client of ['raw', 'sdk']) {
     out.push(`### ${client} client`, '');
@@ -231,23 +287,68 @@ export function renderReport(results) {
   }
   out.push(modernSection(results));
   out.push('## Correctness: 50 concurrent sessions × 20 echo calls, unique payloads, byte-for-byte', '');
-  out.push('"mismatch": a reply with the wrong text (another session\'s payload); "stray": a reply no pending request of that session asked for (cross-talk or duplicate); "errors": failed calls, JSON-RPC errors, failed session opens (× 20 calls each).', '');
-  out.push(table(['target', 'client', 'calls', 'ok', 'mismatch', 'stray', 'errors', 'open failures', 'setup ms', 'calls ms', 'first open error'], correctnessRows(results)));
+  out.push(
+    '"mismatch": a reply with the wrong text (another session\'s payload); "stray": a reply no pending request of that session asked for (cross-talk or duplicate); "errors": failed calls, JSON-RPC errors, failed session opens (× 20 calls each).',
+    '',
+  );
+  out.push(
+    table(
+      ['target', 'client', 'calls', 'ok', 'mismatch', 'stray', 'errors', 'open failures', 'setup ms', 'calls ms', 'first open error'],
+      correctnessRows(results),
+    ),
+  );
   out.push('');
-  if (results.targets['warden-modern']) out.push('"mcp-warden 2026-07-28": the 50 callers present the same shared secret, so they are one principal and share one conversation (one child) by design; their request ids collide (each numbers from 1) and every reply must still reach its own POST. See the method notes.', '');
+  if (results.targets['warden-modern'])
+    out.push(
+      '"mcp-warden 2026-07-28": the 50 callers present the same shared secret, so they are one principal and share one conversation (one child) by design; their request ids collide (each numbers from 1) and every reply must still reach its own POST. See the method notes.',
+      '',
+    );
   out.push('## Idle sessions (raw client, Streamable HTTP, initialize only, sessions kept open)', '');
-  out.push(`"idle fixture" is \`bench/fixtures/idle-server.awk\` (a ~2 MB mawk process that answers initialize), used so that 1,000 isolated children fit on this machine: the figure measures the gateway, not the server. server-everything is ~60–70 MB per isolated child, so 1,000 of them (~65 GB) do not fit in ${m.memGb} GB; that row is capped and the cap is stated.`, '');
-  out.push(table(['target', 'server', 'sessions open', 'cap', 'setup s', 'gateway RSS before MB', 'gateway RSS after MB', 'gateway KB/session', 'tree RSS after MB', 'tree KB/session', 'children'], idleRows(results)));
+  out.push(
+    `"idle fixture" is \`bench/fixtures/idle-server.awk\` (a ~2 MB mawk process that answers initialize), used so that 1,000 isolated children fit on this machine: the figure measures the gateway, not the server. server-everything is ~60–70 MB per isolated child, so 1,000 of them (~65 GB) do not fit in ${m.memGb} GB; that row is capped and the cap is stated.`,
+    '',
+  );
+  out.push(
+    table(
+      [
+        'target',
+        'server',
+        'sessions open',
+        'cap',
+        'setup s',
+        'gateway RSS before MB',
+        'gateway RSS after MB',
+        'gateway KB/session',
+        'tree RSS after MB',
+        'tree KB/session',
+        'children',
+      ],
+      idleRows(results),
+    ),
+  );
   out.push('');
   if (results.capacity) out.push(capacitySection(results.capacity), '');
   const p = results.policy;
   if (p) {
     out.push('## Policy decision time', '');
-    out.push(`\`parsePolicy\` (dist/policy/store.js) + \`evaluate\` (dist/policy/engine.js) on ${p.file}, ${int(p.evaluations)} evaluations per case in batches of 1000 timed with process.hrtime.bigint() (after 20,000 warm-up evaluations).`, '');
-    out.push(table(['case', 'p50 µs', 'mean µs', 'p99 µs (of batch means)'], [
-      ['allowed: role user, sms post_sms_3_messages with `to` and `body` (pattern, maxLength, notPattern, maxTotalBytes, additionalArgs)', f(p.allowed.p50Us, 3), f(p.allowed.meanUs, 3), f(p.allowed.p99Us, 3)],
-      ['denied: role user, unknown tool (default deny)', f(p.denied.p50Us, 3), f(p.denied.meanUs, 3), f(p.denied.p99Us, 3)],
-    ]));
+    out.push(
+      `\`parsePolicy\` (dist/policy/store.js) + \`evaluate\` (dist/policy/engine.js) on ${p.file}, ${int(p.evaluations)} evaluations per case in batches of 1000 timed with process.hrtime.bigint() (after 20,000 warm-up evaluations).`,
+      '',
+    );
+    out.push(
+      table(
+        ['case', 'p50 µs', 'mean µs', 'p99 µs (of batch means)'],
+        [
+          [
+            'allowed: role user, sms post_sms_3_messages with `to` and `body` (pattern, maxLength, notPattern, maxTotalBytes, additionalArgs)',
+            f(p.allowed.p50Us, 3),
+            f(p.allowed.meanUs, 3),
+            f(p.allowed.p99Us, 3),
+          ],
+          ['denied: role user, unknown tool (default deny)', f(p.denied.p50Us, 3), f(p.denied.meanUs, 3), f(p.denied.p99Us, 3)],
+        ],
+      ),
+    );
     out.push('');
   }
   const issues = [];
@@ -260,7 +361,8 @@ export function renderReport(results) {
     }
     if (t.leftovers) issues.push(`- ${t.label}: ${t.leftovers} processes of its tree were still alive after SIGTERM + grace and were SIGKILLed`);
   }
-  for (const w of results.warnings ?? []) issues.push(`- process warning in the bench client (${w.count}×, first while running ${w.during}): ${w.name}: ${w.message}`);
+  for (const w of results.warnings ?? [])
+    issues.push(`- process warning in the bench client (${w.count}×, first while running ${w.during}): ${w.name}: ${w.message}`);
   if (issues.length) out.push('## Notes from the run', '', ...issues, '');
   out.push(profileSection(results.profiles));
   out.push('## Method and caveats', '');
@@ -272,10 +374,10 @@ export function renderReport(results) {
 const METHOD = [
   '- Everything runs on loopback on one machine: the bench client, the gateway and the server(s) share the 2 cores, so figures include that contention; the load average above shows what else ran at the time.',
   '- Each target is started fresh for each repetition and stopped (SIGTERM to the gateway, then SIGKILL to any process of its tree still alive) after its phases; repetitions alternate the target order.',
-  '- The raw client keeps one POST keep-alive agent; SSE replies arrive on the GET stream, Streamable replies are parsed from the POST\'s SSE or JSON body. The raw Streamable client opens no standalone GET stream.',
+  "- The raw client keeps one POST keep-alive agent; SSE replies arrive on the GET stream, Streamable replies are parsed from the POST's SSE or JSON body. The raw Streamable client opens no standalone GET stream.",
   '- mcp-warden runs with `--http-rate 0 --max-sessions-per-client 2000 --max-children 1100 --idle-timeout-ms 0 --pool-min 2` and bearer auth on every request; supergateway and mcp-proxy run with their defaults and no auth (neither has bearer auth on by default). supergateway has no host flag: it and mcp-proxy run under `bench/servers/loopback.mjs`, a preload that binds every listen to 127.0.0.1 and reports the port (`--port 0`).',
   '- "bare relay (reference)" is `bench/servers/bareRelay.mjs`: node:http with one child per session and lines relayed untouched (no auth, validation, policy, limits, logging or process hygiene). It is not a product; it shows what HTTP and the extra hops cost on this machine, so that mcp-warden can be read against the most any Node gateway could do here.',
   '- supergateway SSE spawns one child for all sessions and sends every child message to every session; mcp-proxy starts one child and multiplexes sessions over one SDK client; supergateway Streamable (`--stateful`) and mcp-warden (isolated) start one child per session. "mcp-warden multiplexed" is a whitelist entry with `"mode": "shared"` (gateway defaults otherwise); it is reported n/a when the gateway refuses that entry at start.',
-  '- The CPU profile runs after everything else on a fresh gateway, with the profiler attached; its calls/s show the machine load at that moment as much as the profiler\'s cost, so compare its rows with each other, not with the main table.',
+  "- The CPU profile runs after everything else on a fresh gateway, with the profiler attached; its calls/s show the machine load at that moment as much as the profiler's cost, so compare its rows with each other, not with the main table.",
   '- Latency is client-observed wall time per call (process.hrtime.bigint). Percentiles are nearest-rank over all repetitions pooled.',
 ];

@@ -32,7 +32,7 @@ function median(values) {
  */
 export function modernComparison(results, client) {
   const t = results.targets;
-  const runs = (id) => (t[id]?.status === 'ok' ? t[id].clients?.[client]?.perRep ?? [] : []);
+  const runs = (id) => (t[id]?.status === 'ok' ? (t[id].clients?.[client]?.perRep ?? []) : []);
   const modern = runs('warden-modern');
   const legacy = runs('warden-mcp');
   const direct = runs('direct');
@@ -95,7 +95,9 @@ export function modernChecks(results) {
     checks.push([
       `first 2026-07-28 call of a new principal, warm spare ready, raw, p50 over ${fc.n} principals`,
       `< ${MODERN_GOALS.firstCallMs} ms`,
-      fc.error ? `n/a (${fc.error})` : `${f(s?.p50, 2)} ms (p90 ${f(s?.p90, 2)} ms; the server alone, direct: p50 ${f(fc.direct?.summary?.p50, 2)} ms${fc.failures ? `; ${fc.failures} failed` : ''})`,
+      fc.error
+        ? `n/a (${fc.error})`
+        : `${f(s?.p50, 2)} ms (p90 ${f(s?.p90, 2)} ms; the server alone, direct: p50 ${f(fc.direct?.summary?.p50, 2)} ms${fc.failures ? `; ${fc.failures} failed` : ''})`,
       verdict(complete ? s.p50 < MODERN_GOALS.firstCallMs : undefined),
     ]);
   }
@@ -110,7 +112,10 @@ export function modernSection(results) {
   const comparisons = ['raw', 'sdk'].map((client) => [client, modernComparison(results, client)]).filter(([, c]) => c);
   if (comparisons.length) {
     out.push('## 2026-07-28 against the 2025 Streamable path (same gateway, same run)', '');
-    out.push('Per repetition: 16 B sequential p50 and calls/s with 16 in flight of "mcp-warden 2026-07-28" and "mcp-warden Streamable" (and direct stdio when it ran), measured in the same repetition; then the median over the repetitions. "added ratio" = (2026-07-28 p50 − direct p50) / (Streamable p50 − direct p50): the gateway\'s own per-call cost in each era. Goal: added ratio ≤ 1.10, calls/s ratio ≥ 0.90.', '');
+    out.push(
+      'Per repetition: 16 B sequential p50 and calls/s with 16 in flight of "mcp-warden 2026-07-28" and "mcp-warden Streamable" (and direct stdio when it ran), measured in the same repetition; then the median over the repetitions. "added ratio" = (2026-07-28 p50 − direct p50) / (Streamable p50 − direct p50): the gateway\'s own per-call cost in each era. Goal: added ratio ≤ 1.10, calls/s ratio ≥ 0.90.',
+      '',
+    );
     for (const [client, c] of comparisons) {
       out.push(`### ${client} client`, '');
       const rows = c.rows.map((r) => [
@@ -125,16 +130,47 @@ export function modernSection(results) {
         x(r.throughputRatio),
       ]);
       rows.push([`**median of ${c.rows.length}**`, '', '', '', x(median(c.rows.map((r) => r.addedRatio))), x(c.p50Ratio), '', '', x(c.throughputRatio)]);
-      out.push(table(['', '2026-07-28 p50 ms', 'Streamable p50 ms', 'direct p50 ms', 'added ratio', 'p50 ratio', '2026-07-28 calls/s', 'Streamable calls/s', 'calls/s ratio'], rows));
+      out.push(
+        table(
+          [
+            '',
+            '2026-07-28 p50 ms',
+            'Streamable p50 ms',
+            'direct p50 ms',
+            'added ratio',
+            'p50 ratio',
+            '2026-07-28 calls/s',
+            'Streamable calls/s',
+            'calls/s ratio',
+          ],
+          rows,
+        ),
+      );
       out.push('');
     }
   }
   const fc = results.firstCall;
   if (fc) {
     out.push('## First 2026-07-28 call of a new principal, warm spare ready', '');
-    out.push(`A fresh gateway (\`--pool-min 2\`) with a clients file of ${fc.n} tokens, each its own principal with no conversation yet. After ${fc.warmupCalls} warm-up calls on the shared secret's own conversation (so the gateway's 2026-07-28 path has run once), per token: wait until the pool holds 2 warm spares and the last one taken was 1 s ago (GET /status), then time one \`tools/call\` echo from sending the POST to the end of its answer. The gateway takes a spare, does the 2025 handshake with it (initialize, notifications/initialized, logging/setLevel) and forwards the call. "took a spare": the spare count had dropped right after the call. The floor is the same sequence straight on stdio, ${fc.n} times: a fresh child of the same server, started and pinged (as the pool warms a spare), left alone 1 s, then timed from initialize to the reply of its first tools/call: what the server itself takes for its first handshake and first call.`, '');
-    const row = (label, r, extra) => [label, r?.summary?.n ?? 0, f(r?.summary?.p50, 2), f(r?.summary?.p90, 2), f(r?.summary?.p99, 2), f(r?.summary?.min, 2), f(r?.summary?.max, 2), ...extra, r?.failures ?? NA, r?.firstError ?? ''];
-    const rows = fc.error ? [['mcp-warden 2026-07-28, new principal', 0, NA, NA, NA, NA, NA, NA, NA, NA, fc.error]] : [row('mcp-warden 2026-07-28, new principal', fc, [`${fc.fromPool}/${fc.n}`])];
+    out.push(
+      `A fresh gateway (\`--pool-min 2\`) with a clients file of ${fc.n} tokens, each its own principal with no conversation yet. After ${fc.warmupCalls} warm-up calls on the shared secret's own conversation (so the gateway's 2026-07-28 path has run once), per token: wait until the pool holds 2 warm spares and the last one taken was 1 s ago (GET /status), then time one \`tools/call\` echo from sending the POST to the end of its answer. The gateway takes a spare, does the 2025 handshake with it (initialize, notifications/initialized, logging/setLevel) and forwards the call. "took a spare": the spare count had dropped right after the call. The floor is the same sequence straight on stdio, ${fc.n} times: a fresh child of the same server, started and pinged (as the pool warms a spare), left alone 1 s, then timed from initialize to the reply of its first tools/call: what the server itself takes for its first handshake and first call.`,
+      '',
+    );
+    const row = (label, r, extra) => [
+      label,
+      r?.summary?.n ?? 0,
+      f(r?.summary?.p50, 2),
+      f(r?.summary?.p90, 2),
+      f(r?.summary?.p99, 2),
+      f(r?.summary?.min, 2),
+      f(r?.summary?.max, 2),
+      ...extra,
+      r?.failures ?? NA,
+      r?.firstError ?? '',
+    ];
+    const rows = fc.error
+      ? [['mcp-warden 2026-07-28, new principal', 0, NA, NA, NA, NA, NA, NA, NA, NA, fc.error]]
+      : [row('mcp-warden 2026-07-28, new principal', fc, [`${fc.fromPool}/${fc.n}`])];
     if (fc.direct) rows.push(row('direct stdio, fresh child (the floor)', fc.direct, ['—']));
     out.push(table(['', 'samples', 'p50 ms', 'p90 ms', 'p99 ms', 'min ms', 'max ms', 'took a spare', 'failed', 'first error'], rows));
     out.push('');

@@ -47,7 +47,10 @@ export class SdkSession {
 
   async echo(message) {
     const options = { timeout: this.timeoutMs };
-    const result = this.kind === 'modern' ? await this.client.callTool({ name: 'echo', arguments: { message } }, options) : await this.client.callTool({ name: 'echo', arguments: { message } }, undefined, options);
+    const result =
+      this.kind === 'modern'
+        ? await this.client.callTool({ name: 'echo', arguments: { message } }, options)
+        : await this.client.callTool({ name: 'echo', arguments: { message } }, undefined, options);
     if (result.isError) throw new Error(`echo isError: ${JSON.stringify(result.content).slice(0, 300)}`);
     return result.content?.[0]?.text;
   }

@@ -70,7 +70,13 @@ const num = (name, fallback) => {
 export function loadSettings() {
   const scale = num('BENCH_SCALE', 1);
   const s = (n, floor) => Math.max(floor, Math.round(n * scale));
-  const list = (name) => (process.env[name] ? process.env[name].split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+  const list = (name) =>
+    process.env[name]
+      ? process.env[name]
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+      : undefined;
   return {
     scale,
     reps: Math.round(num('BENCH_REPS', 3)),

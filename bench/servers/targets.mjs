@@ -116,31 +116,44 @@ export async function startWarden({ entries, poolMin = 2, extraArgs = [], nodeAr
   const args = [
     ...nodeArgs,
     WARDEN,
-    '--host', '127.0.0.1',
-    '--port', '0',
-    '--commands', commands,
-    '--pool-min', String(poolMin),
-    '--http-rate', '0',
-    '--max-sessions-per-client', '2000',
-    '--max-children', '1100',
-    '--idle-timeout-ms', '0',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--commands',
+    commands,
+    '--pool-min',
+    String(poolMin),
+    '--http-rate',
+    '0',
+    '--max-sessions-per-client',
+    '2000',
+    '--max-children',
+    '1100',
+    '--idle-timeout-ms',
+    '0',
     ...extraArgs,
   ];
   const env = { ...CLEAN_ENV, WARDEN_SECRET: SECRET, WARDEN_ADMIN_TOKEN: ADMIN_TOKEN };
   const service = new Service('mcp-warden', process.execPath, args, { env, cwd: ROOT, stdoutToTail: true });
   try {
-    const port = await service.waitLine((line) => {
-      if (!line.includes('"listening"')) return undefined;
-      try {
-        return JSON.parse(line).port;
-      } catch {
-        return undefined;
-      }
-    }, START_TIMEOUT_MS, 'listening line');
+    const port = await service.waitLine(
+      (line) => {
+        if (!line.includes('"listening"')) return undefined;
+        try {
+          return JSON.parse(line).port;
+        } catch {
+          return undefined;
+        }
+      },
+      START_TIMEOUT_MS,
+      'listening line',
+    );
     return { service, port, status: () => wardenStatus(port) };
   } catch (error) {
     await service.stop(2000);
-    if (service.exitCode === 2) throw new Unsupported(service.stderrTail.find((l) => l.startsWith('mcp-warden:')) ?? service.stderrTail.join(' ').slice(0, 300));
+    if (service.exitCode === 2)
+      throw new Unsupported(service.stderrTail.find((l) => l.startsWith('mcp-warden:')) ?? service.stderrTail.join(' ').slice(0, 300));
     throw error;
   }
 }
@@ -149,10 +162,14 @@ export async function startWarden({ entries, poolMin = 2, extraArgs = [], nodeAr
 async function startPeer(name, script, args) {
   const service = new Service(name, process.execPath, ['--import', LOOPBACK, script, ...args], { cwd: ROOT, env: CLEAN_ENV, stdoutToTail: true });
   try {
-    const port = await service.waitLine((line) => {
-      const m = /^BENCH_LISTENING (\d+)$/.exec(line.trim());
-      return m ? Number(m[1]) : undefined;
-    }, START_TIMEOUT_MS, 'BENCH_LISTENING line');
+    const port = await service.waitLine(
+      (line) => {
+        const m = /^BENCH_LISTENING (\d+)$/.exec(line.trim());
+        return m ? Number(m[1]) : undefined;
+      },
+      START_TIMEOUT_MS,
+      'BENCH_LISTENING line',
+    );
     return { service, port };
   } catch (error) {
     await service.stop(2000);
@@ -205,7 +222,10 @@ export async function startTarget(target, options = {}) {
     return {
       monitor: group,
       session(client) {
-        const s = client === 'sdk' ? new SdkSession('stdio', undefined, undefined, timeoutMs) : new RawStdioSession(timeoutMs, [server.command, ...server.args], CLEAN_ENV);
+        const s =
+          client === 'sdk'
+            ? new SdkSession('stdio', undefined, undefined, timeoutMs)
+            : new RawStdioSession(timeoutMs, [server.command, ...server.args], CLEAN_ENV);
         const open = s.open.bind(s);
         const close = s.close.bind(s);
         s.open = async () => {
@@ -229,9 +249,7 @@ export async function startTarget(target, options = {}) {
   if (target.family === 'mcp-warden') {
     const key = target.shared ? 'server-shared' : 'server';
     const principals = options.clientTokens ? clientTokens(options.clientTokens) : undefined;
-    const entries = target.shared
-      ? { [key]: { ...server, mode: 'shared' } }
-      : { [key]: { ...server }, [`${key}-cold`]: { ...server, pool: { min: 0 } } };
+    const entries = target.shared ? { [key]: { ...server, mode: 'shared' } } : { [key]: { ...server }, [`${key}-cold`]: { ...server, pool: { min: 0 } } };
     const w = await startWarden({
       entries,
       poolMin: options.poolMin ?? 2,

@@ -164,7 +164,11 @@ export class AuditLog implements AuditRecorder {
       prev: tail === undefined ? GENESIS_PREV : chainHash(tail.lastLine, hmacKey),
       seq: tail?.nextSeq ?? 1,
       lead: tail === undefined || tail.endsWithBreak ? '' : '\n',
-      head: regular ? new HeadWriter(file, hmacKey, (error) => log.#report(new AuditLogError(`cannot update audit head file ${file}.head: ${toError(error).message}`, { cause: error }))) : undefined,
+      head: regular
+        ? new HeadWriter(file, hmacKey, (error) =>
+            log.#report(new AuditLogError(`cannot update audit head file ${file}.head: ${toError(error).message}`, { cause: error })),
+          )
+        : undefined,
       bytes: tail?.size ?? 0,
     });
     if (gap !== undefined) {

@@ -66,12 +66,7 @@ function parseVerify(args: readonly string[], env: NodeJS.ProcessEnv): VerifyCom
 }
 
 /** Runs `audit <subcommand>` (argv after `audit`); resolves the exit code. */
-export async function runAuditCli(
-  argv: readonly string[],
-  env: NodeJS.ProcessEnv,
-  out: (s: string) => void,
-  err: (s: string) => void,
-): Promise<number> {
+export async function runAuditCli(argv: readonly string[], env: NodeJS.ProcessEnv, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'help' || command === '--help' || command === '-h') {
     out(`${AUDIT_USAGE}\n`);

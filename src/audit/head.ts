@@ -22,9 +22,7 @@ export interface ChainHead {
 }
 
 export type HeadRead =
-  | { readonly state: 'missing' }
-  | { readonly state: 'invalid'; readonly reason: string }
-  | { readonly state: 'ok'; readonly head: ChainHead };
+  { readonly state: 'missing' } | { readonly state: 'invalid'; readonly reason: string } | { readonly state: 'ok'; readonly head: ChainHead };
 
 const VERSION = 1;
 /** A head file is a few hundred bytes; anything much larger is not one. */

@@ -70,6 +70,12 @@ export async function checkHead(file: string, tail: ChainTail | undefined, read:
     message:
       `audit file ${file} does not hold the record its head file vouches for (seq ${head.seq}, ending at byte ${head.bytes})` +
       `${missing === undefined ? '' : `: ${missing} record(s) missing at the end`}; its end was removed or rewritten`,
-    fields: { reason: 'tail differs from head', headFile, ...(missing === undefined ? {} : { missing }), expected: { ...expected, bytes: head.bytes }, found: { seq, hash } },
+    fields: {
+      reason: 'tail differs from head',
+      headFile,
+      ...(missing === undefined ? {} : { missing }),
+      expected: { ...expected, bytes: head.bytes },
+      found: { seq, hash },
+    },
   };
 }

@@ -43,18 +43,27 @@ const clientSchema = z
         if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
       })
       .regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must be 1-64 letters, digits or _.@-'),
-    role: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or _.-').optional(),
+    role: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or _.-')
+      .optional(),
     /** An administrator, not a client: admin routes only. */
     admin: z.boolean().optional(),
     token: z.string().min(16, 'must be at least 16 characters').optional(),
-    tokenSha256: z.string().regex(/^[0-9a-f]{64}$/i, 'must be 64 hex characters').optional(),
+    tokenSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/i, 'must be 64 hex characters')
+      .optional(),
   })
   .refine((c) => (c.token === undefined) !== (c.tokenSha256 === undefined), 'give exactly one of token or tokenSha256')
   .refine((c) => c.admin === true || c.role !== undefined, { message: 'a client needs a "role" (or "admin": true for an administrator)', path: ['role'] });
 
 export const clientsFileSchema = z.strictObject({
   /** Role of callers that present the shared WARDEN_SECRET. */
-  sharedSecretRole: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
+  sharedSecretRole: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .optional(),
   clients: z.array(clientSchema),
 });
 
@@ -93,7 +102,10 @@ export function loadClientsFile(path: string): ClientsConfig {
   const result = clientsFileSchema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    const where = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+    const where = issue.path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('')
+      .replace(/^\./, '');
     throw new ClientsFileError(`${path}: ${where || '(top level)'}: ${issue.message}`);
   }
   const ids = new Set<string>();

@@ -113,7 +113,10 @@ export class Bridge {
     const guard = this.options.guard;
     if (!guard) return this.forward(message);
     if (this.inboundTail) {
-      this.queueInbound(message, this.inboundTail.then(() => guard.inbound(message)));
+      this.queueInbound(
+        message,
+        this.inboundTail.then(() => guard.inbound(message)),
+      );
       return;
     }
     const result = guard.inbound(message);
@@ -181,7 +184,10 @@ export class Bridge {
       const checked = this.options.guard ? this.options.guard.outboundOther(message) : message;
       if (checked === undefined) {
         this.dropped('a message the policy withheld', message);
-        if (isRequest(message)) void this.child.send(errorBody(new WardenError('upstream_protocol', 'the gateway withheld this request from the client'), message.id) as JSONRPCMessage).catch(() => undefined);
+        if (isRequest(message))
+          void this.child
+            .send(errorBody(new WardenError('upstream_protocol', 'the gateway withheld this request from the client'), message.id) as JSONRPCMessage)
+            .catch(() => undefined);
         return;
       }
       if (isRequest(message)) {
@@ -249,9 +255,7 @@ export class Bridge {
     clearTimeout(this.initializeTimer);
     this.options.logger.debug('closing session', { ...this.options.tags, why, inFlight: this.pending.size });
     const error = this.child.closeError ?? new UpstreamExitedError(why === 'child exited' ? 'exited' : 'session closed');
-    const sends = this.pending.drain().map((id) =>
-      this.client.send(errorBody(error, id) as JSONRPCMessage, { relatedRequestId: id }).catch(() => undefined),
-    );
+    const sends = this.pending.drain().map((id) => this.client.send(errorBody(error, id) as JSONRPCMessage, { relatedRequestId: id }).catch(() => undefined));
     await Promise.allSettled(sends);
     this.options.guard?.close();
     await Promise.allSettled([this.client.close(), this.child.close()]);

@@ -5,12 +5,7 @@
  * The SDK's `isJSONRPC*` guards run a schema parse on every call; the bridge classifies
  * each message once with `kindOf` instead.
  */
-import type {
-  JSONRPCMessage,
-  JSONRPCNotification,
-  JSONRPCRequest,
-  RequestId,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, JSONRPCNotification, JSONRPCRequest, RequestId } from '@modelcontextprotocol/sdk/types.js';
 
 export type MessageKind = 'request' | 'notification' | 'result' | 'error';
 
@@ -104,5 +99,13 @@ export function isInitialize(value: unknown): value is JSONRPCRequest {
   if (kindOf(value) !== 'request') return false;
   const request = value as JSONRPCRequest;
   const params = request.params as Bag | undefined;
-  return request.method === 'initialize' && params !== undefined && typeof params.protocolVersion === 'string' && isObject(params.capabilities) && isObject(params.clientInfo) && typeof params.clientInfo.name === 'string' && typeof params.clientInfo.version === 'string';
+  return (
+    request.method === 'initialize' &&
+    params !== undefined &&
+    typeof params.protocolVersion === 'string' &&
+    isObject(params.capabilities) &&
+    isObject(params.clientInfo) &&
+    typeof params.clientInfo.name === 'string' &&
+    typeof params.clientInfo.version === 'string'
+  );
 }

@@ -73,11 +73,29 @@ export function cgroupLimit(readers: BudgetReaders = {}): { bytes: number; sourc
   const total = readers.totalBytes ?? totalmem();
   const root = readers.cgroupRoot ?? '/sys/fs/cgroup';
   const lines = (read('/proc/self/cgroup') ?? '').split('\n');
-  const v2 = lines.find((l) => l.startsWith('0::'))?.slice(3).trim() ?? '/';
-  const v2Limit = lowest(ancestors(v2).map((p) => `${root}${p}/memory.max`), read, total);
+  const v2 =
+    lines
+      .find((l) => l.startsWith('0::'))
+      ?.slice(3)
+      .trim() ?? '/';
+  const v2Limit = lowest(
+    ancestors(v2).map((p) => `${root}${p}/memory.max`),
+    read,
+    total,
+  );
   if (v2Limit !== undefined) return { bytes: v2Limit, source: 'cgroup v2 memory.max' };
-  const v1 = lines.map((l) => l.split(':')).find((f) => f.length >= 3 && f[1]!.split(',').includes('memory'))?.slice(2).join(':').trim() ?? '/';
-  const v1Limit = lowest(ancestors(v1).map((p) => `${root}/memory${p}/memory.limit_in_bytes`), read, total);
+  const v1 =
+    lines
+      .map((l) => l.split(':'))
+      .find((f) => f.length >= 3 && f[1]!.split(',').includes('memory'))
+      ?.slice(2)
+      .join(':')
+      .trim() ?? '/';
+  const v1Limit = lowest(
+    ancestors(v1).map((p) => `${root}/memory${p}/memory.limit_in_bytes`),
+    read,
+    total,
+  );
   if (v1Limit !== undefined) return { bytes: v1Limit, source: 'cgroup v1 memory.limit_in_bytes' };
   return undefined;
 }

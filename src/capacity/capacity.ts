@@ -138,7 +138,12 @@ export class Capacity implements MemoryGate {
       sampler.sample();
     }
     const { budget } = this.options;
-    this.options.logger.warn('new child refused: memory budget', { command: spec.key, budgetMb: mb(budget.bytes), usedMb: mb(this.usedBytes()), neededMb: mb(need) });
+    this.options.logger.warn('new child refused: memory budget', {
+      command: spec.key,
+      budgetMb: mb(budget.bytes),
+      usedMb: mb(this.usedBytes()),
+      neededMb: mb(need),
+    });
     throw new MemoryBudgetError(mb(budget.bytes), mb(this.usedBytes()), mb(need), budget.source, this.options.retryAfterSeconds ?? 5);
   }
 

@@ -55,7 +55,10 @@ export class IdleEvictor {
    */
   readonly forMemory = async (shortfall: number): Promise<boolean> => {
     const { sessions, sampler, capacity, logger } = this.deps;
-    const candidates = sessions.all().filter((s) => isIdle(s) && ownChild(s) !== undefined).sort(oldestFirst);
+    const candidates = sessions
+      .all()
+      .filter((s) => isIdle(s) && ownChild(s) !== undefined)
+      .sort(oldestFirst);
     const stops: Promise<boolean>[] = [];
     let freed = 0;
     for (const session of candidates) {
@@ -64,7 +67,11 @@ export class IdleEvictor {
       freed += sampler.cost(child, capacity.expectedCost(child.spec));
       const port = session.bridge.child;
       const hibernates = port instanceof HibernatingPort;
-      logger.info(hibernates ? 'hibernating an idle session to free memory' : 'closing an idle session to free memory', { session: session.idHash, command: session.commandKey, idleMs: Date.now() - session.lastActivity });
+      logger.info(hibernates ? 'hibernating an idle session to free memory' : 'closing an idle session to free memory', {
+        session: session.idHash,
+        command: session.commandKey,
+        idleMs: Date.now() - session.lastActivity,
+      });
       this.deps.onEvict?.('memory_budget', hibernates);
       stops.push(hibernates ? port.hibernate() : session.close('evicted to free memory for a new session').then(() => true));
     }
@@ -83,7 +90,11 @@ export class IdleEvictor {
       .filter((s) => s.clientKey === clientKey && isIdle(s) && now - s.lastActivity >= idleMs)
       .sort(oldestFirst)[0];
     if (!victim) return false;
-    this.deps.logger.info('closing the least recently used session of a client at its session limit', { session: victim.idHash, command: victim.commandKey, idleMs: now - victim.lastActivity });
+    this.deps.logger.info('closing the least recently used session of a client at its session limit', {
+      session: victim.idHash,
+      command: victim.commandKey,
+      idleMs: now - victim.lastActivity,
+    });
     this.deps.onEvict?.('client_cap', false);
     await victim.close('evicted: its client opened a new session at --max-sessions-per-client');
     return true;

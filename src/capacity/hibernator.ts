@@ -46,7 +46,9 @@ export class Hibernator {
       const port = session.bridge.child;
       if (!(port instanceof HibernatingPort) || port.current === undefined) continue;
       if (now - session.lastActivity < port.afterMs || !isIdle(session)) continue;
-      void port.hibernate().catch((error: unknown) => this.options.logger.warn('could not hibernate a session', { session: session.idHash, error: String(error) }));
+      void port
+        .hibernate()
+        .catch((error: unknown) => this.options.logger.warn('could not hibernate a session', { session: session.idHash, error: String(error) }));
       n += 1;
     }
     return n;

@@ -49,7 +49,12 @@ export class CapacitySetup {
       gatewayRss: deps.gatewayRss,
       onOverLimit: (child) => metrics.memoryExceeded(child.spec.key),
     });
-    this.capacity = new Capacity({ budget: detectBudget(settings, deps.budgetReaders), sampler: this.sampler, logger, freshMs: Math.min(1000, settings.memorySampleMs) });
+    this.capacity = new Capacity({
+      budget: detectBudget(settings, deps.budgetReaders),
+      sampler: this.sampler,
+      logger,
+      freshMs: Math.min(1000, settings.memorySampleMs),
+    });
     this.hibernation = {
       afterMs: settings.hibernateAfterMs,
       initializeTimeoutMs: settings.initializeTimeoutMs,
@@ -61,7 +66,13 @@ export class CapacitySetup {
   /** Evicts from `sessions` (for memory and at the per-client cap) and puts their quiet children to sleep. */
   attach(sessions: SessionStore): IdleEvictor {
     this.sessions = sessions;
-    const evictor = new IdleEvictor({ sessions, sampler: this.sampler, capacity: this.capacity, logger: this.deps.logger, onEvict: (reason, hibernated) => this.deps.metrics.evicted(reason, hibernated) });
+    const evictor = new IdleEvictor({
+      sessions,
+      sampler: this.sampler,
+      capacity: this.capacity,
+      logger: this.deps.logger,
+      onEvict: (reason, hibernated) => this.deps.metrics.evicted(reason, hibernated),
+    });
     this.capacity.addReleaser(evictor.forMemory);
     return evictor;
   }

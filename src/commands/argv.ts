@@ -85,9 +85,7 @@ export function splitCommandLine(line: string): string[] {
         i += 1;
       }
       if (!closed) {
-        throw new TypeError(
-          `unterminated double quote at position ${start} in command line ${JSON.stringify(line)}`,
-        );
+        throw new TypeError(`unterminated double quote at position ${start} in command line ${JSON.stringify(line)}`);
       }
       continue;
     }

@@ -121,11 +121,7 @@ export interface EnvValidationOptions extends EnvLimits {
  * @throws {EnvRejectedError} naming the first bad variable (`*` for the count limit).
  * @throws {TypeError} for invalid limits or mode.
  */
-export function validateEnvHeaders(
-  entries: readonly EnvHeaderEntry[],
-  spec: CommandSpec,
-  options: EnvValidationOptions = {},
-): Record<string, string> {
+export function validateEnvHeaders(entries: readonly EnvHeaderEntry[], spec: CommandSpec, options: EnvValidationOptions = {}): Record<string, string> {
   const { maxVariables, maxValueBytes } = resolveLimits(options);
   const mode = options.mode ?? 'blocklist';
   if (!ENV_MODES.includes(mode)) throw new TypeError(`mode must be ${ENV_MODES.join(' or ')}, got ${String(mode)}`);
@@ -174,10 +170,7 @@ function checkName(name: string, spec: CommandSpec, mode: EnvMode): void {
   if (listed === undefined && mode === 'blocklist') return;
   if (listed !== undefined && listed.some((entry) => entry.endsWith('*') && name.startsWith(entry.slice(0, -1)))) return;
   throw new EnvRejectedError(name, ENV_REJECT_REASONS.notAllowed, {
-    detail:
-      listed === undefined
-        ? '(--env-mode allowlist: the entry must list it in "allowedEnv")'
-        : '(the entry\'s "allowedEnv" does not list it)',
+    detail: listed === undefined ? '(--env-mode allowlist: the entry must list it in "allowedEnv")' : '(the entry\'s "allowedEnv" does not list it)',
     data: { setting: ENV_REJECT_SETTINGS.allowedEnv, ...(listed === undefined ? { envMode: mode } : {}) },
   });
 }
@@ -246,11 +239,7 @@ export function defaultChildEnvBase(): ChildEnvBase {
  * read): PATH, HOME and LANG from `base`, then the command's fixed `env` (admin-trusted,
  * may override anything), then the accepted header variables.
  */
-export function buildChildEnv(
-  spec: CommandSpec,
-  accepted: Readonly<Record<string, string>>,
-  base: ChildEnvBase,
-): Record<string, string> {
+export function buildChildEnv(spec: CommandSpec, accepted: Readonly<Record<string, string>>, base: ChildEnvBase): Record<string, string> {
   return Object.fromEntries([
     ['PATH', base.path],
     ['HOME', base.home],

@@ -48,8 +48,7 @@ function rejectProtoKey(input: unknown, ctx: z.RefinementCtx): unknown {
 }
 
 /** A string without NUL (NUL cannot be passed to spawn). */
-const text = () =>
-  z.string({ error: 'must be a string' }).refine(noNul, { error: 'must not contain a NUL character' });
+const text = () => z.string({ error: 'must be a string' }).refine(noNul, { error: 'must not contain a NUL character' });
 
 /**
  * One entry of the whitelist in object form. Every field is optional; unknown fields are
@@ -62,16 +61,17 @@ export const commandEntrySchema = z.strictObject({
     .optional()
     .describe('The executable (found on the fixed PATH, or an absolute path); with it, the key is only a name and args are the whole argument list'),
   /** Arguments; appended to the key's words when `command` is absent. */
-  args: z.array(text(), { error: 'must be an array of strings' }).optional().describe("Arguments, passed as argv (never through a shell); appended to the key's words when command is absent"),
+  args: z
+    .array(text(), { error: 'must be an array of strings' })
+    .optional()
+    .describe("Arguments, passed as argv (never through a shell); appended to the key's words when command is absent"),
   /** Fixed environment set by the admin (trusted; not subject to the header blocklist). */
   env: z
     .preprocess(
       rejectProtoKey,
-      z.record(
-        z.string().regex(ENV_NAME, { error: 'must be a variable name matching ^[A-Za-z_][A-Za-z0-9_]*$' }),
-        text(),
-        { error: 'must be an object mapping variable names to strings' },
-      ),
+      z.record(z.string().regex(ENV_NAME, { error: 'must be a variable name matching ^[A-Za-z_][A-Za-z0-9_]*$' }), text(), {
+        error: 'must be an object mapping variable names to strings',
+      }),
     )
     .optional()
     .describe("Fixed variables for this server, set by the admin; a client's ENV_* header cannot change them"),
@@ -80,12 +80,9 @@ export const commandEntrySchema = z.strictObject({
    * off the blocklist. An exact name opens a blocklisted one; a name of the wall fails the load.
    */
   allowedEnv: z
-    .array(
-      z
-        .string({ error: 'must be a string' })
-        .regex(ALLOWED_ENV_ENTRY, { error: 'must be an upper-case variable name (optionally ending in *)' }),
-      { error: 'must be an array of strings' },
-    )
+    .array(z.string({ error: 'must be a string' }).regex(ALLOWED_ENV_ENTRY, { error: 'must be an upper-case variable name (optionally ending in *)' }), {
+      error: 'must be an array of strings',
+    })
     .optional()
     .describe('Names a client may set with ENV_* headers: exact upper-case names, or prefixes ending in *; [] for none (docs/env.md)'),
   /** Working directory; relative paths resolve against the whitelist file's folder. */
@@ -112,7 +109,13 @@ export const commandEntrySchema = z.strictObject({
     .optional()
     .describe('isolated (default): one child per session; shared: sessions without ENV_* headers share children (stateless servers only)'),
   /** Children a shared command spreads its sessions over. */
-  sharedChildren: z.number({ error: 'must be a number' }).int().min(1).max(16).optional().describe('How many children a shared server spreads its sessions over (1-16)'),
+  sharedChildren: z
+    .number({ error: 'must be a number' })
+    .int()
+    .min(1)
+    .max(16)
+    .optional()
+    .describe('How many children a shared server spreads its sessions over (1-16)'),
   /** Most resident memory (MB) one child tree may use; over it the child is stopped and its session ends. */
   maxMemoryMb: z
     .number({ error: 'must be a number' })
@@ -125,7 +128,7 @@ export const commandEntrySchema = z.strictObject({
   idle: z
     .enum(['keep', 'hibernate'], { error: 'must be "keep" or "hibernate"' })
     .optional()
-    .describe('keep (default): the child lives as long as its session; hibernate: an idle session\'s child is stopped and started again on its next message'),
+    .describe("keep (default): the child lives as long as its session; hibernate: an idle session's child is stopped and started again on its next message"),
   /** Idle time before a hibernating entry's child is stopped, ms (needs `"idle": "hibernate"`). */
   hibernateAfterMs: z
     .number({ error: 'must be a number' })
@@ -218,12 +221,7 @@ function checkKey(key: string): string | undefined {
   return undefined;
 }
 
-function toSpec(
-  key: string,
-  value: unknown,
-  baseDir: string,
-  fail: (message: string, key?: string) => never,
-): CommandSpec {
+function toSpec(key: string, value: unknown, baseDir: string, fail: (message: string, key?: string) => never): CommandSpec {
   let entry: CommandEntry;
   if (typeof value === 'string') {
     if (value !== key) fail('a string value must be identical to its key (use an object to set options)', key);

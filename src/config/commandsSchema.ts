@@ -14,7 +14,8 @@ export const commandsFileSchema = z
   .catchall(z.union([commandEntrySchema, z.string().describe('The older shape: a string identical to its key')]))
   .meta({
     title: 'mcp-warden whitelist (allowed-commands.json)',
-    description: 'The servers the gateway may start. Each key is a server\'s name in URLs (/<encodeURIComponent(key)>/mcp); each value is an entry, {} to run the key as a command line. docs/whitelist.md',
+    description:
+      "The servers the gateway may start. Each key is a server's name in URLs (/<encodeURIComponent(key)>/mcp); each value is an entry, {} to run the key as a command line. docs/whitelist.md",
   });
 
 /** The JSON Schema of the whitelist file (written to schema/allowed-commands.schema.json). */

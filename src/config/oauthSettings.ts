@@ -23,17 +23,23 @@ const idpUrl = z.string().superRefine((value, ctx) => {
     return;
   }
   const problem =
-    url.protocol !== 'https:' && url.protocol !== 'http:' ? 'must be https'
-    : url.username !== '' || url.password !== '' ? 'must not carry a user name or password'
-    : url.hash !== '' || value.includes('#') ? 'must not have a fragment'
-    : undefined;
+    url.protocol !== 'https:' && url.protocol !== 'http:'
+      ? 'must be https'
+      : url.username !== '' || url.password !== ''
+        ? 'must not carry a user name or password'
+        : url.hash !== '' || value.includes('#')
+          ? 'must not have a fragment'
+          : undefined;
   if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
 });
 
 /** `claimValue=role,...`: the claim values in the order given (the first that matches wins). */
 const roleMap = z.string().transform((text, ctx) => {
   const pairs: [string, string][] = [];
-  for (const entry of text.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
+  for (const entry of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0)) {
     const at = entry.lastIndexOf('=');
     const value = at === -1 ? '' : entry.slice(0, at).trim();
     const role = at === -1 ? '' : entry.slice(at + 1).trim();
@@ -82,7 +88,12 @@ export const oauthSettingsShape = {
   /** Audiences accepted on every endpoint besides the endpoint's own URL (providers that cannot mint one per resource). */
   oauthAudience: z
     .string()
-    .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p.length > 0))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim())
+        .filter((p) => p.length > 0),
+    )
     .optional(),
   /** The claim whose value(s) name the caller's role; unset: every token has --default-role. */
   oauthRoleClaim: z.string().min(1).max(200).optional(),
@@ -122,7 +133,8 @@ export function oauthInputProblem(input: Input, name: (key: string) => string, o
     return 'WARDEN_OAUTH_KEY_PREVIOUS is set without WARDEN_OAUTH_KEY: the previous key only opens what it sealed; set the new key too';
   }
   for (const key of EXTERNAL_ONLY) {
-    if (input[key] !== undefined && input.oauthIssuer === undefined) return `${name(key)} is set without --oauth-issuer (WARDEN_OAUTH_ISSUER): it configures an external identity provider`;
+    if (input[key] !== undefined && input.oauthIssuer === undefined)
+      return `${name(key)} is set without --oauth-issuer (WARDEN_OAUTH_ISSUER): it configures an external identity provider`;
   }
   if (input.oauthRoleMap !== undefined && input.oauthRoleClaim === undefined) {
     return `${name('oauthRoleMap')} is set without --oauth-role-claim (WARDEN_OAUTH_ROLE_CLAIM): say which claim carries the values it maps`;

@@ -15,9 +15,12 @@ export class SettingsError extends Error {
 
 const MiB = 1024 * 1024;
 
-const list = z
-  .string()
-  .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p.length > 0));
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0),
+);
 
 /** Accepts bytes (`4194304`) or a size with a unit (`512kb`, `4mb`). */
 const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
@@ -45,10 +48,13 @@ const publicOrigin = z.string().transform((value, ctx) => {
   }
   const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname);
   const problem =
-    url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback) ? 'must be https (http only for a loopback host)'
-    : url.username !== '' || url.password !== '' ? 'must not carry a user name or password'
-    : url.pathname !== '/' || url.search !== '' || url.hash !== '' ? 'must be an origin only, with no path, query or fragment (e.g. https://app.fly.dev)'
-    : undefined;
+    url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)
+      ? 'must be https (http only for a loopback host)'
+      : url.username !== '' || url.password !== ''
+        ? 'must not carry a user name or password'
+        : url.pathname !== '/' || url.search !== '' || url.hash !== ''
+          ? 'must be an origin only, with no path, query or fragment (e.g. https://app.fly.dev)'
+          : undefined;
   if (problem !== undefined) {
     ctx.addIssue({ code: 'custom', message: problem });
     return z.NEVER;
@@ -185,7 +191,10 @@ export const settingsSchema = z.object({
   /** Clients file: tokens mapped to client ids and roles. */
   clientsFile: z.string().min(1).optional(),
   /** Role of callers using the shared secret (the clients file may override). @default default */
-  defaultRole: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or _.-').default('default'),
+  defaultRole: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or _.-')
+    .default('default'),
   /** Audit trail file (JSON lines, hash-chained). */
   auditFile: z.string().min(1).optional(),
   /** Also write audit lines to stderr. @default false */
@@ -200,7 +209,10 @@ export const settingsSchema = z.object({
   /** Redis for limits shared by every instance (environment only: it may hold a password). */
   redisUrl: z.string().url().optional(),
   /** Prefix of every Redis key, so deployments sharing a Redis keep their own budgets. @default warden */
-  redisPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or _.-').default('warden'),
+  redisPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits or _.-')
+    .default('warden'),
   /** HTTP requests per client per minute; 0: no limit. @default 1200 */
   httpRequestsPerMinute: z.coerce.number().int().min(0).default(1_200),
   /** Failed authentications per source address per 15 minutes before it is throttled. @default 20 */
@@ -209,9 +221,15 @@ export const settingsSchema = z.object({
    * This machine's id on Fly.io (environment only: `FLY_MACHINE_ID`, which Fly sets). With it,
    * session ids name their machine and requests are routed between machines with `fly-replay`.
    */
-  flyMachineId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -').optional(),
+  flyMachineId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -')
+    .optional(),
   /** The Fly.io app (environment only: `FLY_APP_NAME`): its machines are listed at `vms.<app>.internal`. */
-  flyAppName: z.string().regex(/^[A-Za-z0-9-]{1,63}$/, 'must be 1-63 letters, digits or -').optional(),
+  flyAppName: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,63}$/, 'must be 1-63 letters, digits or -')
+    .optional(),
   /** Serve /metrics without auth on this port (same host); unset: /metrics behind auth. */
   metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
 
@@ -294,7 +312,16 @@ export const SOURCES = [
 export { USAGE } from './usage.js';
 
 /** Variables read from the environment only (secrets, and what the platform sets). */
-export const ENV_ONLY = ['WARDEN_SECRET', 'WARDEN_ADMIN_TOKEN', 'WARDEN_AUDIT_HMAC_KEY', 'WARDEN_OAUTH_KEY', 'WARDEN_OAUTH_KEY_PREVIOUS', 'REDIS_URL', 'FLY_APP_NAME', 'FLY_MACHINE_ID'] as const;
+export const ENV_ONLY = [
+  'WARDEN_SECRET',
+  'WARDEN_ADMIN_TOKEN',
+  'WARDEN_AUDIT_HMAC_KEY',
+  'WARDEN_OAUTH_KEY',
+  'WARDEN_OAUTH_KEY_PREVIOUS',
+  'REDIS_URL',
+  'FLY_APP_NAME',
+  'FLY_MACHINE_ID',
+] as const;
 
 export interface ParsedCli {
   /** `--help`/`-h`: print USAGE and exit (settings are then the defaults, not validated). */

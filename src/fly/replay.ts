@@ -19,7 +19,7 @@ export function wasReplayed(req: IncomingMessage): boolean {
 
 /** Why this request cannot be replayed (its body is chunked or over the limit); undefined when it can. */
 export function unreplayable(req: IncomingMessage): WardenError | undefined {
-  const why = 'it belongs to another machine, and Fly\'s proxy replays a request there only with a body of at most';
+  const why = "it belongs to another machine, and Fly's proxy replays a request there only with a body of at most";
   if (req.headers['transfer-encoding'] !== undefined) {
     return new WardenError('length_required', `Length Required: ${why} ${REPLAY_BODY_LIMIT} bytes, so the request must declare its Content-Length`, {
       data: { limitBytes: REPLAY_BODY_LIMIT },

@@ -108,7 +108,9 @@ export class RedisSessionSlots implements SessionSlots {
   private outage(error: unknown): void {
     if (this.degraded || this.closing) return;
     this.degraded = true;
-    this.options.logger.warn('Redis is unreachable: sessions per client are counted per machine until it is back', { error: error instanceof Error ? error.message : String(error) });
+    this.options.logger.warn('Redis is unreachable: sessions per client are counted per machine until it is back', {
+      error: error instanceof Error ? error.message : String(error),
+    });
   }
 
   private reachable(): void {

@@ -103,7 +103,10 @@ export function buildChecks(deps: CheckDeps) {
     if (!outcome.ok) {
       if (outcome.error === 'unavailable') return new WardenError('unavailable', outcome.description, { retryAfter: 1 });
       if (outcome.error === 'insufficient_scope') {
-        return new InsufficientScopeError(outcome.description, oauth.resource.challenge(ctx.route, { error: 'insufficient_scope', description: outcome.description }));
+        return new InsufficientScopeError(
+          outcome.description,
+          oauth.resource.challenge(ctx.route, { error: 'insufficient_scope', description: outcome.description }),
+        );
       }
       // A token of the trusted issuer (expired, revoked, another resource) is no guess: not
       // throttled, and an expired one is routine (the client refreshes), so not a failed login either.

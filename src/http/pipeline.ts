@@ -30,7 +30,17 @@ export interface PipelineDeps {
 /** The checks of each route class, in the one order. */
 export function checksByClass(checks: Checks): Readonly<Record<RouteClass, readonly Check[]>> {
   return {
-    message: [checks.drain, checks.hostOrigin, checks.preflight, checks.credentials, checks.machine, checks.rateLimit, checks.command, checks.method, checks.body],
+    message: [
+      checks.drain,
+      checks.hostOrigin,
+      checks.preflight,
+      checks.credentials,
+      checks.machine,
+      checks.rateLimit,
+      checks.command,
+      checks.method,
+      checks.body,
+    ],
     admin: [checks.drain, checks.hostOrigin, checks.adminCredentials, checks.rateLimit],
     oauth: [checks.drain, checks.hostOrigin, checks.preflight],
     metadata: [checks.hostOrigin, checks.preflight],

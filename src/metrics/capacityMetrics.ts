@@ -35,7 +35,12 @@ export class CapacityMetrics {
       labelNames: ['reason', 'action'] as const,
       registers: [register],
     });
-    this.#hibernations = new client.Counter({ name: 'warden_hibernations_total', help: 'Sessions whose child was stopped while they stay open', labelNames: ['command'] as const, registers: [register] });
+    this.#hibernations = new client.Counter({
+      name: 'warden_hibernations_total',
+      help: 'Sessions whose child was stopped while they stay open',
+      labelNames: ['command'] as const,
+      registers: [register],
+    });
     this.#resumeSeconds = new client.Histogram({
       name: 'warden_resume_seconds',
       help: 'From the first message to a hibernated session until a child took it (start or warm spare, and the replayed handshake)',
@@ -43,7 +48,12 @@ export class CapacityMetrics {
       buckets: RESUME_BUCKETS,
       registers: [register],
     });
-    this.#memoryStops = new client.Counter({ name: 'warden_memory_exceeded_total', help: 'Child trees stopped for using more memory than their limit', labelNames: ['command'] as const, registers: [register] });
+    this.#memoryStops = new client.Counter({
+      name: 'warden_memory_exceeded_total',
+      help: 'Child trees stopped for using more memory than their limit',
+      labelNames: ['command'] as const,
+      registers: [register],
+    });
   }
 
   evicted(reason: EvictionReason, hibernated: boolean): void {
@@ -100,9 +110,17 @@ export class CapacityMetrics {
           for (const key of registry.keys()) this.set({ command: key }, read(key));
         },
       });
-    perCommand('warden_child_memory_bytes', 'Resident memory of the command\'s child trees now (the last sample)', (key) => sampler.command(key).liveBytes);
-    perCommand('warden_child_memory_mean_bytes', 'Mean resident memory of one child tree of the command, over every sample', (key) => sampler.command(key).meanBytes);
-    perCommand('warden_child_memory_high_water_bytes', 'The most resident memory one child tree of the command used (what a new child is planned at)', (key) => sampler.command(key).highWaterBytes);
+    perCommand('warden_child_memory_bytes', "Resident memory of the command's child trees now (the last sample)", (key) => sampler.command(key).liveBytes);
+    perCommand(
+      'warden_child_memory_mean_bytes',
+      'Mean resident memory of one child tree of the command, over every sample',
+      (key) => sampler.command(key).meanBytes,
+    );
+    perCommand(
+      'warden_child_memory_high_water_bytes',
+      'The most resident memory one child tree of the command used (what a new child is planned at)',
+      (key) => sampler.command(key).highWaterBytes,
+    );
     perCommand('warden_hibernated_sessions', 'Open sessions of the command whose child is stopped until their next message', (key) => {
       let n = 0;
       for (const s of sessions.all()) if (s.commandKey === key && s.bridge.child instanceof HibernatingPort && s.bridge.child.hibernated) n += 1;

@@ -23,7 +23,12 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 export class Metrics {
   readonly register = new client.Registry();
-  readonly spawns = new client.Counter({ name: 'warden_spawns_total', help: 'Child processes started', labelNames: ['command'] as const, registers: [this.register] });
+  readonly spawns = new client.Counter({
+    name: 'warden_spawns_total',
+    help: 'Child processes started',
+    labelNames: ['command'] as const,
+    registers: [this.register],
+  });
   readonly exits = new client.Counter({
     name: 'warden_child_exits_total',
     help: 'Child processes that ended, by reason (stopped, crashed, failed_start)',
@@ -65,8 +70,7 @@ export class Metrics {
   });
   /** Request latency; `method` is labelled only when the MCP specifications define it. */
   readonly requestSeconds = {
-    observe: (labels: { readonly method: string }, seconds: number): void =>
-      this.#requestSeconds.observe({ method: knownMethod(labels.method) }, seconds),
+    observe: (labels: { readonly method: string }, seconds: number): void => this.#requestSeconds.observe({ method: knownMethod(labels.method) }, seconds),
   };
   /** Policy decisions; an outcome outside the guard's set counts as `other`. */
   readonly policyDecisions = {

@@ -49,7 +49,8 @@ export class ModernHandler {
   async handle(request: RoutedRequest): Promise<void> {
     const { req, res, spec } = request;
     const kind = kindOf(request.body);
-    if (kind !== 'request' && kind !== 'notification') throw new WardenError('bad_request', 'Invalid Request: a 2026-07-28 POST carries one request or one notification');
+    if (kind !== 'request' && kind !== 'notification')
+      throw new WardenError('bad_request', 'Invalid Request: a 2026-07-28 POST carries one request or one notification');
     const message = request.body as Bag & { method: string; id?: RequestId; params?: Bag };
     const id = message.id ?? null;
     const elsewhere = this.deps.route?.(request, () => this.deps.conversations.keyOf(request));

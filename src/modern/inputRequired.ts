@@ -86,7 +86,9 @@ export class InputRounds {
     const id = sealed ? this.byNonce.get(sealed.nonce) : undefined;
     const entry = id === undefined ? undefined : lookup(id);
     if (!sealed || !entry?.held || sealed.principal !== this.options.principalKey || sealed.method !== method || sealed.digest !== requestDigest(params)) {
-      throw new WardenError('invalid_params', 'requestState is not valid: expired, already used, or not issued for this request', { data: { field: 'requestState' } });
+      throw new WardenError('invalid_params', 'requestState is not valid: expired, already used, or not issued for this request', {
+        data: { field: 'requestState' },
+      });
     }
     const held = entry.held;
     this.forget(entry);

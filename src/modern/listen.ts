@@ -68,7 +68,13 @@ export class Listens {
     const listener: Listener = { id, filter, stream };
     this.listeners.add(listener);
     for (const uri of filter.resourceSubscriptions ?? []) this.retain(uri);
-    stream.write(messageEvent({ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { notifications: filter, _meta: { [META.subscriptionId]: id } } }));
+    stream.write(
+      messageEvent({
+        jsonrpc: '2.0',
+        method: 'notifications/subscriptions/acknowledged',
+        params: { notifications: filter, _meta: { [META.subscriptionId]: id } },
+      }),
+    );
     res.once('close', () => this.drop(listener));
   }
 

@@ -124,11 +124,20 @@ export class ModernClientPort implements ClientPort {
 
   /** A 2025 child: the handshake, done once by the gateway for every request to come. */
   async handshake(): Promise<ServerFacts> {
-    const result = await this.call('initialize', { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: { elicitation: {} }, clientInfo: this.options.clientInfo });
+    const result = await this.call('initialize', {
+      protocolVersion: LATEST_PROTOCOL_VERSION,
+      capabilities: { elicitation: {} },
+      clientInfo: this.options.clientInfo,
+    });
     this.emit({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    this.facts = { capabilities: (result.capabilities as Bag) ?? {}, serverInfo: result.serverInfo as Bag | undefined, instructions: result.instructions as string | undefined };
+    this.facts = {
+      capabilities: (result.capabilities as Bag) ?? {},
+      serverInfo: result.serverInfo as Bag | undefined,
+      instructions: result.instructions as string | undefined,
+    };
     // Log lines are filtered per request here; the child sends all of them.
-    if (this.facts.capabilities.logging !== undefined) void this.call('logging/setLevel', { level: 'debug' }).catch((e: unknown) => this.debug('setLevel failed', e));
+    if (this.facts.capabilities.logging !== undefined)
+      void this.call('logging/setLevel', { level: 'debug' }).catch((e: unknown) => this.debug('setLevel failed', e));
     return this.facts;
   }
 
@@ -136,7 +145,11 @@ export class ModernClientPort implements ClientPort {
   passThrough(discover: Bag | undefined): ServerFacts {
     this.passthrough = true;
     const meta = discover?._meta as Bag | undefined;
-    this.facts = { capabilities: (discover?.capabilities as Bag) ?? {}, serverInfo: meta?.[META.serverInfo] as Bag | undefined, instructions: discover?.instructions as string | undefined };
+    this.facts = {
+      capabilities: (discover?.capabilities as Bag) ?? {},
+      serverInfo: meta?.[META.serverInfo] as Bag | undefined,
+      instructions: discover?.instructions as string | undefined,
+    };
     return this.facts;
   }
 
@@ -193,7 +206,6 @@ export class ModernClientPort implements ClientPort {
     }
     if (!this.passthrough) this.listens.deliver(m as { method: string; params?: Bag });
   }
-
 
   async close(): Promise<void> {
     if (this.ended) return;

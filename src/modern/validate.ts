@@ -62,9 +62,13 @@ function checkEnvelope(meta: Bag): Envelope {
   const version = meta[META.protocolVersion];
   if (typeof version !== 'string') throw badEnvelope(META.protocolVersion, 'must be a string');
   const capabilities = meta[META.clientCapabilities];
-  if (typeof capabilities !== 'object' || capabilities === null || Array.isArray(capabilities)) throw badEnvelope(META.clientCapabilities, 'is missing or not an object');
+  if (typeof capabilities !== 'object' || capabilities === null || Array.isArray(capabilities))
+    throw badEnvelope(META.clientCapabilities, 'is missing or not an object');
   const info = meta[META.clientInfo];
-  if (info !== undefined && (typeof info !== 'object' || info === null || typeof (info as Bag).name !== 'string' || typeof (info as Bag).version !== 'string')) {
+  if (
+    info !== undefined &&
+    (typeof info !== 'object' || info === null || typeof (info as Bag).name !== 'string' || typeof (info as Bag).version !== 'string')
+  ) {
     throw badEnvelope(META.clientInfo, 'must be an object with a name and a version');
   }
   const level = meta[META.logLevel];
@@ -82,7 +86,8 @@ export function validateModern(message: Bag, headers: IncomingHttpHeaders, heade
   const meta = metaOf(message)!;
   const claimed = meta[META.protocolVersion];
   const versionHeader = header(headers, 'mcp-protocol-version');
-  if (versionHeader !== undefined && versionHeader !== claimed) throw mismatch('MCP-Protocol-Version', 'MCP-Protocol-Version does not match the protocol version in _meta');
+  if (versionHeader !== undefined && versionHeader !== claimed)
+    throw mismatch('MCP-Protocol-Version', 'MCP-Protocol-Version does not match the protocol version in _meta');
   const methodHeader = header(headers, 'mcp-method');
   if (methodHeader !== undefined && methodHeader !== method) throw mismatch('Mcp-Method', 'Mcp-Method does not match the method in the body');
   const envelope = checkEnvelope(meta);

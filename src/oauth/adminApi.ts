@@ -36,13 +36,13 @@ export class OAuthAdminApi {
   /** Answers the two routes; false for any other path (the caller answers 404). */
   async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> {
     if (path === '/admin/oauth/grants') {
-      if (req.method !== 'GET' && req.method !== 'HEAD') return this.methodNotAllowed(res, 'GET'), true;
+      if (req.method !== 'GET' && req.method !== 'HEAD') return (this.methodNotAllowed(res, 'GET'), true);
       const grants = (await this.store.list()).sort((a, b) => a.createdAt - b.createdAt).map(shown);
       res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' }).end(JSON.stringify({ grants }));
       return true;
     }
     if (path === '/admin/oauth/revoke') {
-      if (req.method !== 'POST') return this.methodNotAllowed(res, 'POST'), true;
+      if (req.method !== 'POST') return (this.methodNotAllowed(res, 'POST'), true);
       const body = await readJsonBody(req, { limitBytes: 16 * 1024, strict: false });
       if (!body) return true;
       const { grant, client } = body.value as { grant?: unknown; client?: unknown };

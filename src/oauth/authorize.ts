@@ -66,7 +66,11 @@ export class AuthorizeEndpoint {
     }
     const credential = form.get('credential') ?? '';
     if (credential !== '' && this.ctx.verifyAdmin?.(credential)) {
-      return writePage(res, 403, this.consent(pending, 'An administrator token cannot approve access to an MCP server. Enter the shared secret or your client token.'));
+      return writePage(
+        res,
+        403,
+        this.consent(pending, 'An administrator token cannot approve access to an MCP server. Enter the shared secret or your client token.'),
+      );
     }
     const principal = credential === '' ? undefined : this.ctx.verifyCredential(credential);
     if (!principal) {
@@ -95,7 +99,8 @@ export class AuthorizeEndpoint {
       return writePage(res, 400, this.envForm(pending, spec, error.message));
     }
     const size = Object.entries(accepted).reduce((n, [name, value]) => n + Buffer.byteLength(name) + Buffer.byteLength(value), 0);
-    if (size > GRANT_ENV_LIMIT_BYTES) return writePage(res, 400, this.envForm(pending, spec, `The values are too long together (at most ${GRANT_ENV_LIMIT_BYTES} bytes).`));
+    if (size > GRANT_ENV_LIMIT_BYTES)
+      return writePage(res, 400, this.envForm(pending, spec, `The values are too long together (at most ${GRANT_ENV_LIMIT_BYTES} bytes).`));
     this.approve(res, pending, by, Object.keys(accepted).length > 0 ? accepted : undefined, spec.key);
   }
 
@@ -114,7 +119,15 @@ export class AuthorizeEndpoint {
       ch: pending.ch,
       cn: pending.cn,
     });
-    this.ctx.audit.record('oauth_consent', { grant, client: pending.cn, clientId: pending.c, via: viaOf(by), role: by.role, command: key, variables: env ? Object.keys(env) : [] });
+    this.ctx.audit.record('oauth_consent', {
+      grant,
+      client: pending.cn,
+      clientId: pending.c,
+      via: viaOf(by),
+      role: by.role,
+      command: key,
+      variables: env ? Object.keys(env) : [],
+    });
     this.back(res, pending, { code });
   }
 
@@ -125,7 +138,11 @@ export class AuthorizeEndpoint {
 
   private fail(res: ServerResponse, error: unknown, status: 302 | 303): void {
     if (error instanceof RedirectableError) {
-      redirect(res, withParams(error.redirectUri, { error: error.error, error_description: error.description, state: error.state, iss: this.ctx.issuer }), status);
+      redirect(
+        res,
+        withParams(error.redirectUri, { error: error.error, error_description: error.description, state: error.state, iss: this.ctx.issuer }),
+        status,
+      );
     } else if (error instanceof OAuthError) {
       writePage(res, 400, errorPage('This authorization request cannot go on', error.description));
     } else {
@@ -164,7 +181,13 @@ export class AuthorizeEndpoint {
   }
 
   private envForm(pending: Pending, spec: CommandSpec, error?: string): string {
-    return envPage({ clientName: pending.cn, key: spec.key, names: askedEnvNames(spec), hidden: this.hidden(pending), ...(error === undefined ? {} : { error }) });
+    return envPage({
+      clientName: pending.cn,
+      key: spec.key,
+      names: askedEnvNames(spec),
+      hidden: this.hidden(pending),
+      ...(error === undefined ? {} : { error }),
+    });
   }
 }
 

@@ -65,7 +65,8 @@ export interface ValidatedRequest {
 export async function validateAuthorizationRequest(query: URLSearchParams, clients: ClientDirectory, resource: ResourceServer): Promise<ValidatedRequest> {
   const clientId = query.get('client_id');
   if (!clientId) throw new OAuthError('invalid_request', 'client_id is missing');
-  if (query.getAll('client_id').length > 1 || query.getAll('redirect_uri').length > 1) throw new OAuthError('invalid_request', 'client_id and redirect_uri may each be given once');
+  if (query.getAll('client_id').length > 1 || query.getAll('redirect_uri').length > 1)
+    throw new OAuthError('invalid_request', 'client_id and redirect_uri may each be given once');
   const client = await clients.resolve(clientId, 400);
   const given = query.get('redirect_uri') ?? undefined;
   let redirectUri: string;
@@ -93,7 +94,7 @@ export async function validateAuthorizationRequest(query: URLSearchParams, clien
   const requested = (query.get('scope') ?? MCP_SCOPE).split(' ').filter((s) => s.length > 0);
   const unknown = requested.find((s) => !SUPPORTED_SCOPES.includes(s));
   if (unknown !== undefined) fail('invalid_scope', `unknown scope; this server grants ${SUPPORTED_SCOPES.join(' and ')}`);
-  const scopes = SUPPORTED_SCOPES.filter((s) => requested.length === 0 ? s === MCP_SCOPE : requested.includes(s));
+  const scopes = SUPPORTED_SCOPES.filter((s) => (requested.length === 0 ? s === MCP_SCOPE : requested.includes(s)));
   const named = query.get('resource');
   if (named === null) fail('invalid_target', `resource is required: name the MCP endpoint, e.g. ${resource.resourceUrl('<key>', 'mcp')}`);
   const target = resource.parse(named!);

@@ -54,7 +54,9 @@ export function roleOf(claims: Claims, rule: RoleRule): RoleOutcome {
     return found ? { ok: true, role: found[1] } : { ok: false, reason: `no value of the access token's "${rule.claim}" claim is mapped to a role` };
   }
   if (values.length > 1) return { ok: false, reason: `the access token's "${rule.claim}" claim has several values; --oauth-role-map says which one counts` };
-  return ROLE_NAME.test(values[0]!) ? { ok: true, role: values[0]! } : { ok: false, reason: `the access token's "${rule.claim}" claim is not a role name (1-64 letters, digits or _.-)` };
+  return ROLE_NAME.test(values[0]!)
+    ? { ok: true, role: values[0]! }
+    : { ok: false, reason: `the access token's "${rule.claim}" claim is not a role name (1-64 letters, digits or _.-)` };
 }
 
 const PRINTABLE = /^[\x21-\x7e]{1,128}$/;

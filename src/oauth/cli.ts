@@ -41,9 +41,21 @@ function short(text: string, max = 40): string {
 
 function table(grants: readonly Grant[]): string {
   if (grants.length === 0) return 'no OAuth grants\n';
-  const rows = [['GRANT', 'CLIENT', 'VIA', 'ROLE', 'RESOURCE', 'CREATED', 'LAST USED'], ...grants.map((g) => [g.grant, short(`${g.client.name} (${g.client.id})`), g.via, g.role, g.resource, g.createdAt, g.lastUsedAt])];
+  const rows = [
+    ['GRANT', 'CLIENT', 'VIA', 'ROLE', 'RESOURCE', 'CREATED', 'LAST USED'],
+    ...grants.map((g) => [g.grant, short(`${g.client.name} (${g.client.id})`), g.via, g.role, g.resource, g.createdAt, g.lastUsedAt]),
+  ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /** Runs `oauth <subcommand>` (argv after `oauth`); resolves the exit code. */
@@ -80,7 +92,11 @@ export async function runOAuthCli(argv: readonly string[], env: NodeJS.ProcessEn
     res =
       command === 'grants'
         ? await fetch(`${remote}/admin/oauth/grants`, { headers })
-        : await fetch(`${remote}/admin/oauth/revoke`, { method: 'POST', headers, body: JSON.stringify(target!.startsWith('g_') ? { grant: target } : { client: target }) });
+        : await fetch(`${remote}/admin/oauth/revoke`, {
+            method: 'POST',
+            headers,
+            body: JSON.stringify(target!.startsWith('g_') ? { grant: target } : { client: target }),
+          });
   } catch (error) {
     err(`mcp-warden oauth: cannot reach ${remote}: ${error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error)}\n`);
     return 1;

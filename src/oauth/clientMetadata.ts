@@ -47,18 +47,24 @@ export function clientFromDocument(clientId: string, text: string): OAuthClient 
   } catch {
     throw new OAuthError('invalid_client', 'the client metadata document is not valid JSON');
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new OAuthError('invalid_client', 'the client metadata document is not a JSON object');
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new OAuthError('invalid_client', 'the client metadata document is not a JSON object');
   const fields = doc as Record<string, unknown>;
   if (fields.client_id !== clientId) throw new OAuthError('invalid_client', 'the client metadata document names another client_id than its URL');
   const name = fields.client_name;
-  if (typeof name !== 'string' || name.trim() === '' || name.length > 200) throw new OAuthError('invalid_client', 'the client metadata document needs a client_name (1-200 characters)');
+  if (typeof name !== 'string' || name.trim() === '' || name.length > 200)
+    throw new OAuthError('invalid_client', 'the client metadata document needs a client_name (1-200 characters)');
   const redirects = stringArray(fields.redirect_uris);
   if (!redirects || redirects.length === 0) throw new OAuthError('invalid_client', 'the client metadata document needs redirect_uris');
   if ('client_secret' in fields || 'client_secret_expires_at' in fields) {
     throw new OAuthError('invalid_client', 'a client metadata document must not contain a client_secret');
   }
   const method = fields.token_endpoint_auth_method ?? 'none';
-  if (method !== 'none') throw new OAuthError('invalid_client', `token_endpoint_auth_method ${JSON.stringify(String(method)).slice(0, 40)} is not supported for metadata documents; use "none"`);
+  if (method !== 'none')
+    throw new OAuthError(
+      'invalid_client',
+      `token_endpoint_auth_method ${JSON.stringify(String(method)).slice(0, 40)} is not supported for metadata documents; use "none"`,
+    );
   const grantTypes = stringArray(fields.grant_types) ?? ['authorization_code'];
   return { id: clientId, name: name.trim(), kind: 'metadata-document', redirectUris: redirects, authMethod: 'none', grantTypes };
 }

@@ -36,7 +36,8 @@ export function basicCredentials(req: IncomingMessage): { id: string; secret: st
   if (typeof header !== 'string' || !/^Basic\s+/i.test(header)) return undefined;
   const decoded = Buffer.from(header.replace(/^Basic\s+/i, '').trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon === -1) throw new OAuthError('invalid_client', 'the Basic credentials must be client_id:client_secret', 401, { 'WWW-Authenticate': 'Basic realm="mcp-warden"' });
+  if (colon === -1)
+    throw new OAuthError('invalid_client', 'the Basic credentials must be client_id:client_secret', 401, { 'WWW-Authenticate': 'Basic realm="mcp-warden"' });
   return { id: decodePart(decoded.slice(0, colon)), secret: decodePart(decoded.slice(colon + 1)) };
 }
 
@@ -68,7 +69,8 @@ export class ClientDirectory {
     const basic = basicCredentials(req);
     const challenge: Record<string, string> = basic ? { 'WWW-Authenticate': 'Basic realm="mcp-warden"' } : {};
     const bodyId = form.get('client_id') ?? undefined;
-    if (basic && bodyId !== undefined && bodyId !== basic.id) throw new OAuthError('invalid_request', 'client_id in the body differs from the Basic credentials');
+    if (basic && bodyId !== undefined && bodyId !== basic.id)
+      throw new OAuthError('invalid_request', 'client_id in the body differs from the Basic credentials');
     if (basic && form.has('client_secret')) throw new OAuthError('invalid_request', 'send the client secret one way only (Basic or the body)');
     const id = basic?.id ?? bodyId;
     if (id === undefined) throw new OAuthError('invalid_client', 'client authentication is required: send client_id', 401);

@@ -53,10 +53,15 @@ async function fetchJson(url: string, options: DiscoveryOptions): Promise<unknow
   } catch (error) {
     const name = (error as Error).name;
     const cause = (error as { cause?: { code?: string } }).cause?.code;
-    throw new DiscoveryError(name === 'TimeoutError' || name === 'AbortError' ? `no answer within ${timeoutMs} ms` : `could not connect (${cause ?? 'connection failed'})`);
+    throw new DiscoveryError(
+      name === 'TimeoutError' || name === 'AbortError' ? `no answer within ${timeoutMs} ms` : `could not connect (${cause ?? 'connection failed'})`,
+    );
   }
   try {
-    if (res.status !== 200) throw new DiscoveryError(res.status >= 300 && res.status < 400 ? `answered with a redirect (HTTP ${res.status}), which is not followed` : `answered HTTP ${res.status}`);
+    if (res.status !== 200)
+      throw new DiscoveryError(
+        res.status >= 300 && res.status < 400 ? `answered with a redirect (HTTP ${res.status}), which is not followed` : `answered HTTP ${res.status}`,
+      );
     if (Number(res.headers.get('content-length') ?? '0') > MAX_BYTES) throw new DiscoveryError(`is larger than ${MAX_BYTES} bytes`);
     const reader = res.body?.getReader();
     const chunks: Uint8Array[] = [];
@@ -96,7 +101,7 @@ export async function discoverProvider(issuer: string, options: DiscoveryOptions
     if (fields.issuer !== issuer) {
       throw new DiscoveryError(
         `${url} names the issuer ${JSON.stringify(String(fields.issuer).slice(0, 200))}, not ${JSON.stringify(issuer)}: ` +
-          '--oauth-issuer must be exactly the issuer of the provider\'s tokens (mind the trailing slash)',
+          "--oauth-issuer must be exactly the issuer of the provider's tokens (mind the trailing slash)",
       );
     }
     if (typeof fields.jwks_uri !== 'string' || !URL.canParse(fields.jwks_uri)) throw new DiscoveryError(`${url} has no jwks_uri; set --oauth-jwks-url`);
@@ -104,5 +109,7 @@ export async function discoverProvider(issuer: string, options: DiscoveryOptions
     if (problem !== undefined) throw new DiscoveryError(`the jwks_uri of ${url} ${problem}`);
     return { issuer, jwksUri: fields.jwks_uri, source: url };
   }
-  throw new DiscoveryError(`the identity provider's metadata for ${issuer} could not be fetched: ${failures.join('; ')}. Check --oauth-issuer, or set --oauth-jwks-url to skip discovery`);
+  throw new DiscoveryError(
+    `the identity provider's metadata for ${issuer} could not be fetched: ${failures.join('; ')}. Check --oauth-issuer, or set --oauth-jwks-url to skip discovery`,
+  );
 }

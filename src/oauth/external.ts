@@ -38,7 +38,11 @@ const JWKS_TIMEOUT_MS = 5_000;
 
 export function createExternalProvider(options: ExternalProviderOptions): OAuthServer {
   const resource = new ResourceServer(options.publicUrl, options.requiredScope);
-  const keys = createRemoteJWKSet(new URL(options.jwksUri), { timeoutDuration: JWKS_TIMEOUT_MS, cooldownDuration: options.jwksCooldownMs, cacheMaxAge: JWKS_MAX_AGE_MS });
+  const keys = createRemoteJWKSet(new URL(options.jwksUri), {
+    timeoutDuration: JWKS_TIMEOUT_MS,
+    cooldownDuration: options.jwksCooldownMs,
+    cacheMaxAge: JWKS_MAX_AGE_MS,
+  });
   const verifier = new JwtVerifier({
     issuer: options.issuer,
     keys,

@@ -85,13 +85,14 @@ export class JwtVerifier implements OAuthVerifier {
     } catch (error) {
       const refusal = refusalOf(error);
       if (refusal) return refusal;
-      this.options.logger.warn('the identity provider\'s keys could not be fetched', { error: error instanceof Error ? error.message : String(error) });
-      return { ok: false, error: 'unavailable', description: 'the identity provider\'s keys could not be fetched; try again' };
+      this.options.logger.warn("the identity provider's keys could not be fetched", { error: error instanceof Error ? error.message : String(error) });
+      return { ok: false, error: 'unavailable', description: "the identity provider's keys could not be fetched; try again" };
     }
     if (!this.forTarget(claims.aud, target)) return refused('the access token was issued for another resource');
     const scopes = scopesOfClaims(claims);
     const required = this.options.requiredScope;
-    if (required !== '' && !scopes.includes(required)) return { ok: false, error: 'insufficient_scope', description: `the access token lacks the "${required}" scope` };
+    if (required !== '' && !scopes.includes(required))
+      return { ok: false, error: 'insufficient_scope', description: `the access token lacks the "${required}" scope` };
     const role = this.options.roleRule ? roleOf(claims, this.options.roleRule) : { ok: true as const, role: this.options.defaultRole };
     if (!role.ok) return { ok: false, error: 'insufficient_scope', description: role.reason };
     return { ok: true, token: { principal: tokenPrincipal(this.options.issuer, claims.sub as string, claims, role.role), scopes } };

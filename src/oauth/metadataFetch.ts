@@ -66,7 +66,9 @@ export async function fetchMetadataDocument(url: URL, options: MetadataFetchOpti
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     const addresses = await Promise.race([
       vetted(host, options),
-      new Promise<never>((_resolve, reject) => abort.signal.addEventListener('abort', () => reject(new MetadataFetchError(`no answer within ${timeoutMs} ms`)))),
+      new Promise<never>((_resolve, reject) =>
+        abort.signal.addEventListener('abort', () => reject(new MetadataFetchError(`no answer within ${timeoutMs} ms`))),
+      ),
     ]);
     return await get(url, host, addresses[0]!, { ...options, maxBytes, signal: abort.signal, timeoutMs });
   } finally {

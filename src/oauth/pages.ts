@@ -142,7 +142,10 @@ export interface EnvView {
 
 export function envPage(view: EnvView): string {
   const fields = view.names
-    .map((name) => `<label for="env-${escapeHtml(name)}">${escapeHtml(name)}</label>\n<input type="password" id="env-${escapeHtml(name)}" name="env_${escapeHtml(name)}" autocomplete="off">`)
+    .map(
+      (name) =>
+        `<label for="env-${escapeHtml(name)}">${escapeHtml(name)}</label>\n<input type="password" id="env-${escapeHtml(name)}" name="env_${escapeHtml(name)}" autocomplete="off">`,
+    )
     .join('\n');
   return page(
     `Settings for ${view.key}`,

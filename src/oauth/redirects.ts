@@ -34,7 +34,8 @@ export function redirectUriProblem(uri: unknown): string | undefined {
   if (!url) return 'a redirect URI is not an absolute URI';
   if (uri.includes('#')) return 'a redirect URI must not have a fragment';
   if (url.protocol === 'https:') return undefined;
-  if (url.protocol === 'http:') return isLoopbackRedirect(uri) ? undefined : 'an http redirect URI must be on a loopback host (127.0.0.1, [::1] or localhost); use https';
+  if (url.protocol === 'http:')
+    return isLoopbackRedirect(uri) ? undefined : 'an http redirect URI must be on a loopback host (127.0.0.1, [::1] or localhost); use https';
   if (REFUSED_SCHEMES.has(url.protocol)) return `the ${url.protocol} scheme cannot be a redirect URI`;
   return undefined;
 }
@@ -47,7 +48,13 @@ export function redirectMatches(registered: readonly string[], presented: string
   return registered.some((candidate) => {
     if (!isLoopbackRedirect(candidate)) return false;
     const known = parse(candidate)!;
-    return known.hostname === asked.hostname && known.pathname === asked.pathname && known.search === asked.search && known.username === asked.username && known.password === asked.password;
+    return (
+      known.hostname === asked.hostname &&
+      known.pathname === asked.pathname &&
+      known.search === asked.search &&
+      known.username === asked.username &&
+      known.password === asked.password
+    );
   });
 }
 

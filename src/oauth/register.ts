@@ -15,7 +15,9 @@ export async function registerEndpoint(ctx: AuthServerContext, req: IncomingMess
   const decision = await ctx.registerLimiter?.consume(address);
   if (decision && !decision.allowed) {
     const seconds = retryAfterSeconds(decision.retryAfterMs);
-    throw new OAuthError('temporarily_unavailable', `too many registrations from this address; try again in ${seconds} s`, 429, { 'Retry-After': String(seconds) });
+    throw new OAuthError('temporarily_unavailable', `too many registrations from this address; try again in ${seconds} s`, 429, {
+      'Retry-After': String(seconds),
+    });
   }
   const body = await readJsonBody(req, { limitBytes: REGISTER_LIMIT_BYTES, strict: false });
   if (!body) return;

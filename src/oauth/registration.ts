@@ -58,7 +58,8 @@ export class Registrations {
     const responses = stringList(fields.response_types, 'response_types', 5) ?? ['code'];
     if (!responses.includes('code')) throw new OAuthError('invalid_client_metadata', 'response_types must include code');
     const name = fields.client_name ?? 'unnamed client';
-    if (typeof name !== 'string' || name.trim() === '' || name.length > 200) throw new OAuthError('invalid_client_metadata', 'client_name must be 1-200 characters');
+    if (typeof name !== 'string' || name.trim() === '' || name.length > 200)
+      throw new OAuthError('invalid_client_metadata', 'client_name must be 1-200 characters');
     const clientUri = fields.client_uri;
     if (clientUri !== undefined && (typeof clientUri !== 'string' || clientUri.length > 512 || !/^https?:\/\//.test(clientUri) || !URL.canParse(clientUri))) {
       throw new OAuthError('invalid_client_metadata', 'client_uri must be an http(s) URL');

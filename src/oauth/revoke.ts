@@ -17,7 +17,8 @@ export async function revokeEndpoint(ctx: AuthServerContext, req: IncomingMessag
   const token = form.get('token');
   if (!token) throw new OAuthError('invalid_request', 'token is required');
   const hint = form.get('token_type_hint');
-  if (hint !== null && hint !== 'access_token' && hint !== 'refresh_token') throw new OAuthError('unsupported_token_type', 'token_type_hint must be access_token or refresh_token');
+  if (hint !== null && hint !== 'access_token' && hint !== 'refresh_token')
+    throw new OAuthError('unsupported_token_type', 'token_type_hint must be access_token or refresh_token');
   let claims: GrantClaims | undefined;
   for (const open of hint === 'access_token' ? [ctx.seals.openAccess, ctx.seals.openRefresh] : [ctx.seals.openRefresh, ctx.seals.openAccess]) {
     const opened = open.call(ctx.seals, token);

@@ -16,9 +16,7 @@ import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, ti
 
 export type SealPurpose = 'code' | 'access' | 'refresh' | 'consent' | 'csrf' | 'client' | 'replay' | 'client-secret';
 
-export type Opened<T> =
-  | { readonly ok: true; readonly value: T; readonly expiresAt: number }
-  | { readonly ok: false; readonly reason: 'invalid' | 'expired' };
+export type Opened<T> = { readonly ok: true; readonly value: T; readonly expiresAt: number } | { readonly ok: false; readonly reason: 'invalid' | 'expired' };
 
 const VERSION = 1;
 const SALT = 'mcp-warden oauth v1';
@@ -55,7 +53,10 @@ export class Sealer {
 
   /** @throws {TypeError} when a key is shorter than 32 characters. */
   constructor(key: string, previousKey?: string, options: SealerOptions = {}) {
-    for (const [name, value] of [['WARDEN_OAUTH_KEY', key], ['WARDEN_OAUTH_KEY_PREVIOUS', previousKey]] as const) {
+    for (const [name, value] of [
+      ['WARDEN_OAUTH_KEY', key],
+      ['WARDEN_OAUTH_KEY_PREVIOUS', previousKey],
+    ] as const) {
       if (value !== undefined && (typeof value !== 'string' || value.length < 32)) throw new TypeError(`${name} must be at least 32 characters`);
     }
     const make = (secret: string): DerivedKey => ({ id: derive(secret, 'key id', 4), secret, keys: new Map() });

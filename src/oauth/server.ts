@@ -57,7 +57,8 @@ export function createOAuthServer(options: OAuthServerOptions): OAuthServer {
   const registrations = new Registrations(sealer);
   const documents = new ClientMetadataResolver({
     now: options.now,
-    fetch: (url) => fetchMetadataDocument(url, { allowLoopback: options.allowLoopbackMetadata, ...(options.metadataCa === undefined ? {} : { ca: options.metadataCa }) }),
+    fetch: (url) =>
+      fetchMetadataDocument(url, { allowLoopback: options.allowLoopbackMetadata, ...(options.metadataCa === undefined ? {} : { ca: options.metadataCa }) }),
   });
   const ctx: AuthServerContext = { ...options, issuer, resource, sealer, seals, registrations, clients: new ClientDirectory(documents, registrations) };
   const authorize = new AuthorizeEndpoint(ctx);
@@ -84,7 +85,8 @@ export function createOAuthServer(options: OAuthServerOptions): OAuthServer {
       try {
         await oauthRoute(req, res, path, query);
       } catch (error) {
-        if (!(error instanceof OAuthError)) options.logger.error('OAuth endpoint failed', { path, error: error instanceof Error ? error.message : String(error) });
+        if (!(error instanceof OAuthError))
+          options.logger.error('OAuth endpoint failed', { path, error: error instanceof Error ? error.message : String(error) });
         writeOAuthRefusal(res, error, path);
       }
       return true;

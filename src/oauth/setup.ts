@@ -18,7 +18,10 @@ import { createOAuthServer, type OAuthServer, type OAuthServerOptions } from './
 import { MemoryGrantStore, type GrantStore } from './store.js';
 
 /** What the gateway hands over besides settings: everything but what settings decide. */
-export type OAuthParts = Omit<OAuthServerOptions, 'publicUrl' | 'key' | 'previousKey' | 'accessTtlMs' | 'grantTtlMs' | 'refreshGraceMs' | 'allowLoopbackMetadata' | 'store' | 'registerLimiter' | 'now'>;
+export type OAuthParts = Omit<
+  OAuthServerOptions,
+  'publicUrl' | 'key' | 'previousKey' | 'accessTtlMs' | 'grantTtlMs' | 'refreshGraceMs' | 'allowLoopbackMetadata' | 'store' | 'registerLimiter' | 'now'
+>;
 
 /** The public origin: the setting, or the loopback address bound; undefined elsewhere. */
 export function publicOrigin(settings: Settings, port: number): string | undefined {
@@ -40,7 +43,9 @@ export function checkOAuthSettings(settings: Settings): void {
   if (problem !== undefined) throw new TypeError(problem);
   const on = settings.oauthKey ? 'WARDEN_OAUTH_KEY' : settings.oauthIssuer ? '--oauth-issuer (WARDEN_OAUTH_ISSUER)' : undefined;
   if (on && !settings.publicUrl && !isLoopbackAddress(settings.host)) {
-    throw new TypeError(`${on} is set but --public-url (WARDEN_PUBLIC_URL) is not: OAuth names its resources after the public origin, e.g. https://app.fly.dev`);
+    throw new TypeError(
+      `${on} is set but --public-url (WARDEN_PUBLIC_URL) is not: OAuth names its resources after the public origin, e.g. https://app.fly.dev`,
+    );
   }
   for (const key of ['oauthIssuer', 'oauthJwksUrl'] as const) {
     const url = settings[key];
@@ -97,7 +102,8 @@ export function oauthSetup(settings: Settings, limiterStore: LimiterStore, parts
 }
 
 function externalSetup(settings: Settings, provider: ProviderMetadata, logger: Logger): OAuthSetup {
-  const roleRule = settings.oauthRoleClaim === undefined ? undefined : { claim: settings.oauthRoleClaim, ...(settings.oauthRoleMap ? { map: settings.oauthRoleMap } : {}) };
+  const roleRule =
+    settings.oauthRoleClaim === undefined ? undefined : { claim: settings.oauthRoleClaim, ...(settings.oauthRoleMap ? { map: settings.oauthRoleMap } : {}) };
   return {
     mode: 'external',
     build: (port) =>

@@ -29,10 +29,7 @@ export interface GrantRecord {
  * again), `reuse` (an older one, or after the window: the grant is revoked), `gone`.
  */
 export type RotateOutcome =
-  | { readonly kind: 'rotated' }
-  | { readonly kind: 'replay'; readonly response: string }
-  | { readonly kind: 'reuse' }
-  | { readonly kind: 'gone' };
+  { readonly kind: 'rotated' } | { readonly kind: 'replay'; readonly response: string } | { readonly kind: 'reuse' } | { readonly kind: 'gone' };
 
 export interface RotateRequest {
   /** The grant's OAuth client (its index lives as long as the grant). */

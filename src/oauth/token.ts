@@ -45,13 +45,16 @@ export class TokenEndpoint {
 
   private async redeem(client: OAuthClient, form: URLSearchParams): Promise<TokenResponse> {
     const opened = this.ctx.seals.openCode(form.get('code') ?? '');
-    if (!opened.ok) throw new OAuthError('invalid_grant', opened.reason === 'expired' ? 'the authorization code expired' : 'the authorization code is not valid');
+    if (!opened.ok)
+      throw new OAuthError('invalid_grant', opened.reason === 'expired' ? 'the authorization code expired' : 'the authorization code is not valid');
     const code: CodeClaims = opened.value;
     if (code.c !== client.id) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client');
-    if (code.u !== undefined && form.get('redirect_uri') !== code.u) throw new OAuthError('invalid_grant', 'redirect_uri differs from the authorization request');
+    if (code.u !== undefined && form.get('redirect_uri') !== code.u)
+      throw new OAuthError('invalid_grant', 'redirect_uri differs from the authorization request');
     const verifier = form.get('code_verifier') ?? '';
     if (!VERIFIER.test(verifier)) throw new OAuthError('invalid_grant', 'code_verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~');
-    if (createHash('sha256').update(verifier).digest('base64url') !== code.ch) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge');
+    if (createHash('sha256').update(verifier).digest('base64url') !== code.ch)
+      throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge');
     this.checkResource(form, code);
     const first = await this.store(() => this.ctx.store.claimOnce(`code:${code.g}`, CODE_MARK_MS));
     if (!first) {
@@ -62,7 +65,20 @@ export class TokenEndpoint {
     }
     const now = this.ctx.now();
     await this.store(() =>
-      this.ctx.store.create({ id: code.g, clientId: code.c, clientName: code.cn, via: viaOf(code.p), role: code.p.role, resource: code.r, scope: code.s, createdAt: now, lastUsedAt: now }, this.grantTtlMs),
+      this.ctx.store.create(
+        {
+          id: code.g,
+          clientId: code.c,
+          clientName: code.cn,
+          via: viaOf(code.p),
+          role: code.p.role,
+          resource: code.r,
+          scope: code.s,
+          createdAt: now,
+          lastUsedAt: now,
+        },
+        this.grantTtlMs,
+      ),
     );
     this.ctx.audit.record('oauth_grant', { grant: code.g, client: code.cn, via: viaOf(code.p), role: code.p.role, scope: code.s });
     return this.answer(grantOnly(code), code.s, code.o ? this.ctx.seals.refresh(grantOnly(code), 0) : undefined);
@@ -82,7 +98,14 @@ export class TokenEndpoint {
     const at = this.ctx.now();
     const replay = this.ctx.sealer.seal('replay', answer, this.ctx.refreshGraceMs + 60_000);
     const outcome = await this.store(() =>
-      this.ctx.store.rotate(token.g, { clientId: token.c, generation: token.n, at, graceMs: this.ctx.refreshGraceMs, response: replay, ttlMs: this.grantTtlMs }),
+      this.ctx.store.rotate(token.g, {
+        clientId: token.c,
+        generation: token.n,
+        at,
+        graceMs: this.ctx.refreshGraceMs,
+        response: replay,
+        ttlMs: this.grantTtlMs,
+      }),
     );
     if (outcome.kind === 'rotated') return answer;
     if (outcome.kind === 'replay') {

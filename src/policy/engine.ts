@@ -53,7 +53,12 @@ export function decideName(policy: CompiledPolicy, kind: Kind, name: string, rol
  * Is the resource `uri` allowed? Only when it reads unambiguously (uri.ts) and every
  * spelling a server may resolve it to is allowed; otherwise the first refusal decides.
  */
-export function decideUri(policy: CompiledPolicy, uri: string, role: string, commandKey: string): NameDecision & { readonly reason?: DenyReason; readonly detail?: string } {
+export function decideUri(
+  policy: CompiledPolicy,
+  uri: string,
+  role: string,
+  commandKey: string,
+): NameDecision & { readonly reason?: DenyReason; readonly detail?: string } {
   const reading = readResourceUri(uri);
   if (!reading.ok) return { allowed: false, rule: reading.rule, reason: reading.reason, detail: reading.detail };
   let allowed: NameDecision | undefined;
@@ -79,7 +84,14 @@ export function evaluate(message: JSONRPCMessage, role: string, commandKey: stri
   if (!('method' in message)) return PASS;
   const guard = GUARDED[message.method];
   if (!guard) return PASS;
-  const malformed = (detail: string, target?: string): Verdict => ({ action: 'deny', reason: 'malformed_request', rule: 'shape', kind: guard.kind, target, detail });
+  const malformed = (detail: string, target?: string): Verdict => ({
+    action: 'deny',
+    reason: 'malformed_request',
+    rule: 'shape',
+    kind: guard.kind,
+    target,
+    detail,
+  });
   if (!('id' in message)) return malformed(`${message.method} sent as a notification`);
   const params: unknown = message.params;
   if (!isPlainObject(params)) return malformed('params must be an object');

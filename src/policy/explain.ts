@@ -118,7 +118,9 @@ function expectation(schema: Schema, path: Path): string {
     case 'null':
       return 'null';
     case 'enum':
-      return `one of ${Object.values(def.entries ?? {}).map((v) => JSON.stringify(v)).join(', ')}`;
+      return `one of ${Object.values(def.entries ?? {})
+        .map((v) => JSON.stringify(v))
+        .join(', ')}`;
     case 'object':
       return `an object with the keys ${Object.keys(def.shape ?? {}).join(', ')}`;
     case 'record': {

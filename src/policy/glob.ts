@@ -23,7 +23,11 @@ export function compileGlob(source: string, pattern = source): Glob {
 
 /** NFKC, without invisible format characters (zero-width, soft hyphen), trimmed, lower case. */
 export function normalizeName(name: string): string {
-  return name.normalize('NFKC').replace(/\p{Cf}/gu, '').trim().toLowerCase();
+  return name
+    .normalize('NFKC')
+    .replace(/\p{Cf}/gu, '')
+    .trim()
+    .toLowerCase();
 }
 
 export function matchesExact(globs: readonly Glob[] | undefined, name: string): Glob | undefined {

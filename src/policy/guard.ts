@@ -233,7 +233,8 @@ export class PolicyGuard implements MessageGuard {
     const kept = items.filter((item: Record<string, unknown>) => {
       const name = item?.[list.key];
       if (typeof name !== 'string') return false;
-      const decision = list.kind === 'resources' ? decideUri(policy, name, role, this.ctx.commandKey) : decideName(policy, list.kind, name, role, this.ctx.commandKey);
+      const decision =
+        list.kind === 'resources' ? decideUri(policy, name, role, this.ctx.commandKey) : decideName(policy, list.kind, name, role, this.ctx.commandKey);
       return decision.allowed;
     });
     if (list.kind === 'tools') this.deps.stats.listed(this.ctx.commandKey, role, kept.length, items.length - kept.length);

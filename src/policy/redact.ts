@@ -91,7 +91,8 @@ export const BUILTIN_DETECTORS: readonly Detector[] = Object.freeze([
  * spares the thirteen scans for the usual result text; it is used only when every
  * detector of a list is a builtin (custom patterns have no such anchor).
  */
-const BUILTIN_ANCHORS = /-----BEGIN|A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|BIA|CCA)|secret|gh[pousr]_|github_pat_|hooks\.slack|xox|k_(?:live|test)_|sk-|AIza|npm_|eyJ|bearer/i;
+const BUILTIN_ANCHORS =
+  /-----BEGIN|A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|BIA|CCA)|secret|gh[pousr]_|github_pat_|hooks\.slack|xox|k_(?:live|test)_|sk-|AIza|npm_|eyJ|bearer/i;
 const BUILTIN_SET = new Set<Detector>(BUILTIN_DETECTORS);
 const anchored = new WeakMap<readonly Detector[], boolean>();
 
@@ -198,7 +199,7 @@ export function redactText(text: string, detectors: readonly Detector[]): { text
   let out = '';
   let cursor = 0;
   let count = 0;
-  for (let i = 0; i < spans.length; ) {
+  for (let i = 0; i < spans.length;) {
     const first = spans[i] as Span;
     let end = first.end;
     for (i += 1; i < spans.length && (spans[i] as Span).start < end; i += 1) end = Math.max(end, (spans[i] as Span).end);

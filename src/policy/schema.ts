@@ -24,7 +24,10 @@ const argRule = z
     maxLength: z.number().int().nonnegative().optional().describe('Strings: most characters; arrays: most items'),
     pattern: z.string().optional().describe('Regex a string value must match'),
     notPattern: z.string().optional().describe('Regex a string value must not match'),
-    enum: z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])).optional().describe('Allowed values'),
+    enum: z
+      .array(z.union([z.string(), z.number(), z.boolean(), z.null()]))
+      .optional()
+      .describe('Allowed values'),
   })
   .describe('Rule for one argument');
 
@@ -68,7 +71,10 @@ const redaction = z.strictObject({
       z.strictObject({
         name: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'a pattern name is 1 to 40 letters, digits, underscores or hyphens'),
         regex: z.string().min(1),
-        flags: z.string().regex(/^[imsu]*$/, 'flags are any of the letters i, m, s and u').optional(),
+        flags: z
+          .string()
+          .regex(/^[imsu]*$/, 'flags are any of the letters i, m, s and u')
+          .optional(),
       }),
     )
     .optional()

@@ -21,7 +21,11 @@ export interface ParsePolicyOptions {
 
 /** The policy's name when the file gives none: the file name without `.json`. */
 function defaultName(source: string): string {
-  return basename(source).replace(/\.json$/i, '').slice(0, 100) || 'policy';
+  return (
+    basename(source)
+      .replace(/\.json$/i, '')
+      .slice(0, 100) || 'policy'
+  );
 }
 
 function checkCommandKeys(policy: Policy, keys: readonly string[], source: string): void {

@@ -21,7 +21,14 @@ import { asMessage } from '../bridge/jsonrpc.js';
 import type { CommandSpec } from '../commands/types.js';
 import { UpstreamExitedError, WardenError } from '../errors.js';
 import { LogThrottle, type Logger } from '../logging/logger.js';
-import { DEFAULT_MAX_LINE_BYTES, DEFAULT_STOP_TIMEOUTS, DEFAULT_TREE_SAMPLE_MS, type ChildTransportOptions, type ExitInfo, type StopTimeouts } from './childOptions.js';
+import {
+  DEFAULT_MAX_LINE_BYTES,
+  DEFAULT_STOP_TIMEOUTS,
+  DEFAULT_TREE_SAMPLE_MS,
+  type ChildTransportOptions,
+  type ExitInfo,
+  type StopTimeouts,
+} from './childOptions.js';
 import type { Era } from './era.js';
 import { LineSplitter } from './lineSplitter.js';
 import type { SpawnedChild } from './spawn.js';
@@ -147,7 +154,10 @@ export class ChildTransport implements ChildPort {
     try {
       await this.send({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) });
       let reply: OwnReply = { outcome: 'timeout' };
-      const outcome = Promise.race([answer.then((message) => ({ outcome: 'answer', message }) as const), this.exited.then(() => ({ outcome: 'exited' }) as const)]).then((value) => {
+      const outcome = Promise.race([
+        answer.then((message) => ({ outcome: 'answer', message }) as const),
+        this.exited.then(() => ({ outcome: 'exited' }) as const),
+      ]).then((value) => {
         reply = value;
       });
       await within(outcome, timeoutMs);

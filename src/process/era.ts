@@ -139,7 +139,13 @@ export class EraRegistry {
     const verdict = verdictOf(reply);
     this.verdicts.set(key, verdict);
     const code = reply.outcome === 'answer' ? (reply.message as { error?: { code?: unknown } }).error?.code : undefined;
-    this.options.logger.info('era probe', { command: child.spec.key, pid: child.pid, era: verdict.era, outcome: reply.outcome, ...(typeof code === 'number' ? { code } : {}) });
+    this.options.logger.info('era probe', {
+      command: child.spec.key,
+      pid: child.pid,
+      era: verdict.era,
+      outcome: reply.outcome,
+      ...(typeof code === 'number' ? { code } : {}),
+    });
     return verdict;
   }
 }

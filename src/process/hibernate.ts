@@ -215,7 +215,7 @@ export class HibernatingPort implements ChildPort {
     const init = this.replay.initialize;
     if (init !== undefined) {
       const answer = await this.ask(child, 'initialize', init, this.options.initializeTimeoutMs ?? 30_000);
-      if ('error' in answer) throw new WardenError('upstream_failed', 'the restarted MCP server refused the session\'s initialize');
+      if ('error' in answer) throw new WardenError('upstream_failed', "the restarted MCP server refused the session's initialize");
       if (this.replay.wasInitialized) await child.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     }
     if (this.replay.logLevel !== undefined) this.askLater(child, 'logging/setLevel', { level: this.replay.logLevel }, () => undefined);
@@ -257,7 +257,10 @@ export class HibernatingPort implements ChildPort {
   /** Sends one of the gateway's own requests and resolves with its answer; rejects when the child ends or is too slow. */
   private ask(child: ChildTransport, method: string, params: Record<string, unknown>, timeoutMs: number): Promise<JSONRPCMessage> {
     return new Promise<JSONRPCMessage>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new WardenError('upstream_timeout', `the restarted MCP server did not answer ${method} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new WardenError('upstream_timeout', `the restarted MCP server did not answer ${method} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       timer.unref();
       void child.exited.then(() => {
         clearTimeout(timer);

@@ -222,7 +222,14 @@ export class ProcessManager {
     let failure: unknown;
     while (group.live.length < wanted && group.starting.size > 0) {
       // A settled start has already left `starting`, so this loop always progresses.
-      const outcome = await Promise.race([...group.starting].map((p) => p.then(() => undefined, (e: unknown) => e)));
+      const outcome = await Promise.race(
+        [...group.starting].map((p) =>
+          p.then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+        ),
+      );
       if (outcome !== undefined) failure = outcome;
       group.live = group.live.filter((s) => !s.closed);
     }
@@ -270,13 +277,15 @@ export class ProcessManager {
       throw error;
     }
     this.reserved.set(spec.key, (this.reserved.get(spec.key) ?? 0) + 1);
-    const start = this.queue.add(() => this.supervisor.start(spec, accepted), 1).then(async (child) => {
-      if (this.draining) {
-        await child.close();
-        throw new DrainingError();
-      }
-      return adopt(child);
-    });
+    const start = this.queue
+      .add(() => this.supervisor.start(spec, accepted), 1)
+      .then(async (child) => {
+        if (this.draining) {
+          await child.close();
+          throw new DrainingError();
+        }
+        return adopt(child);
+      });
     this.starts.add(start);
     try {
       return await start;

@@ -73,7 +73,8 @@ export class Multiplexer {
     this.levels = new SharedLogLevels((level) => {
       ask('logging/setLevel', { level }).then(
         (outcome) => {
-          if ('error' in outcome) this.logger.warn('shared child refused logging/setLevel', { command: this.child.spec.key, pid: this.child.pid, level, code: outcome.error.code });
+          if ('error' in outcome)
+            this.logger.warn('shared child refused logging/setLevel', { command: this.child.spec.key, pid: this.child.pid, level, code: outcome.error.code });
         },
         () => undefined, // the child ended: its sessions end with it
       );
@@ -232,7 +233,11 @@ export class Multiplexer {
       const reply: JSONRPCMessage =
         message.method === 'ping'
           ? { jsonrpc: '2.0', id: message.id, result: {} }
-          : { jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.MethodNotFound, message: `${message.method} is not available through a shared server` } };
+          : {
+              jsonrpc: '2.0',
+              id: message.id,
+              error: { code: ErrorCode.MethodNotFound, message: `${message.method} is not available through a shared server` },
+            };
       this.child.send(reply).catch(() => undefined);
       return;
     }
@@ -282,7 +287,10 @@ export class Multiplexer {
 /** Why a session's request can't go to a shared child (one task store for all sessions). */
 function sharedRefusal(request: JSONRPCRequest): { code: number; message: string } | undefined {
   if (request.method.startsWith('tasks/')) {
-    return { code: ErrorCode.MethodNotFound, message: `${request.method} is not available through a shared server: its tasks would be visible to every session` };
+    return {
+      code: ErrorCode.MethodNotFound,
+      message: `${request.method} is not available through a shared server: its tasks would be visible to every session`,
+    };
   }
   if (request.method === 'tools/call' && request.params?.task !== undefined) {
     return { code: ErrorCode.InvalidParams, message: 'task-augmented tools/call is not available through a shared server; call the tool without "task"' };

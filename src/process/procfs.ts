@@ -44,7 +44,10 @@ export function parseStat(pid: number, text: string): ProcStat | undefined {
   const close = text.lastIndexOf(')');
   if (close === -1) return undefined;
   // fields[0] is field 3 (state), so field n is fields[n - 3]
-  const fields = text.slice(close + 2).trim().split(' ');
+  const fields = text
+    .slice(close + 2)
+    .trim()
+    .split(' ');
   const state = fields[0];
   const ppid = Number(fields[1]);
   const pgid = Number(fields[2]);
@@ -113,7 +116,7 @@ export function descendants(from: Iterable<number>, limit: number, root: string 
   let index: Map<number, number[]> | undefined;
   while (queue.length > 0 && found.size < limit) {
     const pid = queue.shift()!;
-    let children = index ? index.get(pid) ?? [] : childrenFromTasks(pid, root);
+    let children = index ? (index.get(pid) ?? []) : childrenFromTasks(pid, root);
     if (children === undefined) {
       index = parentIndex(root);
       children = index.get(pid) ?? [];

@@ -13,7 +13,8 @@
 import { LimitReachedError, errorBody } from '../errors.js';
 
 /** What a request is answered with: the child's result or error, or one made here. */
-export type Outcome = { readonly result: Record<string, unknown> } | { readonly error: { readonly code: number; readonly message: string; readonly data?: unknown } };
+export type Outcome =
+  { readonly result: Record<string, unknown> } | { readonly error: { readonly code: number; readonly message: string; readonly data?: unknown } };
 
 /** Sends a request of the gateway's own to the child; resolves with its answer. */
 export type AskChild = (method: string, params: Record<string, unknown>) => Promise<Outcome>;

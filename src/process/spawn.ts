@@ -27,11 +27,7 @@ export interface SpawnedChild {
  * Starts the command and resolves once the OS reports it running.
  * Rejects with UpstreamFailedError (e.g. ENOENT) without leaving anything behind.
  */
-export async function spawnChild(
-  spec: CommandSpec,
-  env: Readonly<Record<string, string>>,
-  logger: Logger,
-): Promise<SpawnedChild> {
+export async function spawnChild(spec: CommandSpec, env: Readonly<Record<string, string>>, logger: Logger): Promise<SpawnedChild> {
   const subprocess = execa(spec.command, [...spec.args], {
     cwd: spec.cwd,
     env: { ...env },

@@ -26,11 +26,14 @@ export class SpawnQueue {
     return new Promise<T>((resolve, reject) => {
       this.waiting.add(reject);
       this.queue
-        .add(async () => {
-          // Settled by close() while queued: the slot is not used.
-          if (!this.waiting.delete(reject)) return;
-          await task().then(resolve, reject);
-        }, { priority })
+        .add(
+          async () => {
+            // Settled by close() while queued: the slot is not used.
+            if (!this.waiting.delete(reject)) return;
+            await task().then(resolve, reject);
+          },
+          { priority },
+        )
         .catch(reject);
     });
   }

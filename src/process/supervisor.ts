@@ -158,7 +158,12 @@ export class Supervisor {
     const exit = await child.exited;
     recordExit(stats, exit.signal ?? exit.code ?? 'unknown');
     this.options.metrics?.exits.inc({ command: child.spec.key, reason: 'failed_start' });
-    this.options.logger.info('child exited on the era probe, starting another', { command: child.spec.key, pid: child.pid, code: exit.code, signal: exit.signal });
+    this.options.logger.info('child exited on the era probe, starting another', {
+      command: child.spec.key,
+      pid: child.pid,
+      code: exit.code,
+      signal: exit.signal,
+    });
     return false;
   }
 

@@ -35,12 +35,7 @@ export class AuthThrottle {
   async check(address: string): Promise<void> {
     const decision = await this.limiter.peek(address);
     if (decision.allowed) return;
-    throw new LimitReachedError(
-      'authFailuresPerAddress',
-      this.limiter.rule.points,
-      retryAfterSeconds(decision.retryAfterMs),
-      'rate_limited',
-    );
+    throw new LimitReachedError('authFailuresPerAddress', this.limiter.rule.points, retryAfterSeconds(decision.retryAfterMs), 'rate_limited');
   }
 
   /** Records one failed authentication from `address`. */

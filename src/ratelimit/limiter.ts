@@ -12,12 +12,7 @@
  */
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
-import {
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-  type RateLimiterAbstract,
-} from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 /** At most `points` per `durationSeconds`, per key. Both are positive integers. */
 export interface RateRule {
@@ -25,9 +20,7 @@ export interface RateRule {
   readonly durationSeconds: number;
 }
 
-export type RateDecision =
-  | { readonly allowed: true; readonly remaining: number }
-  | { readonly allowed: false; readonly retryAfterMs: number };
+export type RateDecision = { readonly allowed: true; readonly remaining: number } | { readonly allowed: false; readonly retryAfterMs: number };
 
 export interface Limiter {
   readonly rule: RateRule;
@@ -164,7 +157,10 @@ class Registry {
   private readonly limiters = new Map<string, Limiter>();
   closed = false;
 
-  constructor(private readonly build: (prefix: string, rule: RateRule) => RateLimiterAbstract, private readonly keyPrefix: string) {}
+  constructor(
+    private readonly build: (prefix: string, rule: RateRule) => RateLimiterAbstract,
+    private readonly keyPrefix: string,
+  ) {}
 
   create(name: string, input: RateRule): Limiter {
     if (this.closed) throw new Error('limiter store is closed');
@@ -197,7 +193,10 @@ export function redactRedisUrl(url: string): string {
 
 /** An in-memory insurance limiter that reports each use (Redis did not answer). */
 class InsuranceLimiter extends RateLimiterMemory {
-  constructor(opts: ConstructorParameters<typeof RateLimiterMemory>[0], private readonly onUse: () => void) {
+  constructor(
+    opts: ConstructorParameters<typeof RateLimiterMemory>[0],
+    private readonly onUse: () => void,
+  ) {
     super(opts);
   }
   override consume(...args: Parameters<RateLimiterMemory['consume']>): Promise<RateLimiterRes> {
@@ -222,10 +221,7 @@ export async function createLimiterStore(options: LimiterStoreOptions = {}): Pro
 }
 
 function memoryStore(keyPrefix: string): LimiterStore {
-  const registry = new Registry(
-    (prefix, rule) => new RateLimiterMemory({ keyPrefix: prefix, points: rule.points, duration: rule.durationSeconds }),
-    keyPrefix,
-  );
+  const registry = new Registry((prefix, rule) => new RateLimiterMemory({ keyPrefix: prefix, points: rule.points, duration: rule.durationSeconds }), keyPrefix);
   return {
     shared: false,
     keyPrefix,

@@ -186,10 +186,25 @@ export class SessionFactory {
     bridge.onclose = () => {
       lease.release();
       logger.info('session closed', { session: opened.idHash, command: spec.key, transport: kind });
-      audit.record('session_close', { session: opened.idHash, command: spec.key, transport: kind, clientId: principal.clientId, durationMs: Date.now() - opened.createdAt });
+      audit.record('session_close', {
+        session: opened.idHash,
+        command: spec.key,
+        transport: kind,
+        clientId: principal.clientId,
+        durationMs: Date.now() - opened.createdAt,
+      });
     };
     sessions.add(session);
-    const fields = { session: session.idHash, command: spec.key, transport: kind, era: kind === 'modern' ? 'modern' : 'legacy', pid: child.pid, clientId: principal.clientId, role: principal.role, ...(principal.via ? { via: principal.via } : {}) };
+    const fields = {
+      session: session.idHash,
+      command: spec.key,
+      transport: kind,
+      era: kind === 'modern' ? 'modern' : 'legacy',
+      pid: child.pid,
+      clientId: principal.clientId,
+      role: principal.role,
+      ...(principal.via ? { via: principal.via } : {}),
+    };
     logger.info('session opened', fields);
     audit.record('session_open', fields);
     return session;

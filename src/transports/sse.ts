@@ -28,7 +28,11 @@ export class SseHandler {
   async open(request: RoutedRequest): Promise<void> {
     const endpoint = `/${encodeURIComponent(request.spec.key)}/messages`;
     const backlog = this.factory.limits.maxClientBacklogBytes;
-    await this.factory.open(request, 'sse', () => new SseSessionTransport(endpoint, request.res, this.options.keepAliveMs, backlog, this.options.mintSessionId));
+    await this.factory.open(
+      request,
+      'sse',
+      () => new SseSessionTransport(endpoint, request.res, this.options.keepAliveMs, backlog, this.options.mintSessionId),
+    );
   }
 
   /** One POSTed message for the session named by `?sessionId=`: 202 once handed over. */

@@ -40,7 +40,6 @@ export class SseSessionTransport implements ClientPort {
     this.outbound.track(res);
   }
 
-
   async start(): Promise<void> {
     if (this.stream) throw new Error('SseSessionTransport already started');
     this.stream = new EventStream(this.res, this.keepAliveMs);

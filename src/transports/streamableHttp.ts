@@ -43,20 +43,31 @@ export class StreamableHandler {
     const modern = req.method === 'POST' && claimsModern(body);
     if (request.sessionId !== undefined && !modern) return this.sessionRequest(request);
     if (req.method !== 'POST') {
-      throw new WardenError('method_not_allowed', `${req.method} needs the Mcp-Session-Id of a 2025 session; 2026-07-28 requests are POSTs`, { headers: { Allow: 'POST' } });
+      throw new WardenError('method_not_allowed', `${req.method} needs the Mcp-Session-Id of a 2025 session; 2026-07-28 requests are POSTs`, {
+        headers: { Allow: 'POST' },
+      });
     }
     checkAccept(req);
     if (batchClaimsModern(body)) throw new WardenError('bad_request', 'Invalid Request: a batch may not carry 2026-07-28 requests');
     if (modern) return this.modern.handle(request);
     const versionHeader = req.headers['mcp-protocol-version'];
     const modernHeader = typeof versionHeader === 'string' && versionHeader >= MODERN_VERSION;
-    if (isInitialize(body) && modernHeader) throw new WardenError('header_mismatch', 'Header mismatch: initialize is a 2025 request, but MCP-Protocol-Version names a 2026 revision');
+    if (isInitialize(body) && modernHeader)
+      throw new WardenError('header_mismatch', 'Header mismatch: initialize is a 2025 request, but MCP-Protocol-Version names a 2026 revision');
     if (modernHeader) {
-      throw new WardenError('invalid_params', 'Invalid _meta envelope: a 2026-07-28 request carries its protocol version, client info and capabilities in params._meta', {
-        data: { envelope: { missing: ['_meta'] } },
-      });
+      throw new WardenError(
+        'invalid_params',
+        'Invalid _meta envelope: a 2026-07-28 request carries its protocol version, client info and capabilities in params._meta',
+        {
+          data: { envelope: { missing: ['_meta'] } },
+        },
+      );
     }
-    if (!isInitialize(body)) throw new WardenError('bad_request', 'Bad Request: a 2025 session starts with an initialize request (or send a 2026-07-28 request with its _meta envelope)');
+    if (!isInitialize(body))
+      throw new WardenError(
+        'bad_request',
+        'Bad Request: a 2025 session starts with an initialize request (or send a 2026-07-28 request with its _meta envelope)',
+      );
     const options = { ...this.options, maxBacklogBytes: this.factory.limits.maxClientBacklogBytes };
     const session = await this.factory.open(request, 'streamable', () => new StreamableSessionTransport(options));
     session?.transport.post(request.res, [request.body as JSONRPCMessage]);

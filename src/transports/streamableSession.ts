@@ -94,7 +94,6 @@ export class StreamableSessionTransport implements ClientPort {
     this.outbound = new OutboundMeter(options.maxBacklogBytes);
   }
 
-
   async start(): Promise<void> {}
 
   /**

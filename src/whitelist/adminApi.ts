@@ -71,20 +71,25 @@ export function commandsApi(live: LiveWhitelist, logger: Logger): RequestHandler
       case 'PUT': {
         const body = await readJsonBody(req, { limitBytes: ENTRY_LIMIT_BYTES, strict: false });
         if (!body) return true; // the client left
-        if (Array.isArray(body.value)) throw new WardenError('bad_request', 'the body must be the entry: a JSON object such as {"command": "npx", "args": ["-y", "pkg"]}');
+        if (Array.isArray(body.value))
+          throw new WardenError('bad_request', 'the body must be the entry: a JSON object such as {"command": "npx", "args": ["-y", "pkg"]}');
         const replace = req.headers['if-none-match'] !== '*';
         const context = { file: source.file, source: source.name, replace };
-        const result = await live.edit((doc) => putEntry(doc, key, body.value, context), by).catch((error: unknown) => {
-          throw editRefusal(error);
-        });
+        const result = await live
+          .edit((doc) => putEntry(doc, key, body.value, context), by)
+          .catch((error: unknown) => {
+            throw editRefusal(error);
+          });
         send(res, result.replaced ? 200 : 201, { ...describe(key, body.value), replaced: result.replaced });
         return true;
       }
       case 'DELETE': {
         const context = { file: source.file, source: source.name };
-        const result = await live.edit((doc) => removeEntry(doc, key, context), by).catch((error: unknown) => {
-          throw editRefusal(error);
-        });
+        const result = await live
+          .edit((doc) => removeEntry(doc, key, context), by)
+          .catch((error: unknown) => {
+            throw editRefusal(error);
+          });
         send(res, 200, { key, removed: true, liveSessions: result.change?.sessionsOfRemoved ?? 0 });
         return true;
       }

@@ -41,7 +41,19 @@ exit status: 0 done, 1 refused (the message names the entry), 2 usage error`;
 const COMMON: Record<string, OptionKind> = { file: 'one', remote: 'one', help: 'flag' };
 const OPTIONS: Record<string, Record<string, OptionKind>> = {
   list: { ...COMMON, json: 'flag' },
-  add: { ...COMMON, command: 'one', args: 'many', 'allow-env': 'many', env: 'many', mode: 'one', idle: 'one', 'hibernate-after-ms': 'one', 'max-memory-mb': 'one', description: 'one', replace: 'flag' },
+  add: {
+    ...COMMON,
+    command: 'one',
+    args: 'many',
+    'allow-env': 'many',
+    env: 'many',
+    mode: 'one',
+    idle: 'one',
+    'hibernate-after-ms': 'one',
+    'max-memory-mb': 'one',
+    description: 'one',
+    replace: 'flag',
+  },
   remove: { ...COMMON },
   check: { ...COMMON },
   url: { ...COMMON, base: 'one', 'public-url': 'one', port: 'one' },
@@ -97,7 +109,8 @@ function remoteBase(value: string): string {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
     throw new CliUsageError('--remote must be https:// (http:// only for this machine): the admin token would cross the network in clear');
   }
-  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') throw new CliUsageError('--remote takes the gateway\'s base URL only (no credentials, query or fragment)');
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '')
+    throw new CliUsageError("--remote takes the gateway's base URL only (no credentials, query or fragment)");
   return trimBase(url.href);
 }
 
@@ -108,7 +121,8 @@ function targetOf(parsed: ParsedArgs, env: NodeJS.ProcessEnv): WhitelistTarget {
   if (remote === undefined) return new FileTarget(file ?? defaultFile(env));
   const base = remoteBase(remote);
   const token = env.WARDEN_ADMIN_TOKEN;
-  if (!token) throw new CliUsageError('--remote needs the admin token in the environment: export WARDEN_ADMIN_TOKEN=... (it is never taken from the command line)');
+  if (!token)
+    throw new CliUsageError('--remote needs the admin token in the environment: export WARDEN_ADMIN_TOKEN=... (it is never taken from the command line)');
   return new RemoteTarget(base, token);
 }
 
@@ -186,7 +200,10 @@ async function remove(parsed: ParsedArgs, env: NodeJS.ProcessEnv, out: Out): Pro
   const key = keyOf(parsed, 'remove');
   const target = targetOf(parsed, env);
   const { liveSessions } = await target.remove(key);
-  const sessions = liveSessions === undefined ? '' : `; it had ${liveSessions} live session${liveSessions === 1 ? '' : 's'} (the gateway's --on-remove: finish lets them run on, end ends them)`;
+  const sessions =
+    liveSessions === undefined
+      ? ''
+      : `; it had ${liveSessions} live session${liveSessions === 1 ? '' : 's'} (the gateway's --on-remove: finish lets them run on, end ends them)`;
   out(`removed ${quoted(key)} ${target instanceof RemoteTarget ? 'on' : 'from'} ${target.where}${sessions}\n`);
   return 0;
 }
@@ -217,7 +234,10 @@ async function url(parsed: ParsedArgs, env: NodeJS.ProcessEnv, out: Out): Promis
   const port = parsed.one.get('port') ?? (env.PORT || '8000');
   if (!/^\d{1,5}$/.test(port)) throw new CliUsageError(`--port ${JSON.stringify(port)} is not a port number`);
   const base =
-    parsed.one.get('base') ?? (target instanceof RemoteTarget ? target.where : undefined) ?? parsed.one.get('public-url') ?? (env.WARDEN_PUBLIC_URL || `http://127.0.0.1:${port}`);
+    parsed.one.get('base') ??
+    (target instanceof RemoteTarget ? target.where : undefined) ??
+    parsed.one.get('public-url') ??
+    (env.WARDEN_PUBLIC_URL || `http://127.0.0.1:${port}`);
   let parsedBase: URL;
   try {
     parsedBase = new URL(base);

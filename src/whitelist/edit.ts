@@ -50,11 +50,20 @@ function validated(doc: WhitelistDocument, context: EditContext): Edited {
 }
 
 /** Sets entry `key`; refuses an existing key unless `replace`. */
-export function putEntry(doc: WhitelistDocument, key: string, entry: unknown, options: EditContext & { readonly replace: boolean }): Edited & { readonly replaced: boolean } {
+export function putEntry(
+  doc: WhitelistDocument,
+  key: string,
+  entry: unknown,
+  options: EditContext & { readonly replace: boolean },
+): Edited & { readonly replaced: boolean } {
   if (key === SCHEMA_KEY) throw new EditError('invalid', key, `${quoted(key)} is reserved for the JSON Schema's location; choose another key`);
   const replaced = doc.entries.has(key);
   if (replaced && !options.replace) {
-    throw new EditError('exists', key, `entry ${quoted(key)} already exists in ${options.source ?? options.file}; replace it with --replace (or remove it first)`);
+    throw new EditError(
+      'exists',
+      key,
+      `entry ${quoted(key)} already exists in ${options.source ?? options.file}; replace it with --replace (or remove it first)`,
+    );
   }
   return { ...validated(withEntry(doc, key, entry), options), replaced };
 }

@@ -60,7 +60,9 @@ export class FileTarget implements WhitelistTarget {
 
   async put(key: string, entry: unknown, replace: boolean): Promise<{ replaced: boolean }> {
     // A new file points editors at the JSON Schema.
-    const doc: WhitelistDocument = (await fileExists(this.where)) ? await readWhitelistFile(this.where) : { schema: schemaReference(this.where), entries: new Map() };
+    const doc: WhitelistDocument = (await fileExists(this.where))
+      ? await readWhitelistFile(this.where)
+      : { schema: schemaReference(this.where), entries: new Map() };
     const result = putEntry(doc, key, entry, { file: this.where, replace });
     await writeWhitelistFile(this.where, result.doc);
     return { replaced: result.replaced };
@@ -142,13 +144,17 @@ export class RemoteTarget implements WhitelistTarget {
     const error = (json as { error?: { message?: unknown; data?: { code?: unknown } } } | undefined)?.error;
     const message = typeof error?.message === 'string' ? error.message : `HTTP ${res.status}`;
     if (res.status === 409) throw new EditError(/already exists/.test(message) ? 'exists' : 'invalid', key, message);
-    if (res.status === 404 && error?.data?.code === 'unknown_command' && key !== '' && message !== 'unknown command') throw new EditError('missing', key, message);
+    if (res.status === 404 && error?.data?.code === 'unknown_command' && key !== '' && message !== 'unknown command')
+      throw new EditError('missing', key, message);
     if (res.status === 400) throw new EditError('invalid', key, message);
     const hint =
-      res.status === 401 ? ' (is WARDEN_ADMIN_TOKEN the gateway\'s admin token?)'
-      : res.status === 403 ? ' (this is not an admin credential: the gateway\'s WARDEN_ADMIN_TOKEN, or a clients-file entry marked "admin": true)'
-      : res.status === 404 ? ' (the gateway has no whitelist admin API: it needs an admin credential configured, and a whitelist file or Redis of its own)'
-      : '';
+      res.status === 401
+        ? " (is WARDEN_ADMIN_TOKEN the gateway's admin token?)"
+        : res.status === 403
+          ? ' (this is not an admin credential: the gateway\'s WARDEN_ADMIN_TOKEN, or a clients-file entry marked "admin": true)'
+          : res.status === 404
+            ? ' (the gateway has no whitelist admin API: it needs an admin credential configured, and a whitelist file or Redis of its own)'
+            : '';
     throw new RemoteError(`${this.where} answered ${res.status}: ${message}${hint}`);
   }
 }

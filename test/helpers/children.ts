@@ -57,12 +57,7 @@ export function fixtureSpec(file: string, args: readonly string[] = [], extra: P
 export const TEST_STOP: StopTimeouts = { eofMs: 300, termMs: 500, killMs: 2_000 };
 
 /** Spawns a fixture as the gateway would (argv, env from scratch, own group) and wraps it. */
-export async function spawnFixture(
-  file: string,
-  args: readonly string[],
-  logger: Logger,
-  options: ChildTransportOptions = {},
-): Promise<ChildTransport> {
+export async function spawnFixture(file: string, args: readonly string[], logger: Logger, options: ChildTransportOptions = {}): Promise<ChildTransport> {
   const spec = fixtureSpec(file, args);
   const spawned = await spawnChild(spec, buildChildEnv(spec, {}, defaultChildEnvBase()), logger);
   return new ChildTransport(spawned, spec, logger, { stopTimeouts: TEST_STOP, ...options });

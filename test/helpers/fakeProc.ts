@@ -23,7 +23,30 @@ export interface FakeProcess {
 
 /** One stat line: pid (comm) state ppid pgrp session ... starttime(22) ... */
 export function statLine(p: FakeProcess): string {
-  const fields = [p.state ?? 'S', p.ppid, p.pgid, p.pgid, 0, -1, 4194560, 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 1 + (p.threads?.length ?? 0), 0, p.start ?? '1000', 123456, 789];
+  const fields = [
+    p.state ?? 'S',
+    p.ppid,
+    p.pgid,
+    p.pgid,
+    0,
+    -1,
+    4194560,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    20,
+    0,
+    1 + (p.threads?.length ?? 0),
+    0,
+    p.start ?? '1000',
+    123456,
+    789,
+  ];
   return `${p.pid} (odd) name (x) ${fields.join(' ')}\n`;
 }
 

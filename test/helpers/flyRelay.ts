@@ -145,7 +145,8 @@ export class FlyRelay {
     if (body.length > FLY_REPLAY_LIMIT) return this.fail(res, entry, 'request too large to replay');
     const target = fields.instance ?? (fields.elsewhere === 'true' ? [...this.machines.keys()].find((id) => id !== from) : undefined);
     if (target === undefined || !this.machines.has(target)) {
-      if (fields.fallback === 'force_self') return this.forward(req, res, body, from, { 'fly-replay-failed': `instance=${target ?? ''};replay_source=${from};reason=no_candidate` }, entry);
+      if (fields.fallback === 'force_self')
+        return this.forward(req, res, body, from, { 'fly-replay-failed': `instance=${target ?? ''};replay_source=${from};reason=no_candidate` }, entry);
       return this.fail(res, entry, `no machine ${target ?? '(elsewhere)'}`);
     }
     const t = String(Date.now() * 1000);

@@ -65,7 +65,19 @@ export async function startGateway(
   const logger = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new Collect(logs)] });
   const secret = (settings.secret as string | undefined) ?? TEST_SECRET;
   const gateway = await createGateway(
-    validateSettings({ host: '127.0.0.1', port: 0, commandsFile, secret, stopEofMs: 300, stopTermMs: 500, poolMin: 0, httpRequestsPerMinute: 0, authFailuresPerWindow: 1_000_000, adminToken: TEST_ADMIN_TOKEN, ...settings }),
+    validateSettings({
+      host: '127.0.0.1',
+      port: 0,
+      commandsFile,
+      secret,
+      stopEofMs: 300,
+      stopTermMs: 500,
+      poolMin: 0,
+      httpRequestsPerMinute: 0,
+      authFailuresPerWindow: 1_000_000,
+      adminToken: TEST_ADMIN_TOKEN,
+      ...settings,
+    }),
     { ...deps, logger },
   );
   const address = await gateway.listen();
@@ -93,9 +105,7 @@ export async function connectClient(
 ): Promise<{ client: Client; transport: SSEClientTransport | StreamableHTTPClientTransport }> {
   const requestInit = { headers: gw.headers(extraHeaders) };
   const transport =
-    kind === 'sse'
-      ? new SSEClientTransport(gw.url(key, 'sse'), { requestInit })
-      : new StreamableHTTPClientTransport(gw.url(key, 'mcp'), { requestInit });
+    kind === 'sse' ? new SSEClientTransport(gw.url(key, 'sse'), { requestInit }) : new StreamableHTTPClientTransport(gw.url(key, 'mcp'), { requestInit });
   const client = new Client({ name: 'warden-test', version: '1.0.0' });
   await client.connect(transport);
   return { client, transport };

@@ -57,7 +57,8 @@ export async function startIdp(): Promise<TestIdp> {
     const path = req.url ?? '/';
     requests.push(path);
     const json = (body: unknown) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
-    if (path === '/realms/test/.well-known/openid-configuration') return json({ issuer, jwks_uri: `${issuer}/keys`, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token` });
+    if (path === '/realms/test/.well-known/openid-configuration')
+      return json({ issuer, jwks_uri: `${issuer}/keys`, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token` });
     if (path === '/realms/test/keys') return void jwks().then(json, () => res.writeHead(500).end());
     res.writeHead(404).end();
   });
@@ -71,7 +72,9 @@ export async function startIdp(): Promise<TestIdp> {
     sign: (claims, options = {}) => {
       const key = options.key ?? keys[0]!;
       const now = Math.floor(Date.now() / 1000);
-      return new SignJWT({ iss: issuer, iat: now, exp: now + 300, ...claims }).setProtectedHeader({ alg: key.alg, kid: options.kid ?? key.kid, typ: 'at+jwt' }).sign(key.privateKey);
+      return new SignJWT({ iss: issuer, iat: now, exp: now + 300, ...claims })
+        .setProtectedHeader({ alg: key.alg, kid: options.kid ?? key.kid, typ: 'at+jwt' })
+        .sign(key.privateKey);
     },
     newKey: (kid, alg = 'RS256') => makeKey(kid, alg),
     publish: (key) => void keys.push(key),

@@ -45,7 +45,13 @@ export class HeadlessOAuthProvider implements OAuthClientProvider {
   ) {}
 
   get clientMetadata(): OAuthClientMetadata {
-    return { client_name: 'warden-test', redirect_uris: [this.redirectUrl], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' };
+    return {
+      client_name: 'warden-test',
+      redirect_uris: [this.redirectUrl],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    };
   }
   state() {
     this.lastState = randomUUID();
@@ -96,7 +102,8 @@ export async function readForm(page: Response): Promise<{ action: string; fields
   const html = await page.text();
   const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1] ?? '/authorize';
   const fields = new URLSearchParams();
-  for (const [, name, value] of html.matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields.set(name!, value!.replace(/&amp;/g, '&'));
+  for (const [, name, value] of html.matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g))
+    fields.set(name!, value!.replace(/&amp;/g, '&'));
   return { action, fields, html };
 }
 
@@ -126,7 +133,9 @@ export async function consent(authorizationUrl: URL, fields: Record<string, stri
 export type NegotiationMode = { pin: '2026-07-28' } | 'legacy';
 
 function newClient(mode: NegotiationMode): Client {
-  return mode === 'legacy' ? new Client({ name: 'warden-test', version: '1.0.0' }) : new Client({ name: 'warden-test', version: '1.0.0' }, { versionNegotiation: { mode } });
+  return mode === 'legacy'
+    ? new Client({ name: 'warden-test', version: '1.0.0' })
+    : new Client({ name: 'warden-test', version: '1.0.0' }, { versionNegotiation: { mode } });
 }
 
 /** Who approves: the consent form's fields (posted over plain HTTP), or a function that takes the authorization URL to the redirect's query (a browser). */
@@ -162,7 +171,13 @@ export async function registerClient(base: string, extra: Record<string, unknown
   const res = await fetch(`${base}/register`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ client_name: 'raw-test', redirect_uris: [REDIRECT_URL], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none', ...extra }),
+    body: JSON.stringify({
+      client_name: 'raw-test',
+      redirect_uris: [REDIRECT_URL],
+      grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: 'none',
+      ...extra,
+    }),
   });
   if (res.status !== 201) throw new Error(`register: HTTP ${res.status} ${await res.text()}`);
   return (await res.json()) as Record<string, any>;
@@ -171,14 +186,25 @@ export async function registerClient(base: string, extra: Record<string, unknown
 /** An authorization URL with the usual parameters (override or drop any with `params`: undefined drops). */
 export function authorizeUrl(base: string, params: Record<string, string | undefined>): URL {
   const url = new URL(`${base}/authorize`);
-  const all: Record<string, string | undefined> = { response_type: 'code', redirect_uri: REDIRECT_URL, code_challenge_method: 'S256', state: 'st-1', scope: 'mcp offline_access', ...params };
+  const all: Record<string, string | undefined> = {
+    response_type: 'code',
+    redirect_uri: REDIRECT_URL,
+    code_challenge_method: 'S256',
+    state: 'st-1',
+    scope: 'mcp offline_access',
+    ...params,
+  };
   for (const [k, v] of Object.entries(all)) if (v !== undefined) url.searchParams.set(k, v);
   return url;
 }
 
 /** POST /token with `form`; status and JSON body. */
 export async function tokenRequest(base: string, form: Record<string, string>): Promise<{ status: number; body: Record<string, any> }> {
-  const res = await fetch(`${base}/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) });
+  const res = await fetch(`${base}/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(form),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 }
 
@@ -186,13 +212,25 @@ export async function tokenRequest(base: string, form: Record<string, string>): 
  * The whole flow without the v2 client: DCR (unless `clientId`), authorize for `resource`,
  * consent with `credential`, code for tokens. Returns the tokens and what was used.
  */
-export async function rawGrant(base: string, resource: string, credential: string, options: { clientId?: string; env?: Record<string, string>; tokenBase?: string } = {}) {
-  const clientId = options.clientId ?? (await registerClient(base)).client_id as string;
+export async function rawGrant(
+  base: string,
+  resource: string,
+  credential: string,
+  options: { clientId?: string; env?: Record<string, string>; tokenBase?: string } = {},
+) {
+  const clientId = options.clientId ?? ((await registerClient(base)).client_id as string);
   const { verifier, challenge } = pkcePair();
   const callback = await consent(authorizeUrl(base, { client_id: clientId, code_challenge: challenge, resource }), { credential }, options.env);
   const code = callback.get('code');
   if (!code) throw new Error(`no code: ${callback.toString()}`);
-  const token = await tokenRequest(options.tokenBase ?? base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URL, client_id: clientId, resource });
+  const token = await tokenRequest(options.tokenBase ?? base, {
+    grant_type: 'authorization_code',
+    code,
+    code_verifier: verifier,
+    redirect_uri: REDIRECT_URL,
+    client_id: clientId,
+    resource,
+  });
   if (token.status !== 200) throw new Error(`token: HTTP ${token.status} ${JSON.stringify(token.body)}`);
   return { clientId, code, verifier, tokens: token.body as { access_token: string; refresh_token?: string; expires_in: number; scope: string } };
 }
@@ -204,8 +242,23 @@ export async function selfSignedCert(): Promise<{ key: string; cert: string }> {
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
   await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert,
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
   ]);
   return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
 }
@@ -245,7 +298,8 @@ export async function startMetadataServer(tls: { key: string; cert: string }): P
   const port = (server.address() as AddressInfo).port;
   return {
     url: (path) => `https://127.0.0.1:${port}${path}`,
-    serve: (path, body, headers = {}, status = 200) => void documents.set(path, { body: typeof body === 'string' ? body : JSON.stringify(body), headers, status }),
+    serve: (path, body, headers = {}, status = 200) =>
+      void documents.set(path, { body: typeof body === 'string' ? body : JSON.stringify(body), headers, status }),
     hits: (path) => counts.get(path) ?? 0,
     close: () =>
       new Promise<void>((resolve) => {

@@ -152,8 +152,6 @@ export async function waitForNoDescendants(pid: number = process.pid, opts: Wait
     await waitFor(() => descendantsOf(pid).length === 0, opts);
   } catch {
     const leftovers = describeDescendants(pid);
-    throw new Error(
-      `${opts.message ?? `process ${pid}`} still has descendants after ${opts.timeoutMs ?? 10_000} ms:\n${leftovers}`,
-    );
+    throw new Error(`${opts.message ?? `process ${pid}`} still has descendants after ${opts.timeoutMs ?? 10_000} ms:\n${leftovers}`);
   }
 }

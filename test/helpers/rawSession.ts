@@ -41,7 +41,11 @@ export function eventMessages(text: string): Json[] {
 }
 
 /** Sends one request; resolves once the status line and headers arrived. */
-export function rawRequest(gw: TestGateway, path: string, options: { method?: string; headers: Record<string, string>; body?: string }): Promise<RawPost & { destroy(): void }> {
+export function rawRequest(
+  gw: TestGateway,
+  path: string,
+  options: { method?: string; headers: Record<string, string>; body?: string },
+): Promise<RawPost & { destroy(): void }> {
   const { hostname, port } = new URL(gw.base);
   const req = httpRequest({ host: hostname, port, path, method: options.method ?? 'POST', headers: options.headers, agent: false });
   return new Promise((resolve, reject) => {
@@ -84,7 +88,8 @@ async function openSse(gw: TestGateway, key: string): Promise<RawSession> {
   const session: RawSession = {
     kind: 'sse',
     id,
-    post: (message, extra = {}) => rawRequest(gw, endpoint, { headers: gw.headers({ 'Content-Type': 'application/json', ...extra }), body: JSON.stringify(message) }),
+    post: (message, extra = {}) =>
+      rawRequest(gw, endpoint, { headers: gw.headers({ 'Content-Type': 'application/json', ...extra }), body: JSON.stringify(message) }),
     received,
     reply: (replyId) => waitFor(() => received().find((m) => m.id === replyId && !('method' in m)), { message: `the reply to ${JSON.stringify(replyId)}` }),
     close: async () => {

@@ -98,7 +98,13 @@ describe('mcp-warden audit verify (built CLI)', () => {
   it('fails when the newest records were removed with the log closed, and after the log reopened', async () => {
     const file = await writeLog(5);
     const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean);
-    await writeFile(file, lines.slice(0, 3).map((line) => `${line}\n`).join(''));
+    await writeFile(
+      file,
+      lines
+        .slice(0, 3)
+        .map((line) => `${line}\n`)
+        .join(''),
+    );
     expect(await runCli(['audit', 'verify', file])).toEqual({
       code: 1,
       stdout: 'broken: 2 record(s) missing at the end: the head file says the trail ends at seq 5; the file ends at seq 3\n',
@@ -119,7 +125,10 @@ describe('mcp-warden audit verify (built CLI)', () => {
     const key = 'cli-head-key-0123456789';
     const file = await writeLog(5, { hmacKey: key });
     const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean);
-    const kept = lines.slice(0, 3).map((line) => `${line}\n`).join('');
+    const kept = lines
+      .slice(0, 3)
+      .map((line) => `${line}\n`)
+      .join('');
     await writeFile(file, kept);
     const hash = createHash('sha256').update(lines[2]!).digest('hex');
     await writeFile(headPath(file), formatHead({ seq: 3, hash, bytes: Buffer.byteLength(kept) }, 'guessed-key'));

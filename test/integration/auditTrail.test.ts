@@ -252,9 +252,7 @@ describe('audit trail of a real gateway', () => {
     const second = await startGateway({ [SMS]: fixtureEntry('sms-server.mjs') }, settings);
     gateways.push(second);
     const errors = second.logs.map((line) => JSON.parse(line) as Json).filter((entry) => entry.level === 'error');
-    expect(errors).toEqual([
-      expect.objectContaining({ event: 'audit_gap', message: expect.stringContaining('2 record(s) missing at the end') }),
-    ]);
+    expect(errors).toEqual([expect.objectContaining({ event: 'audit_gap', message: expect.stringContaining('2 record(s) missing at the end') })]);
     await second.close();
 
     const entries = (await auditLines(auditFile)).map((line) => JSON.parse(line) as Json);

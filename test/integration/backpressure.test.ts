@@ -85,10 +85,13 @@ const findSession = (gw: TestGateway, id: string): Session | undefined => gw.gat
 
 /** The one session that appeared since `before`. */
 async function newSession(gw: TestGateway, before: Set<string>): Promise<Session> {
-  return waitFor(() => {
-    const added = gw.gateway.sessions.all().filter((s) => !before.has(s.id));
-    return added.length === 1 ? added[0] : undefined;
-  }, { message: 'the new session registered' });
+  return waitFor(
+    () => {
+      const added = gw.gateway.sessions.all().filter((s) => !before.has(s.id));
+      return added.length === 1 ? added[0] : undefined;
+    },
+    { message: 'the new session registered' },
+  );
 }
 
 /** Parsed log lines with this message, from line `since` on (the gateway is shared by the tests). */
@@ -246,10 +249,7 @@ async function openNeighbour(kind: Kind = 'mcp'): Promise<Conn> {
 // ---------------------------------------------------------------------------- tests
 
 describe('a client that stops reading its stream', () => {
-  async function floodAndWatch(
-    kind: Kind,
-    startFlood: () => Promise<{ sessionId: string }>,
-  ): Promise<void> {
+  async function floodAndWatch(kind: Kind, startFlood: () => Promise<{ sessionId: string }>): Promise<void> {
     const logStart = gw.logs.length;
     const neighbour = await openNeighbour();
     const before = await echoLatencies(neighbour, 30);
@@ -277,7 +277,13 @@ describe('a client that stops reading its stream', () => {
     expect(dropped[0]!.transport).toBe(kind === 'sse' ? 'sse' : 'streamable');
     expect(dropped[0]!.backlogBytes).toBeGreaterThan(MAX_CLIENT_BACKLOG);
     // Only the neighbour's child is left (once the stop's tree walk has finished).
-    await waitFor(() => { const left = descendantsOf(process.pid); return left.length === 1 && left[0] === neighbour.pid; }, { message: "only the neighbour's child left" });
+    await waitFor(
+      () => {
+        const left = descendantsOf(process.pid);
+        return left.length === 1 && left[0] === neighbour.pid;
+      },
+      { message: "only the neighbour's child left" },
+    );
     // Memory stayed bounded while the child would have produced FLOOD_COUNT * FLOOD_BYTES.
     expect(FLOOD_COUNT * FLOOD_BYTES).toBeGreaterThan(5 * RSS_BOUND);
     expect(memory.growth).toBeLessThan(RSS_BOUND);
@@ -453,10 +459,13 @@ describe('a child that dies mid-session', () => {
         notifications += 1;
       });
       // Each would take many seconds: a million small notifications, one write at a time.
-      const calls = [1, 2].map((n) =>
-        conn.client.callTool({ name: 'flood', arguments: { count: 1_000_000, bytes: 64 + n } }, undefined, { timeout: 60_000 }),
+      const calls = [1, 2].map((n) => conn.client.callTool({ name: 'flood', arguments: { count: 1_000_000, bytes: 64 + n } }, undefined, { timeout: 60_000 }));
+      const settled = calls.map((call) =>
+        call.then(
+          () => 'resolved',
+          (error: unknown) => error,
+        ),
       );
-      const settled = calls.map((call) => call.then(() => 'resolved', (error: unknown) => error));
       const session = findSession(gw, conn.sessionId)!;
       await waitFor(() => session.bridge.inFlight === 2 && notifications > 0, { message: 'both calls in flight and the child busy' });
 

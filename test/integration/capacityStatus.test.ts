@@ -13,7 +13,10 @@ let gw: TestGateway;
 let client: Client;
 
 beforeAll(async () => {
-  gw = await startGateway({ heavy: fixtureEntry('heavy-server.mjs', { maxMemoryMb: 400, idle: 'hibernate', hibernateAfterMs: 100 }, ['20']) }, { memorySampleMs: 50, memoryBudgetMb: 2048 });
+  gw = await startGateway(
+    { heavy: fixtureEntry('heavy-server.mjs', { maxMemoryMb: 400, idle: 'hibernate', hibernateAfterMs: 100 }, ['20']) },
+    { memorySampleMs: 50, memoryBudgetMb: 2048 },
+  );
   ({ client } = await connectClient(gw, 'heavy', 'mcp'));
   await client.callTool({ name: 'echo', arguments: { message: 'x' } });
 });

@@ -77,7 +77,9 @@ describe('session churn', () => {
     const watch = new RequestWatch(g);
     const statusOf = async () => {
       const res = await fetch(`${g.base}/status`, { headers: g.adminHeaders() });
-      return ((await res.json()) as { commands: Record<string, { warm: number; live: number; spawns: number; crashes: number; failures: number }> }).commands[ENV]!;
+      return ((await res.json()) as { commands: Record<string, { warm: number; live: number; spawns: number; crashes: number; failures: number }> }).commands[
+        ENV
+      ]!;
     };
     await waitFor(async () => (await statusOf()).warm === POOL_MIN, { message: 'the pool warmed up' });
 
@@ -184,7 +186,9 @@ describe('session churn', () => {
     for (const e of g.logs.map((l) => JSON.parse(l) as { message: string; why?: string })) {
       if (e.message === 'reaping session' || e.message === 'closing session') whys.set(`${e.message}: ${e.why}`, (whys.get(`${e.message}: ${e.why}`) ?? 0) + 1);
     }
-    process.stdout.write(`[churn] event loop delay max ${(lag.max / 1e6).toFixed(0)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(0)} ms\n${[...whys].map(([k, v]) => `  ${v} x ${k}`).join('\n')}\n`);
+    process.stdout.write(
+      `[churn] event loop delay max ${(lag.max / 1e6).toFixed(0)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(0)} ms\n${[...whys].map(([k, v]) => `  ${v} x ${k}`).join('\n')}\n`,
+    );
     expect(failures).toEqual([]);
 
     // Every session ends: closed, deleted, or reaped when idle.

@@ -41,10 +41,17 @@ function whitelist(entries: Record<string, unknown>): string {
 }
 
 async function listeningPort(cli: Cli): Promise<number> {
-  const line = await waitFor(() => cli.stderr.join('').split('\n').find((l) => l.includes('"message":"listening"')), {
-    timeoutMs: 15_000,
-    message: 'the listening log line',
-  });
+  const line = await waitFor(
+    () =>
+      cli.stderr
+        .join('')
+        .split('\n')
+        .find((l) => l.includes('"message":"listening"')),
+    {
+      timeoutMs: 15_000,
+      message: 'the listening log line',
+    },
+  );
   return (JSON.parse(line) as { port: number }).port;
 }
 
@@ -80,7 +87,10 @@ describe('mcp-warden CLI', () => {
     expect(await running.exit).toBe(0);
     expect(running.stdout.join('')).toBe('');
     // Log lines written after the banner never carry the secret.
-    const logLines = running.stderr.join('').split('\n').filter((l) => l.startsWith('{'));
+    const logLines = running.stderr
+      .join('')
+      .split('\n')
+      .filter((l) => l.startsWith('{'));
     expect(logLines.length).toBeGreaterThan(0);
     for (const line of logLines) expect(line).not.toContain(secret);
   });
@@ -109,10 +119,13 @@ describe('mcp-warden CLI', () => {
     });
     expect(stream.status).toBe(200);
     // The server and its grandchild run under the CLI process.
-    const tree = await waitFor(() => {
-      const pids = descendantsOf(running!.proc.pid!);
-      return pids.length >= 2 ? pids : undefined;
-    }, { message: 'server and grandchild running' });
+    const tree = await waitFor(
+      () => {
+        const pids = descendantsOf(running!.proc.pid!);
+        return pids.length >= 2 ? pids : undefined;
+      },
+      { message: 'server and grandchild running' },
+    );
     const started = Date.now();
     running.proc.kill('SIGTERM');
     expect(await running.exit).toBe(0);
@@ -188,7 +201,7 @@ describe('mcp-warden CLI', () => {
     expect(cli.stderr.join('')).toContain('fly secrets set WARDEN_SECRET=');
   });
 
-  it('on Fly.io accepts the app\'s own Host by default and names a refused Host and the setting', async () => {
+  it("on Fly.io accepts the app's own Host by default and names a refused Host and the setting", async () => {
     const commands = whitelist({ env: fixtureEntry('env-server.mjs') });
     const secret = 'fly-secret-0123456789';
     const cli = runCli(['--port', '0', '--commands', commands], { FLY_APP_NAME: 'my-fly-app', WARDEN_SECRET: secret });

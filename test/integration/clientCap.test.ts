@@ -65,7 +65,7 @@ describe('--max-sessions-per-client with --evict-idle-ms', () => {
     await quietFor(gw, second.sessionId, 50);
     const third = await open(gw);
     expect(ids(gw)).toEqual(new Set([second.sessionId, third.sessionId]));
-    await waitFor(() => !isAlive(first.pid), { message: 'the evicted session\'s child gone' });
+    await waitFor(() => !isAlive(first.pid), { message: "the evicted session's child gone" });
   });
 
   it('refuses with 429 when no session has been idle long enough', async () => {
@@ -74,7 +74,11 @@ describe('--max-sessions-per-client with --evict-idle-ms', () => {
     const second = await open(gw);
     const res = await fetch(gw.url(KEY, 'mcp'), { method: 'POST', headers: gw.headers(MCP_ACCEPT), body: JSON.stringify(initializeBody()) });
     expect(res.status).toBe(429);
-    expect(((await res.json()) as { error: { data: Record<string, unknown> } }).error.data).toMatchObject({ code: 'rate_limited', limit: 'maxSessionsPerClient', max: 2 });
+    expect(((await res.json()) as { error: { data: Record<string, unknown> } }).error.data).toMatchObject({
+      code: 'rate_limited',
+      limit: 'maxSessionsPerClient',
+      max: 2,
+    });
     expect(ids(gw)).toEqual(new Set([first.sessionId, second.sessionId]));
   });
 

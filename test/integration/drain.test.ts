@@ -83,7 +83,6 @@ function textOf(result: unknown): string {
 
 // ---------------------------------------------------------------------------- raw HTTP
 
-
 // ---------------------------------------------------------------------------- CLI
 
 interface Cli {
@@ -204,7 +203,9 @@ describe('gateway.close() (in-process drain)', () => {
     });
     const host = `127.0.0.1:${port}`;
     const auth = `Authorization: Bearer ${g.secret}`;
-    socket.write(`POST /${ENV}/messages?sessionId=drain-probe HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n`);
+    socket.write(
+      `POST /${ENV}/messages?sessionId=drain-probe HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n`,
+    );
     await probeSeen; // headers parsed, body still missing: the connection is busy
 
     const started = performance.now();
@@ -220,7 +221,11 @@ describe('gateway.close() (in-process drain)', () => {
     );
     // A brand-new connection is not served at all: the listening socket is closed.
     const fresh = await new Promise<string>((resolve) => {
-      const req = http.request(g.url(ENV, 'mcp'), { method: 'POST', agent: false, headers: { ...g.headers(MCP_ACCEPT), 'Content-Length': Buffer.byteLength(init) } });
+      const req = http.request(g.url(ENV, 'mcp'), {
+        method: 'POST',
+        agent: false,
+        headers: { ...g.headers(MCP_ACCEPT), 'Content-Length': Buffer.byteLength(init) },
+      });
       req.once('response', (res) => {
         res.resume();
         resolve(`HTTP ${res.statusCode}`);
@@ -274,10 +279,7 @@ describe('gateway.close() (in-process drain)', () => {
      * - 'lease': a session's own child (poolMin 0, a GET /sse waiting for its lease).
      */
     async function closeWhileStarting(kind: 'spare' | 'lease'): Promise<{ pids: number[]; closeMs: number; request?: Promise<string> }> {
-      gw = await startGateway(
-        { [STUBBORN]: fixtureEntry('stubborn-server.mjs') },
-        { ...STOP, poolMin: kind === 'spare' ? 1 : 0, startupWindowMs: 2_000 },
-      );
+      gw = await startGateway({ [STUBBORN]: fixtureEntry('stubborn-server.mjs') }, { ...STOP, poolMin: kind === 'spare' ? 1 : 0, startupWindowMs: 2_000 });
       const g = gw;
       let request: Promise<string> | undefined;
       if (kind === 'lease') {
@@ -290,10 +292,13 @@ describe('gateway.close() (in-process drain)', () => {
         );
       }
       // The server and its grandchild run; the supervisor is still inside the startup window.
-      const pids = await waitFor(() => {
-        const found = descendantsOf(process.pid);
-        return found.length >= 2 ? found : undefined;
-      }, { message: 'the server and its grandchild running' });
+      const pids = await waitFor(
+        () => {
+          const found = descendantsOf(process.pid);
+          return found.length >= 2 ? found : undefined;
+        },
+        { message: 'the server and its grandchild running' },
+      );
       const status = g.gateway.processes.status(g.gateway.registry.get(STUBBORN)!);
       expect([status.warm, status.live, g.gateway.sessions.size]).toEqual([0, 0, 0]); // not started yet
       const started = performance.now();
@@ -345,10 +350,13 @@ describe('the CLI', () => {
       message: 'both pools refilled to 2',
     });
     // 3 stubborn servers (1 session + 2 spares) with a grandchild each, 4 env servers (2 + 2).
-    const tree = await waitFor(() => {
-      const found = descendantsOf(proc.pid!);
-      return found.length === 10 ? found : undefined;
-    }, { message: '10 descendants of the CLI' });
+    const tree = await waitFor(
+      () => {
+        const found = descendantsOf(proc.pid!);
+        return found.length === 10 ? found : undefined;
+      },
+      { message: '10 descendants of the CLI' },
+    );
     expect(tree).toContain(grandchild);
     for (const pid of tree) strays.push(pid); // only used if the test fails
 
@@ -379,10 +387,13 @@ describe('the CLI', () => {
         () => undefined,
       );
     }
-    const tree = await waitFor(() => {
-      const found = descendantsOf(c.proc.pid!);
-      return found.length >= 2 ? found : undefined;
-    }, { message: 'the server and its grandchild running' });
+    const tree = await waitFor(
+      () => {
+        const found = descendantsOf(c.proc.pid!);
+        return found.length >= 2 ? found : undefined;
+      },
+      { message: 'the server and its grandchild running' },
+    );
     strays.push(...tree); // killed in afterEach if they outlive the CLI
     c.proc.kill('SIGTERM');
     expect(await c.exit).toBe(0);

@@ -12,15 +12,7 @@ import { dirname } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { defaultChildEnvBase } from '../../src/commands/env.js';
-import {
-  connectClient,
-  fixtureEntry,
-  initializeBody,
-  MCP_ACCEPT,
-  startGateway,
-  type Kind,
-  type TestGateway,
-} from '../helpers/gateway.js';
+import { connectClient, fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, type Kind, type TestGateway } from '../helpers/gateway.js';
 import { descendantsOf, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 /** Fixed env: a plain variable, a blocked name (the admin may set it), and LANG over the base. */
@@ -334,10 +326,7 @@ describe('--env-mode allowlist', () => {
   const PLAIN = 'env-plain';
   let strict: TestGateway;
   beforeAll(async () => {
-    strict = await startGateway(
-      { [PLAIN]: fixtureEntry('env-server.mjs'), [ALLOWED]: COMMANDS[ALLOWED] },
-      { secret: GATEWAY_SECRET, envMode: 'allowlist' },
-    );
+    strict = await startGateway({ [PLAIN]: fixtureEntry('env-server.mjs'), [ALLOWED]: COMMANDS[ALLOWED] }, { secret: GATEWAY_SECRET, envMode: 'allowlist' });
   });
   afterAll(async () => {
     await strict?.close();

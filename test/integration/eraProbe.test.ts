@@ -74,12 +74,15 @@ const echo = async (client: Client, message: string): Promise<unknown> =>
 const ids = (seen: readonly JSONRPCMessage[]): unknown[] => seen.map((m) => ('id' in m ? m.id : undefined));
 
 /** The era probes the modern fixture read, from its stderr tap as the gateway logged it. */
-const probesRead = (gw: TestGateway): number => gw.logs.filter((l) => l.includes('child stderr') && l.includes(`read server/discover id=\\"${ERA_PROBE_ID}\\"`)).length;
+const probesRead = (gw: TestGateway): number =>
+  gw.logs.filter((l) => l.includes('child stderr') && l.includes(`read server/discover id=\\"${ERA_PROBE_ID}\\"`)).length;
 
 describe('the era probe through the gateway', () => {
   it('a warm spare is probed before any session; no probe answer reaches the session, which works', async () => {
     const gw = await start({ [MODERN]: fixtureEntry('modern-server.mjs'), [EVERYTHING]: EVERYTHING_ENTRY }, { poolMin: 1 });
-    await waitFor(async () => (await commandStatus(gw, MODERN)).warm === 1 && (await commandStatus(gw, EVERYTHING)).warm === 1, { message: 'both spares ready' });
+    await waitFor(async () => (await commandStatus(gw, MODERN)).warm === 1 && (await commandStatus(gw, EVERYTHING)).warm === 1, {
+      message: 'both spares ready',
+    });
     expect((await commandStatus(gw, MODERN)).era).toBe('modern');
     expect((await commandStatus(gw, EVERYTHING)).era).toBe('legacy');
 
@@ -110,10 +113,13 @@ describe('the era probe through the gateway', () => {
     const { client } = await connect(gw, MODERN);
     expect(await echo(client, 'one')).toBe('one');
     // The replacement spare: a second spawn, offered once warmed by a ping.
-    await waitFor(async () => {
-      const cmd = await commandStatus(gw, MODERN);
-      return cmd.spawns === 2 && cmd.warm === 1;
-    }, { message: 'the replacement spare' });
+    await waitFor(
+      async () => {
+        const cmd = await commandStatus(gw, MODERN);
+        return cmd.spawns === 2 && cmd.warm === 1;
+      },
+      { message: 'the replacement spare' },
+    );
     const second = await connect(gw, MODERN);
     expect(await echo(second.client, 'two')).toBe('two');
     expect(probesRead(gw)).toBe(1);

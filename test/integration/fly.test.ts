@@ -65,7 +65,13 @@ async function sessionOn(gw: TestGateway): Promise<string> {
 }
 
 /** A tools/list POST for `sessionId` to `url`. */
-function listPost(gw: TestGateway, url: URL, sessionId: string, extra: Record<string, string> = {}, body = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' })) {
+function listPost(
+  gw: TestGateway,
+  url: URL,
+  sessionId: string,
+  extra: Record<string, string> = {},
+  body = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+) {
   return fetch(url, { method: 'POST', headers: gw.headers({ ...MCP_ACCEPT, 'Mcp-Session-Id': sessionId, ...extra }), body });
 }
 
@@ -80,7 +86,10 @@ describe('session ids', () => {
 describe('a 2025 client whose requests alternate between the machines', () => {
   it.each(['sse', 'mcp'] as const)('completes a session over %s; the other machine starts no child', async (kind) => {
     const requestInit = { headers: a.headers() };
-    const transport = kind === 'sse' ? new SSEClientTransport(relay.url(EVERYTHING, 'sse'), { requestInit }) : new StreamableHTTPClientTransport(relay.url(EVERYTHING, 'mcp'), { requestInit });
+    const transport =
+      kind === 'sse'
+        ? new SSEClientTransport(relay.url(EVERYTHING, 'sse'), { requestInit })
+        : new StreamableHTTPClientTransport(relay.url(EVERYTHING, 'mcp'), { requestInit });
     const client = new Client({ name: 'fly-test', version: '1.0.0' });
     await client.connect(transport);
     const { tools } = await client.listTools();
@@ -130,10 +139,16 @@ describe('a 2026-07-28 client whose requests alternate between the machines', ()
   });
 
   it('carries a multi round-trip request across machines: its requestState names the holder, where the retry goes', async () => {
-    const client = new V2Client({ name: 'fly-mrtr', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } }, capabilities: { elicitation: { form: {} } } });
+    const client = new V2Client(
+      { name: 'fly-mrtr', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } }, capabilities: { elicitation: { form: {} } } },
+    );
     await client.connect(new V2Transport(relay.url(EVERYTHING, 'mcp'), { requestInit: { headers: a.headers() } }));
     closers.push(() => client.close());
-    client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { name: 'Ada', check: true, firstLine: 'x', integer: 1, number: 1.5, enum: 'Option 1' } }));
+    client.setRequestHandler('elicitation/create', async () => ({
+      action: 'accept',
+      content: { name: 'Ada', check: true, firstLine: 'x', integer: 1, number: 1.5, enum: 'Option 1' },
+    }));
     const result = await client.callTool({ name: 'trigger-elicitation-request', arguments: {} });
     expect(JSON.stringify(result.content)).toContain('Ada');
 
@@ -207,7 +222,10 @@ describe('requests for a session another machine holds', () => {
   it('with a chunked body (no Content-Length): 411 length_required', async () => {
     const id = await sessionOn(a);
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request(b.url(EVERYTHING, 'mcp'), { method: 'POST', headers: b.headers({ ...MCP_ACCEPT, 'Mcp-Session-Id': id, 'Transfer-Encoding': 'chunked' }) });
+      const req = http.request(b.url(EVERYTHING, 'mcp'), {
+        method: 'POST',
+        headers: b.headers({ ...MCP_ACCEPT, 'Mcp-Session-Id': id, 'Transfer-Encoding': 'chunked' }),
+      });
       req.once('response', (res) => {
         let body = '';
         res.setEncoding('utf8').on('data', (d: string) => (body += d));
@@ -244,11 +262,14 @@ describe('requests for a session another machine holds', () => {
     relay.only(B);
     const res = await listPost(a, relay.url(EVERYTHING, 'mcp'), ghost);
     expect(res.status).toBe(404);
-    expect(relay.log.at(-1)!.hops.map((h) => [h.machine, h.status])).toEqual([[B, 421], [B, 404]]);
+    expect(relay.log.at(-1)!.hops.map((h) => [h.machine, h.status])).toEqual([
+      [B, 421],
+      [B, 404],
+    ]);
     expect(relay.log.at(-1)!.failed).toBeUndefined();
   });
 
-  it('over SSE: a message POST for another machine\'s stream is replayed there', async () => {
+  it("over SSE: a message POST for another machine's stream is replayed there", async () => {
     relay.only(A);
     const transport = new SSEClientTransport(relay.url(EVERYTHING, 'sse'), { requestInit: { headers: a.headers() } });
     const client = new Client({ name: 'fly-sse', version: '1.0.0' });
@@ -258,7 +279,12 @@ describe('requests for a session another machine holds', () => {
     relay.log.length = 0;
     const children = b.gateway.processes.total();
     expect((await client.callTool({ name: 'echo', arguments: { message: 'sse' } })).content).toEqual([{ type: 'text', text: 'Echo: sse' }]);
-    expect(relay.log.map((e) => e.hops.map((h) => [h.machine, h.status]))).toEqual([[[B, 421], [A, 202]]]);
+    expect(relay.log.map((e) => e.hops.map((h) => [h.machine, h.status]))).toEqual([
+      [
+        [B, 421],
+        [A, 202],
+      ],
+    ]);
     expect(b.gateway.processes.total()).toBe(children);
   });
 });

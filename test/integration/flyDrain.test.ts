@@ -62,7 +62,9 @@ async function answersWhileDraining(g: TestGateway, requests: string[]): Promise
         };
         g.gateway.server.on('request', onRequest);
       });
-      socket.write(`POST /${EVERYTHING}/messages?sessionId=drain-probe-${i} HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n`);
+      socket.write(
+        `POST /${EVERYTHING}/messages?sessionId=drain-probe-${i} HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n`,
+      );
       await seen; // headers parsed, body still missing: the connection is busy
       return { socket, closed, received: () => received };
     }),
@@ -127,11 +129,19 @@ describe('outside Fly.io (no machine id)', () => {
     expect((await post({ 'Mcp-Session-Id': foreign, 'fly-replay-src': 'instance=machine-b' }, list)).status).toBe(404);
     const modern = await post(
       { 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/list' },
-      JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 4,
+        method: 'tools/list',
+        params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
+      }),
     );
     expect(modern.status).toBe(200);
     const chunked = await new Promise<number>((resolve, reject) => {
-      const req = http.request(g.url(EVERYTHING, 'mcp'), { method: 'POST', headers: g.headers({ ...MCP_ACCEPT, 'Mcp-Session-Id': foreign, 'Transfer-Encoding': 'chunked' }) });
+      const req = http.request(g.url(EVERYTHING, 'mcp'), {
+        method: 'POST',
+        headers: g.headers({ ...MCP_ACCEPT, 'Mcp-Session-Id': foreign, 'Transfer-Encoding': 'chunked' }),
+      });
       req.once('response', (res) => {
         seen.push((res.headers['fly-replay'] as string | undefined) ?? null);
         res.resume();

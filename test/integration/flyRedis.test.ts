@@ -51,7 +51,11 @@ async function pair(settings: Record<string, unknown>): Promise<{ a: TestGateway
 async function initialize(gw: TestGateway): Promise<{ status: number; id: string | null; body: Record<string, any> }> {
   const res = await fetch(gw.url(EVERYTHING, 'mcp'), { method: 'POST', headers: gw.headers(MCP_ACCEPT), body: JSON.stringify(initializeBody()) });
   const text = await res.text();
-  return { status: res.status, id: res.headers.get('mcp-session-id'), body: res.headers.get('content-type')?.startsWith('application/json') ? (JSON.parse(text) as Record<string, any>) : {} };
+  return {
+    status: res.status,
+    id: res.headers.get('mcp-session-id'),
+    body: res.headers.get('content-type')?.startsWith('application/json') ? (JSON.parse(text) as Record<string, any>) : {},
+  };
 }
 
 const end = (gw: TestGateway | string, id: string, headers: Record<string, string>) =>
@@ -77,13 +81,17 @@ describeWithRedis('two machines sharing a Redis', () => {
     await waitFor(async () => (await initialize(a)).status === 200, { message: 'the freed slot taken on the other machine' });
   });
 
-  it('share one request budget; a request replayed to its session\'s machine is charged once', async () => {
+  it("share one request budget; a request replayed to its session's machine is charged once", async () => {
     const { a, relay } = await pair({ httpRequestsPerMinute: 4, redisPrefix: 'requests' });
     const opened = await initialize(a); // 1
     expect(opened.status).toBe(200);
     relay.only(B);
     const list = () =>
-      fetch(relay.url(EVERYTHING, 'mcp'), { method: 'POST', headers: a.headers({ ...MCP_ACCEPT, 'Mcp-Session-Id': opened.id! }), body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
+      fetch(relay.url(EVERYTHING, 'mcp'), {
+        method: 'POST',
+        headers: a.headers({ ...MCP_ACCEPT, 'Mcp-Session-Id': opened.id! }),
+        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+      });
     for (let i = 0; i < 3; i += 1) expect((await list()).status).toBe(200); // 2, 3, 4: each reached B, was replayed to A
     expect(relay.replayed()).toHaveLength(3);
     const refused = await list();
@@ -106,7 +114,12 @@ describeWithRedis('two machines sharing a Redis', () => {
     const release = await waitFor(() => survivor.take('client:one', 1).catch(() => undefined), { message: 'the crashed slot expired' });
 
     // A live slot is kept alive by its heartbeat, well past one TTL.
-    const score = Number(await client.zscore(key, [...(await client.zrange(key, 0, -1))].find((m) => m.startsWith('machine-y:'))!));
+    const score = Number(
+      await client.zscore(
+        key,
+        [...(await client.zrange(key, 0, -1))].find((m) => m.startsWith('machine-y:'))!,
+      ),
+    );
     await waitFor(async () => Number((await client.zrange(key, 0, -1, 'WITHSCORES'))[1]) > score + 600, { message: 'two heartbeats later' });
     await expect(survivor.take('client:one', 1)).rejects.toBeInstanceOf(LimitReachedError);
     release();
@@ -116,12 +129,24 @@ describeWithRedis('two machines sharing a Redis', () => {
   it('count per machine while Redis is down, with one warning, never refusing for it', async () => {
     const down = await startRedis();
     servers.push(down);
-    const client = new Redis(down.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500, lazyConnect: true, retryStrategy: () => null });
+    const client = new Redis(down.url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 500,
+      lazyConnect: true,
+      retryStrategy: () => null,
+    });
     client.on('error', () => undefined);
     await client.connect();
     clients.push(client);
     const warnings: string[] = [];
-    const slots = new RedisSessionSlots({ redis: client, keyPrefix: 'down', instance: 'machine-z', logger: { warn: (m: string) => void warnings.push(m), info: () => undefined }, ttlMs: 60_000 });
+    const slots = new RedisSessionSlots({
+      redis: client,
+      keyPrefix: 'down',
+      instance: 'machine-z',
+      logger: { warn: (m: string) => void warnings.push(m), info: () => undefined },
+      ttlMs: 60_000,
+    });
     slotSets.push(slots);
     await slots.take('client:two', 1);
     await down.stop();

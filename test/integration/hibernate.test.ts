@@ -96,7 +96,9 @@ describe.each<Kind>(['mcp', 'sse'])('hibernation (%s, SDK v1 client)', (kind) =>
     await client.callTool({ name: 'echo', arguments: { message: 'first' } });
     await asleep(sessionOf('everything'));
     const progress: number[] = [];
-    const result = await client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 } }, undefined, { onprogress: (p) => void progress.push(p.progress) });
+    const result = await client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 } }, undefined, {
+      onprogress: (p) => void progress.push(p.progress),
+    });
     // The SDK v1 client handles a response before a progress notification read in the same
     // chunk (notifications are dispatched a microtask later), so the last one may be lost on
     // its side, with or without hibernation: the first two arrive 100 ms apart.
@@ -144,7 +146,7 @@ describe.each<Kind>(['mcp', 'sse'])('hibernation (%s, SDK v1 client)', (kind) =>
 });
 
 describe('hibernation of a 2026-07-28 conversation (v2 client)', () => {
-  it('stops the conversation\'s idle child and answers the next call on a new one', async () => {
+  it("stops the conversation's idle child and answers the next call on a new one", async () => {
     const client = new V2Client({ name: 'modern-test', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
     await client.connect(new V2Transport(gw.url('everything', 'mcp'), { requestInit: { headers: gw.headers() } }));
     clients.push(client);

@@ -24,7 +24,8 @@ afterAll(async () => {
 describe.each<Kind>(['sse', 'mcp'])('over %s', (kind) => {
   it('answers the initialize with an error naming the setting and stops the child', async () => {
     const requestInit = { headers: gw.headers() };
-    const transport = kind === 'sse' ? sseConnectOnce(gw.url(DEAF, 'sse'), requestInit) : new StreamableHTTPClientTransport(gw.url(DEAF, 'mcp'), { requestInit });
+    const transport =
+      kind === 'sse' ? sseConnectOnce(gw.url(DEAF, 'sse'), requestInit) : new StreamableHTTPClientTransport(gw.url(DEAF, 'mcp'), { requestInit });
     const client = new Client({ name: 'timeout-test', version: '1' });
     const error = await client.connect(transport, { timeout: 20_000 }).then(
       () => undefined,

@@ -9,14 +9,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isJSONRPCRequest, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
-import {
-  EVERYTHING,
-  EVERYTHING_ENTRY,
-  initializeBody,
-  MCP_ACCEPT,
-  startGateway,
-  type Kind,
-  type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
+import { EVERYTHING, EVERYTHING_ENTRY, initializeBody, MCP_ACCEPT, startGateway, type Kind, type TestGateway, sseConnectOnce } from '../helpers/gateway.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 const PROTOCOL_VERSION = '2025-06-18';
@@ -110,9 +103,7 @@ class RawSession {
     expect(res.status).toBe(200);
     const id = res.headers.get('mcp-session-id');
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(await messagesOf(res)).toEqual([
-      expect.objectContaining({ id: 1, result: expect.objectContaining({ protocolVersion: PROTOCOL_VERSION }) }),
-    ]);
+    expect(await messagesOf(res)).toEqual([expect.objectContaining({ id: 1, result: expect.objectContaining({ protocolVersion: PROTOCOL_VERSION }) })]);
     const session = new RawSession(gw, id!);
     expect((await session.post({ jsonrpc: '2.0', method: 'notifications/initialized' })).status).toBe(202);
     return session;
@@ -158,8 +149,7 @@ afterEach(async () => {
   await waitForNoDescendants(process.pid, { timeoutMs: 10_000 });
 });
 
-const childOf = (sessionId: string): number | undefined =>
-  gw.gateway.sessions.all().find((s) => s.id === sessionId)?.bridge.child.pid;
+const childOf = (sessionId: string): number | undefined => gw.gateway.sessions.all().find((s) => s.id === sessionId)?.bridge.child.pid;
 
 describe('sessions on the same command', () => {
   it('SDK clients over SSE and Streamable HTTP with colliding ids each get only their own replies', async () => {
@@ -177,9 +167,7 @@ describe('sessions on the same command', () => {
       expect(isAlive(pid)).toBe(true);
     }
 
-    const replies = await Promise.all(
-      clients.map((c, i) => Promise.all(Array.from({ length: CALLS_PER_CLIENT }, (_, j) => echo(c.client, `c${i}-${j}`)))),
-    );
+    const replies = await Promise.all(clients.map((c, i) => Promise.all(Array.from({ length: CALLS_PER_CLIENT }, (_, j) => echo(c.client, `c${i}-${j}`)))));
     replies.forEach((texts, i) => {
       expect(texts).toEqual(Array.from({ length: CALLS_PER_CLIENT }, (_, j) => `Echo: c${i}-${j}`));
     });
@@ -201,9 +189,10 @@ describe('sessions on the same command', () => {
     expect(stopped).toContain(mcpGonePid);
     await waitFor(() => stopped.every((pid) => !isAlive(pid)), { message: 'the closed sessions’ children gone' });
     expect(kept.every(isAlive)).toBe(true);
-    expect(
-      await Promise.all([echo(sseKept.client, 'sse still here'), echo(mcpKept.client, 'mcp still here')]),
-    ).toEqual(['Echo: sse still here', 'Echo: mcp still here']);
+    expect(await Promise.all([echo(sseKept.client, 'sse still here'), echo(mcpKept.client, 'mcp still here')])).toEqual([
+      'Echo: sse still here',
+      'Echo: mcp still here',
+    ]);
 
     await sseKept.close();
     await mcpKept.close();

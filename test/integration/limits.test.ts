@@ -17,16 +17,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { ERROR_TABLE, type ErrorCodeName } from '../../src/errors.js';
-import {
-  connectClient,
-  fixtureEntry,
-  initializeBody,
-  MCP_ACCEPT,
-  startGateway,
-  type Kind,
-  type TestGateway,
-  exitHandled,
-} from '../helpers/gateway.js';
+import { connectClient, fixtureEntry, initializeBody, MCP_ACCEPT, startGateway, type Kind, type TestGateway, exitHandled } from '../helpers/gateway.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 const ENV = 'env-server';
@@ -74,7 +65,6 @@ interface Attempt {
   /** Ends the session and waits until its child is gone; no-op for a refusal. */
   close(): Promise<void>;
 }
-
 
 /**
  * SSE: `GET /<key>/sse`, kept open on success (the session id comes from the endpoint
@@ -126,9 +116,7 @@ async function attempt(gw: TestGateway, key: string, kind: Kind, headers: Record
         if (sessionId === undefined) return;
         if (kind === 'sse') controller.abort();
         else {
-          await fetch(gw.url(key, 'mcp'), { method: 'DELETE', headers: gw.headers({ 'Mcp-Session-Id': sessionId }) }).catch(
-            () => undefined,
-          );
+          await fetch(gw.url(key, 'mcp'), { method: 'DELETE', headers: gw.headers({ 'Mcp-Session-Id': sessionId }) }).catch(() => undefined);
         }
         await waitFor(() => !gw.gateway.sessions.all().some((s) => s.id === sessionId) && gone(), {
           message: `session ${sessionId} and its child gone`,
@@ -276,15 +264,17 @@ describe('global maxChildren', () => {
   });
 
   it('a burst of 3 concurrent initializes against maxChildren 2: exactly 2 start, 1 is refused', async () => {
-    const gw = await start(
-      { [ENV]: fixtureEntry('env-server.mjs'), [OTHER]: fixtureEntry('env-server.mjs') },
-      { maxChildren: 2, startupWindowMs: 300 },
-    );
+    const gw = await start({ [ENV]: fixtureEntry('env-server.mjs'), [OTHER]: fixtureEntry('env-server.mjs') }, { maxChildren: 2, startupWindowMs: 300 });
     // Starts still running count (reserved): the third is refused while the first two start.
     const results = await Promise.all([attempt(gw, ENV, 'mcp'), attempt(gw, OTHER, 'mcp'), attempt(gw, ENV, 'mcp')]);
     const statuses = results.map((r) => r.status).sort();
     expect(statuses).toEqual([200, 200, 503]);
-    expectRefusal(results.find((r) => r.status === 503)!, 'limit_reached', 'maxChildren', 2);
+    expectRefusal(
+      results.find((r) => r.status === 503)!,
+      'limit_reached',
+      'maxChildren',
+      2,
+    );
     expect(spawnsOf(gw, ENV) + spawnsOf(gw, OTHER)).toBe(2);
     expect(liveChildren()).toHaveLength(2);
   });
@@ -367,7 +357,6 @@ describe('global maxChildren', () => {
     expect(body.children).toBeLessThanOrEqual(2);
     expect(liveChildren().length).toBeLessThanOrEqual(2);
   });
-
 });
 
 // ---------------------------------------------------------------------------------------
@@ -406,7 +395,6 @@ describe('per-command maxChildren', () => {
     await session(gw, ENV, 'sse');
     expectRefusal(await attempt(gw, ENV, 'sse'), 'limit_reached', 'maxChildren for this command', 2);
   });
-
 });
 
 // ---------------------------------------------------------------------------------------
@@ -434,7 +422,12 @@ describe('maxSessionsPerClient', () => {
     const gw = await start({ [ENV]: fixtureEntry('env-server.mjs') }, { maxSessionsPerClient: 2, startupWindowMs: 300 });
     const results = await Promise.all([attempt(gw, ENV, 'mcp'), attempt(gw, ENV, 'sse'), attempt(gw, ENV, 'mcp')]);
     expect(results.map((r) => r.status).sort()).toEqual([200, 200, 429]);
-    expectRefusal(results.find((r) => r.status === 429)!, 'rate_limited', 'maxSessionsPerClient', 2);
+    expectRefusal(
+      results.find((r) => r.status === 429)!,
+      'rate_limited',
+      'maxSessionsPerClient',
+      2,
+    );
     expect(spawnsOf(gw, ENV)).toBe(2);
   });
 });
@@ -462,14 +455,27 @@ describe('client identity for per-client limits', () => {
   it('each client token has its own quota, whatever address it comes from', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warden-clients-'));
     const clientsFile = join(dir, 'clients.json');
-    writeFileSync(clientsFile, JSON.stringify({ clients: [{ id: 'ann', role: 'default', token: 'ann-token-0123456789' }, { id: 'bob', role: 'default', token: 'bob-token-0123456789' }] }));
+    writeFileSync(
+      clientsFile,
+      JSON.stringify({
+        clients: [
+          { id: 'ann', role: 'default', token: 'ann-token-0123456789' },
+          { id: 'bob', role: 'default', token: 'bob-token-0123456789' },
+        ],
+      }),
+    );
     const gw = await start({ [ENV]: fixtureEntry('env-server.mjs') }, { maxSessionsPerClient: 1, clientsFile });
     await session(gw, ENV, 'sse', { Authorization: 'Bearer ann-token-0123456789' });
     await session(gw, ENV, 'mcp', { Authorization: 'Bearer bob-token-0123456789' });
     await session(gw, ENV, 'mcp');
     const refused = await refusedWithoutSpawn(gw, () => attempt(gw, ENV, 'mcp', { Authorization: 'Bearer ann-token-0123456789' }));
     expectRefusal(refused, 'rate_limited', 'maxSessionsPerClient', 1);
-    expect(gw.gateway.sessions.all().map((s) => s.clientKey).sort()).toEqual(['client:ann', 'client:bob', 'shared-secret:shared-secret']);
+    expect(
+      gw.gateway.sessions
+        .all()
+        .map((s) => s.clientKey)
+        .sort(),
+    ).toEqual(['client:ann', 'client:bob', 'shared-secret:shared-secret']);
   });
 });
 
@@ -589,9 +595,7 @@ describe('circuit breaker', () => {
     const second = await refusedWithoutSpawn(gw, () => attempt(gw, CRASH_ON_START, 'sse'));
     expect(performance.now() - t0).toBeLessThan(1000); // no start was waited for (startupWindowMs is 1000)
     expectRefusal(second, 'upstream_failed');
-    expect(second.body!.error.message).toBe(
-      'upstream failed to start: the command is failing (last: exited with code 1 during startup); try again later',
-    );
+    expect(second.body!.error.message).toBe('upstream failed to start: the command is failing (last: exited with code 1 during startup); try again later');
     expect(second.text).not.toContain('failing on purpose');
     expect(await commandStatus(gw, CRASH_ON_START)).toMatchObject({ spawns: 2, failures: 2, circuit: 'open' });
 

@@ -80,7 +80,7 @@ describe('a memory budget', () => {
 
     const d = await open(gw);
     // a was idle longest; b and c have calls in flight and stay.
-    await waitFor(() => !isAlive(a.pid), { message: 'the idle session\'s child stopped' });
+    await waitFor(() => !isAlive(a.pid), { message: "the idle session's child stopped" });
     expect(liveSessions(gw)).toEqual(new Set([b.sessionId, c.sessionId, d.sessionId]));
     expect([isAlive(b.pid), isAlive(c.pid), isAlive(d.pid)]).toEqual([true, true, true]);
     expect(childrenRss()).toBeLessThanOrEqual(BUDGET_MB * MiB);
@@ -152,7 +152,10 @@ describe('a memory budget', () => {
     expect(refused?.message).toContain('memoryBudget');
     expect(liveSessions(gw)).toEqual(new Set([a.sessionId, b.sessionId, c.sessionId, d.sessionId]));
 
-    await gw.gateway.sessions.all().find((s) => s.id === d.sessionId)!.close('test: make room');
+    await gw.gateway.sessions
+      .all()
+      .find((s) => s.id === d.sessionId)!
+      .close('test: make room');
     const woken = Number(((await a.client.callTool({ name: 'whoami', arguments: {} })).content as { text: string }[])[0]!.text);
     expect(isAlive(woken)).toBe(true);
     expect(childrenRss()).toBeLessThanOrEqual(BUDGET_MB * MiB);

@@ -28,7 +28,11 @@ afterAll(async () => {
 
 type Mode = { pin: '2026-07-28' } | 'auto';
 
-async function modernClient(mode: Mode = { pin: '2026-07-28' }, headers: Record<string, string> = {}, capabilities: Record<string, unknown> = {}): Promise<V2Client> {
+async function modernClient(
+  mode: Mode = { pin: '2026-07-28' },
+  headers: Record<string, string> = {},
+  capabilities: Record<string, unknown> = {},
+): Promise<V2Client> {
   const client = new V2Client({ name: 'modern-test', version: '1.0.0' }, { versionNegotiation: { mode }, capabilities });
   const transport = new V2Transport(gw.url(EVERYTHING, 'mcp'), { requestInit: { headers: gw.headers(headers) } });
   await client.connect(transport);
@@ -66,7 +70,10 @@ describe('the v2 client pinned to 2026-07-28', () => {
   it('streams progress on the request it belongs to', async () => {
     const client = await modernClient();
     const progress: number[] = [];
-    const result = await client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 } }, { onprogress: (p) => void progress.push(p.progress) });
+    const result = await client.callTool(
+      { name: 'trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 } },
+      { onprogress: (p) => void progress.push(p.progress) },
+    );
     expect(progress).toEqual([1, 2, 3]);
     expect(JSON.stringify(result.content)).toContain('Long running operation completed');
   });
@@ -75,7 +82,11 @@ describe('the v2 client pinned to 2026-07-28', () => {
     const client = await modernClient();
     const abort = new AbortController();
     const call = client.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 30, steps: 30 } }, { signal: abort.signal });
-    const inFlight = () => gw.gateway.sessions.all().filter((s) => s.kind === 'modern').reduce((n, s) => n + s.bridge.inFlight, 0);
+    const inFlight = () =>
+      gw.gateway.sessions
+        .all()
+        .filter((s) => s.kind === 'modern')
+        .reduce((n, s) => n + s.bridge.inFlight, 0);
     await waitFor(() => inFlight() === 1, { message: 'the call in flight at the child' });
     abort.abort('stop');
     await expect(call).rejects.toThrow();
@@ -146,7 +157,10 @@ describe('validation', () => {
   });
 
   it('an envelope without client capabilities is -32602', async () => {
-    const reply = await rawModern({ jsonrpc: '2.0', id: 10, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } }, { 'Mcp-Method': 'tools/list' });
+    const reply = await rawModern(
+      { jsonrpc: '2.0', id: 10, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } },
+      { 'Mcp-Method': 'tools/list' },
+    );
     expect(reply.json).toMatchObject({ id: 10, error: { code: -32602 } });
   });
 
@@ -217,7 +231,13 @@ describe('multi round-trip requests: the sealed requestState', () => {
     const forged = await rawModern(call(21, { requestState: tampered, inputResponses: { [key]: answer } }), headers);
     expect(forged.status).toBe(400);
     expect(forged.json).toMatchObject({ id: 21, error: { code: -32602, data: { field: 'requestState' } } });
-    const otherArgs = await rawModern({ ...call(22, { requestState: state, inputResponses: { [key]: answer } }), params: { name: 'trigger-elicitation-request', arguments: { x: 1 }, _meta: elicitCapable, requestState: state, inputResponses: { [key]: answer } } }, headers);
+    const otherArgs = await rawModern(
+      {
+        ...call(22, { requestState: state, inputResponses: { [key]: answer } }),
+        params: { name: 'trigger-elicitation-request', arguments: { x: 1 }, _meta: elicitCapable, requestState: state, inputResponses: { [key]: answer } },
+      },
+      headers,
+    );
     expect(otherArgs.json.error?.code).toBe(-32602);
     const done = await rawModern(call(23, { requestState: state, inputResponses: { [key]: answer } }), headers);
     expect(done.json.id).toBe(23);

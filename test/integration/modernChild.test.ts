@@ -16,8 +16,16 @@ let gw: TestGateway;
 const clients: { close(): Promise<void> }[] = [];
 
 beforeAll(async () => {
-  gw = await startGateway({ [MODERN]: fixtureEntry('modern-server.mjs'), [MODERN_ONLY]: fixtureEntry('modern-server.mjs', {}, ['--modern-only']) }, { poolMin: 1 });
-  await waitFor(() => gw.gateway.processes.eras.era(gw.gateway.registry.get(MODERN)!) === 'modern' && gw.gateway.processes.eras.era(gw.gateway.registry.get(MODERN_ONLY)!) === 'modern', { message: 'both entries probed modern', timeoutMs: 20_000 });
+  gw = await startGateway(
+    { [MODERN]: fixtureEntry('modern-server.mjs'), [MODERN_ONLY]: fixtureEntry('modern-server.mjs', {}, ['--modern-only']) },
+    { poolMin: 1 },
+  );
+  await waitFor(
+    () =>
+      gw.gateway.processes.eras.era(gw.gateway.registry.get(MODERN)!) === 'modern' &&
+      gw.gateway.processes.eras.era(gw.gateway.registry.get(MODERN_ONLY)!) === 'modern',
+    { message: 'both entries probed modern', timeoutMs: 20_000 },
+  );
 });
 afterEach(async () => {
   await Promise.allSettled(clients.splice(0).map((c) => c.close()));
@@ -50,7 +58,10 @@ describe.each([MODERN, MODERN_ONLY])('a 2026-07-28 client, %s child', (key) => {
     const progress: number[] = [];
     const logs: unknown[] = [];
     client.setNotificationHandler('notifications/message', (n) => void logs.push(n.params.data));
-    await client.callTool({ name: 'slow', arguments: { steps: 3 }, _meta: { [LOG_LEVEL_META_KEY]: 'info' } }, { onprogress: (p) => void progress.push(p.progress) });
+    await client.callTool(
+      { name: 'slow', arguments: { steps: 3 }, _meta: { [LOG_LEVEL_META_KEY]: 'info' } },
+      { onprogress: (p) => void progress.push(p.progress) },
+    );
     expect(progress).toEqual([1, 2, 3]);
     expect(logs).toEqual(['step 1', 'step 2', 'step 3']);
     const abort = new AbortController();

@@ -26,7 +26,12 @@ writeFileSync(
 );
 writeFileSync(
   clientsFile,
-  JSON.stringify({ clients: [{ id: 'user', role: 'user', token: USER_TOKEN }, { id: 'nobody', role: 'nobody', token: NOBODY_TOKEN }] }),
+  JSON.stringify({
+    clients: [
+      { id: 'user', role: 'user', token: USER_TOKEN },
+      { id: 'nobody', role: 'nobody', token: NOBODY_TOKEN },
+    ],
+  }),
 );
 
 let gw: TestGateway;

@@ -16,7 +16,17 @@ import { Client as V2Client, StreamableHTTPClientTransport } from '@modelcontext
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { describeWithChromium, launchChromium, startLoopbackSite, type LoopbackSite } from '../helpers/browser.js';
 import { EVERYTHING, EVERYTHING_ENTRY, fixtureEntry, startGateway, TEST_SECRET, type TestGateway } from '../helpers/gateway.js';
-import { authorizeUrl, connectWithOAuth, HeadlessOAuthProvider, pkcePair, registerClient, selfSignedCert, startMetadataServer, tokenRequest, type MetadataServer } from '../helpers/oauthClient.js';
+import {
+  authorizeUrl,
+  connectWithOAuth,
+  HeadlessOAuthProvider,
+  pkcePair,
+  registerClient,
+  selfSignedCert,
+  startMetadataServer,
+  tokenRequest,
+  type MetadataServer,
+} from '../helpers/oauthClient.js';
 import { cmdline, descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 const OAUTH_KEY = 'browser-oauth-key-0123456789abcdef-01234567';
@@ -85,7 +95,9 @@ describeWithChromium('the consent page in a real browser', () => {
 
   /** The focused element: its tag, id and text, to follow the Tab order. */
   function focused(page: Page): Promise<string> {
-    return page.evaluate('(() => { const el = document.activeElement; return el ? `${el.tagName.toLowerCase()}#${el.id}:${(el.textContent || "").trim()}` : "" })()') as Promise<string>;
+    return page.evaluate(
+      '(() => { const el = document.activeElement; return el ? `${el.tagName.toLowerCase()}#${el.id}:${(el.textContent || "").trim()}` : "" })()',
+    ) as Promise<string>;
   }
 
   /** Waits until the browser has arrived at the loopback redirect URI; the query it brought. */
@@ -102,33 +114,45 @@ describeWithChromium('the consent page in a real browser', () => {
   it('v2 client by metadata document: the person reads who asks, types the secret by its label, approves, and the grant calls a tool', async () => {
     const path = '/browser-client.json';
     const clientId = docs.url(path);
-    docs.serve(path, { client_id: clientId, client_name: CLIENT_NAME, redirect_uris: [site.callbackUrl], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' });
+    docs.serve(path, {
+      client_id: clientId,
+      client_name: CLIENT_NAME,
+      redirect_uris: [site.callbackUrl],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    });
     const provider = new HeadlessOAuthProvider(clientId, site.callbackUrl);
 
-    const client = await connectWithOAuth(gw.url(EVERYTHING, 'mcp'), provider, async (authorizationUrl) => {
-      const page = await context.newPage();
-      const response = await page.goto(authorizationUrl.href);
-      expect(response?.status()).toBe(200);
-      await expectAccessibleBasics(page);
-      await expect(page.getByRole('heading', { level: 1 }).innerText()).resolves.toBe('Allow access to an MCP server?');
-      expect(await details(page)).toMatchObject({
-        Application: CLIENT_NAME,
-        'Client ID': clientId,
-        'Published by': new URL(clientId).host,
-        'Sends you back to': site.origin,
-        'Will reach': `${EVERYTHING} (${gw.base}/${EVERYTHING}/mcp)`,
-      });
-      // The redirect URI is on this computer, and the page says so.
-      expect(await page.getByText('can only send you back to a program on this computer').isVisible()).toBe(true);
-      await page.getByLabel('Your gateway credential (the shared secret or your client token)').fill(TEST_SECRET);
-      await page.getByRole('button', { name: 'Allow' }).click();
-      const query = await arrivedBack(page);
-      expect(query.get('iss')).toBe(gw.base);
-      expect(query.get('state')).toBe(provider.lastState);
-      expect(query.get('code')).toBeTruthy();
-      expect(query.get('error')).toBeNull();
-      return query;
-    }, { pin: '2026-07-28' });
+    const client = await connectWithOAuth(
+      gw.url(EVERYTHING, 'mcp'),
+      provider,
+      async (authorizationUrl) => {
+        const page = await context.newPage();
+        const response = await page.goto(authorizationUrl.href);
+        expect(response?.status()).toBe(200);
+        await expectAccessibleBasics(page);
+        await expect(page.getByRole('heading', { level: 1 }).innerText()).resolves.toBe('Allow access to an MCP server?');
+        expect(await details(page)).toMatchObject({
+          Application: CLIENT_NAME,
+          'Client ID': clientId,
+          'Published by': new URL(clientId).host,
+          'Sends you back to': site.origin,
+          'Will reach': `${EVERYTHING} (${gw.base}/${EVERYTHING}/mcp)`,
+        });
+        // The redirect URI is on this computer, and the page says so.
+        expect(await page.getByText('can only send you back to a program on this computer').isVisible()).toBe(true);
+        await page.getByLabel('Your gateway credential (the shared secret or your client token)').fill(TEST_SECRET);
+        await page.getByRole('button', { name: 'Allow' }).click();
+        const query = await arrivedBack(page);
+        expect(query.get('iss')).toBe(gw.base);
+        expect(query.get('state')).toBe(provider.lastState);
+        expect(query.get('code')).toBeTruthy();
+        expect(query.get('error')).toBeNull();
+        return query;
+      },
+      { pin: '2026-07-28' },
+    );
     clients.push(client);
 
     const result = await client.callTool({ name: 'echo', arguments: { message: 'approved in a browser' } });
@@ -165,10 +189,19 @@ describeWithChromium('the consent page in a real browser', () => {
     expect(query.get('state')).toBe('kb-state');
     expect(query.get('iss')).toBe(gw.base);
 
-    const token = await tokenRequest(gw.base, { grant_type: 'authorization_code', code: query.get('code')!, code_verifier: verifier, redirect_uri: site.callbackUrl, client_id: clientId, resource });
+    const token = await tokenRequest(gw.base, {
+      grant_type: 'authorization_code',
+      code: query.get('code')!,
+      code_verifier: verifier,
+      redirect_uri: site.callbackUrl,
+      client_id: clientId,
+      resource,
+    });
     expect(token.status).toBe(200);
     const client = new V2Client({ name: 'browser-test', version: '1' });
-    await client.connect(new StreamableHTTPClientTransport(gw.url(ENV_KEY, 'mcp'), { requestInit: { headers: { Authorization: `Bearer ${token.body.access_token}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(gw.url(ENV_KEY, 'mcp'), { requestInit: { headers: { Authorization: `Bearer ${token.body.access_token}` } } }),
+    );
     clients.push(client);
     const seen = await client.callTool({ name: 'env', arguments: {} });
     const env = JSON.parse((seen.content as { text: string }[])[0]!.text) as Record<string, string>;
@@ -177,7 +210,12 @@ describeWithChromium('the consent page in a real browser', () => {
 
   it('a wrong secret: an error on the page, what was typed is not in it, and nobody is sent back', async () => {
     const clientId = (await registerClient(gw.base, { client_name: CLIENT_NAME, redirect_uris: [site.callbackUrl] })).client_id as string;
-    const url = authorizeUrl(gw.base, { client_id: clientId, code_challenge: pkcePair().challenge, resource: `${gw.base}/${EVERYTHING}/mcp`, redirect_uri: site.callbackUrl });
+    const url = authorizeUrl(gw.base, {
+      client_id: clientId,
+      code_challenge: pkcePair().challenge,
+      resource: `${gw.base}/${EVERYTHING}/mcp`,
+      redirect_uri: site.callbackUrl,
+    });
     const before = site.callbacks.length;
     const typed = 'not-the-secret-typed-by-hand-93b1';
 
@@ -185,7 +223,10 @@ describeWithChromium('the consent page in a real browser', () => {
     await page.goto(url.href);
     const field = page.getByLabel(/shared secret/);
     await field.fill(typed);
-    const [answer] = await Promise.all([page.waitForResponse((r) => r.url() === `${gw.base}/authorize` && r.request().method() === 'POST'), page.getByRole('button', { name: 'Allow' }).click()]);
+    const [answer] = await Promise.all([
+      page.waitForResponse((r) => r.url() === `${gw.base}/authorize` && r.request().method() === 'POST'),
+      page.getByRole('button', { name: 'Allow' }).click(),
+    ]);
     expect(answer.status()).toBe(401);
     await expect(page.getByRole('alert').innerText()).resolves.toBe('That credential is not valid.');
     expect(await page.content()).not.toContain(typed);
@@ -198,7 +239,12 @@ describeWithChromium('the consent page in a real browser', () => {
   it('on a phone-sized screen: nothing wider than the screen, terms above their values, a registration not shown as a wall of characters', async () => {
     const clientId = (await registerClient(gw.base, { client_name: CLIENT_NAME, redirect_uris: [site.callbackUrl] })).client_id as string;
     expect(clientId.length).toBeGreaterThan(100); // a sealed registration
-    const url = authorizeUrl(gw.base, { client_id: clientId, code_challenge: pkcePair().challenge, resource: `${gw.base}/${EVERYTHING}/mcp`, redirect_uri: site.callbackUrl });
+    const url = authorizeUrl(gw.base, {
+      client_id: clientId,
+      code_challenge: pkcePair().challenge,
+      resource: `${gw.base}/${EVERYTHING}/mcp`,
+      redirect_uri: site.callbackUrl,
+    });
 
     const page = await context.newPage();
     await page.setViewportSize(PHONE);
@@ -219,8 +265,16 @@ describeWithChromium('the consent page in a real browser', () => {
 
   it('refuses to render inside a frame of another origin', async () => {
     const clientId = (await registerClient(gw.base, { client_name: CLIENT_NAME, redirect_uris: [site.callbackUrl] })).client_id as string;
-    const url = authorizeUrl(gw.base, { client_id: clientId, code_challenge: pkcePair().challenge, resource: `${gw.base}/${EVERYTHING}/mcp`, redirect_uri: site.callbackUrl });
-    site.page('/framing.html', `<!doctype html><html lang="en"><title>framing</title><h1>Another site</h1><iframe id="consent" title="consent" width="600" height="400" src="${url.href.replace(/&/g, '&amp;')}"></iframe></html>`);
+    const url = authorizeUrl(gw.base, {
+      client_id: clientId,
+      code_challenge: pkcePair().challenge,
+      resource: `${gw.base}/${EVERYTHING}/mcp`,
+      redirect_uri: site.callbackUrl,
+    });
+    site.page(
+      '/framing.html',
+      `<!doctype html><html lang="en"><title>framing</title><h1>Another site</h1><iframe id="consent" title="consent" width="600" height="400" src="${url.href.replace(/&/g, '&amp;')}"></iframe></html>`,
+    );
 
     const page = await context.newPage();
     const blocked = page.waitForEvent('console', (message) => /frame-ancestors|X-Frame-Options/i.test(message.text()));
@@ -235,7 +289,12 @@ describeWithChromium('the consent page in a real browser', () => {
     for (const f of page.frames()) {
       const title = await f.title().catch(() => '');
       expect(title).not.toBe('Allow access to an MCP server?');
-      expect(await f.locator('#credential').count().catch(() => 0)).toBe(0);
+      expect(
+        await f
+          .locator('#credential')
+          .count()
+          .catch(() => 0),
+      ).toBe(0);
     }
   });
 });

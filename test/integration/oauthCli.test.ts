@@ -17,7 +17,10 @@ let gw: TestGateway;
 
 async function runCli(args: readonly string[], env: Record<string, string> = {}) {
   if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` (npm test does)');
-  const proc = spawn(process.execPath, [MAIN, 'oauth', ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [MAIN, 'oauth', ...args], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -36,7 +39,7 @@ afterAll(async () => {
 });
 
 describe('mcp-warden oauth', () => {
-  it('lists grants and revokes one; the grant\'s token is refused afterwards', async () => {
+  it("lists grants and revokes one; the grant's token is refused afterwards", async () => {
     const { tokens } = await rawGrant(gw.base, `${gw.base}/${EVERYTHING}/mcp`, TEST_SECRET);
     const listed = await runCli(['grants', '--remote', gw.base, '--json'], { WARDEN_ADMIN_TOKEN: TEST_ADMIN_TOKEN });
     expect(listed.code).toBe(0);
@@ -49,7 +52,11 @@ describe('mcp-warden oauth', () => {
 
     const revoked = await runCli(['revoke', grant.grant, '--remote', gw.base], { WARDEN_ADMIN_TOKEN: TEST_ADMIN_TOKEN });
     expect(revoked).toEqual({ code: 0, stdout: `revoked: ${grant.grant}\n`, stderr: '' });
-    const res = await fetch(gw.url(EVERYTHING, 'mcp'), { method: 'POST', headers: { Authorization: `Bearer ${tokens.access_token}`, 'Content-Type': 'application/json' }, body: '{}' });
+    const res = await fetch(gw.url(EVERYTHING, 'mcp'), {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${tokens.access_token}`, 'Content-Type': 'application/json' },
+      body: '{}',
+    });
     expect(res.status).toBe(401);
   });
 

@@ -6,7 +6,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { EVERYTHING, startGateway, TEST_SECRET, type TestGateway } from '../helpers/gateway.js';
-import { authorizeUrl, consent, pkcePair, rawGrant, REDIRECT_URL, registerClient, selfSignedCert, startMetadataServer, tokenRequest, type MetadataServer } from '../helpers/oauthClient.js';
+import {
+  authorizeUrl,
+  consent,
+  pkcePair,
+  rawGrant,
+  REDIRECT_URL,
+  registerClient,
+  selfSignedCert,
+  startMetadataServer,
+  tokenRequest,
+  type MetadataServer,
+} from '../helpers/oauthClient.js';
 import { waitForNoDescendants } from '../helpers/procs.js';
 
 const OAUTH_KEY = 'clients-oauth-key-0123456789abcdef-0123456';
@@ -33,7 +44,9 @@ function documentFor(clientId: string, extra: Record<string, unknown> = {}) {
 
 /** GET /authorize for `clientId`: status, the page's text, and whether it redirected. */
 async function authorizePage(gw: TestGateway, clientId: string) {
-  const res = await fetch(authorizeUrl(gw.base, { client_id: clientId, code_challenge: pkcePair().challenge, resource: `${gw.base}/${EVERYTHING}/mcp` }), { redirect: 'manual' });
+  const res = await fetch(authorizeUrl(gw.base, { client_id: clientId, code_challenge: pkcePair().challenge, resource: `${gw.base}/${EVERYTHING}/mcp` }), {
+    redirect: 'manual',
+  });
   return { status: res.status, text: await res.text(), location: res.headers.get('location') };
 }
 
@@ -100,7 +113,11 @@ describe('dynamic client registration', () => {
     [['https://app.example/cb#frag'], 'invalid_redirect_uri'],
     [[], 'invalid_redirect_uri'],
   ])('refuses redirect_uris %j', async (uris, error) => {
-    const res = await fetch(`${strict.base}/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ redirect_uris: uris }) });
+    const res = await fetch(`${strict.base}/register`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: uris }),
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toBe(error);
   });
@@ -112,14 +129,21 @@ describe('dynamic client registration', () => {
       expect(registered.client_secret).toEqual(expect.any(String));
       const { verifier, challenge } = pkcePair();
       const resource = `${strict.base}/${EVERYTHING}/mcp`;
-      const code = (await consent(authorizeUrl(strict.base, { client_id: registered.client_id, code_challenge: challenge, resource }), { credential: TEST_SECRET })).get('code')!;
+      const code = (
+        await consent(authorizeUrl(strict.base, { client_id: registered.client_id, code_challenge: challenge, resource }), { credential: TEST_SECRET })
+      ).get('code')!;
       const form = { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URL, resource };
       // A wrong secret first: 401 invalid_client.
-      const wrong = await fetch(`${strict.base}/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ ...form, client_id: registered.client_id, client_secret: 'wrong' }) });
+      const wrong = await fetch(`${strict.base}/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ ...form, client_id: registered.client_id, client_secret: 'wrong' }),
+      });
       expect(wrong.status).toBe(401);
       const headers: Record<string, string> = { 'Content-Type': 'application/x-www-form-urlencoded' };
       const body = new URLSearchParams(form);
-      if (method === 'client_secret_basic') headers.Authorization = `Basic ${Buffer.from(`${registered.client_id}:${registered.client_secret}`).toString('base64')}`;
+      if (method === 'client_secret_basic')
+        headers.Authorization = `Basic ${Buffer.from(`${registered.client_id}:${registered.client_secret}`).toString('base64')}`;
       else {
         body.set('client_id', registered.client_id);
         body.set('client_secret', registered.client_secret);
@@ -136,12 +160,18 @@ describe('/revoke', () => {
     const { clientId, tokens } = await rawGrant(strict.base, resource, TEST_SECRET);
     const other = (await registerClient(strict.base)).client_id as string;
     const revoke = (client: string, token: string) =>
-      fetch(`${strict.base}/revoke`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token, client_id: client }) });
+      fetch(`${strict.base}/revoke`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token, client_id: client }),
+      });
     expect((await revoke(other, tokens.refresh_token!)).status).toBe(200);
     expect((await tokenRequest(strict.base, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, client_id: clientId })).status).toBe(200);
     const { tokens: second } = await rawGrant(strict.base, resource, TEST_SECRET, { clientId });
     expect((await revoke(clientId, second.refresh_token!)).status).toBe(200);
     expect((await revoke(clientId, 'never-issued')).status).toBe(200);
-    expect((await tokenRequest(strict.base, { grant_type: 'refresh_token', refresh_token: second.refresh_token!, client_id: clientId })).body.error).toBe('invalid_grant');
+    expect((await tokenRequest(strict.base, { grant_type: 'refresh_token', refresh_token: second.refresh_token!, client_id: clientId })).body.error).toBe(
+      'invalid_grant',
+    );
   });
 });

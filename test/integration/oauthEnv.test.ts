@@ -34,7 +34,7 @@ afterAll(async () => {
 const resource = () => `${gw.base}/${KEY}/mcp`;
 
 function envOf(result: unknown): Record<string, string> {
-  return JSON.parse(((result as { content: { text: string }[] }).content)[0]!.text) as Record<string, string>;
+  return JSON.parse((result as { content: { text: string }[] }).content[0]!.text) as Record<string, string>;
 }
 
 describe('env values entered at consent', () => {
@@ -67,7 +67,12 @@ describe('env values entered at consent', () => {
     const both = await fetch(gw.url(KEY, 'mcp'), {
       method: 'POST',
       headers: { ...headers, ENV_API_TOKEN: 'other', 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+      }),
     });
     expect(both.status).toBe(400);
     expect(((await both.json()) as { error: { data: { reason: string } } }).error.data.reason).toMatch(/duplicate|more than once/);
@@ -75,9 +80,13 @@ describe('env values entered at consent', () => {
     await gw.close();
     expect(gw.logs.join('\n')).not.toContain(SECRET_VALUE);
     expect(readFileSync(auditFile, 'utf8')).not.toContain(SECRET_VALUE);
-    const consentLine = readFileSync(auditFile, 'utf8').split('\n').find((line) => line.includes('"oauth_consent"'));
+    const consentLine = readFileSync(auditFile, 'utf8')
+      .split('\n')
+      .find((line) => line.includes('"oauth_consent"'));
     expect(JSON.parse(consentLine!)).toMatchObject({ via: 'shared-secret', command: KEY, variables: ['API_TOKEN'] });
-    const opened = readFileSync(auditFile, 'utf8').split('\n').find((line) => line.includes('"session_open"'));
+    const opened = readFileSync(auditFile, 'utf8')
+      .split('\n')
+      .find((line) => line.includes('"session_open"'));
     expect(JSON.parse(opened!)).toMatchObject({ via: 'shared-secret', clientId: expect.stringMatching(/^g_/) });
   });
 

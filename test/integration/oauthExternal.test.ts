@@ -43,7 +43,8 @@ const now = () => Math.floor(Date.now() / 1000);
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** A good token for `key`'s endpoint, with `claims` on top. */
-const tokenFor = (claims: JWTPayload = {}, key = EVERYTHING) => idp.sign({ sub: 'alice', aud: resourceOf(key), scope: 'openid mcp', azp: 'test-client', ...claims });
+const tokenFor = (claims: JWTPayload = {}, key = EVERYTHING) =>
+  idp.sign({ sub: 'alice', aud: resourceOf(key), scope: 'openid mcp', azp: 'test-client', ...claims });
 
 /** A POST of a ping to `key`'s endpoint with `token`: status and WWW-Authenticate. */
 async function call(token: string | undefined, key = EVERYTHING): Promise<{ status: number; challenge: string | null }> {
@@ -68,7 +69,10 @@ async function v2Client(token: string, key = EVERYTHING): Promise<V2Client> {
 
 async function v1Client(token: string, kind: 'mcp' | 'sse'): Promise<Client> {
   const requestInit = { headers: { Authorization: `Bearer ${token}` } };
-  const transport = kind === 'sse' ? new SSEClientTransport(gw.url(EVERYTHING, 'sse'), { requestInit }) : new StreamableHTTPClientTransport(gw.url(EVERYTHING, 'mcp'), { requestInit });
+  const transport =
+    kind === 'sse'
+      ? new SSEClientTransport(gw.url(EVERYTHING, 'sse'), { requestInit })
+      : new StreamableHTTPClientTransport(gw.url(EVERYTHING, 'mcp'), { requestInit });
   const client = new Client({ name: 'idp-test-v1', version: '1' });
   await client.connect(transport);
   clients.push(client);
@@ -76,25 +80,35 @@ async function v1Client(token: string, kind: 'mcp' | 'sse'): Promise<Client> {
 }
 
 describe('the provider named, and no authorization server of its own', () => {
-  it('found the provider\'s metadata by the discovery order for an issuer with a path', () => {
-    expect(idp.requests.slice(0, 3)).toEqual(['/.well-known/oauth-authorization-server/realms/test', '/.well-known/openid-configuration/realms/test', '/realms/test/.well-known/openid-configuration']);
+  it("found the provider's metadata by the discovery order for an issuer with a path", () => {
+    expect(idp.requests.slice(0, 3)).toEqual([
+      '/.well-known/oauth-authorization-server/realms/test',
+      '/.well-known/openid-configuration/realms/test',
+      '/realms/test/.well-known/openid-configuration',
+    ]);
   });
 
-  it('names the provider in each endpoint\'s metadata', async () => {
+  it("names the provider in each endpoint's metadata", async () => {
     for (const endpoint of ['mcp', 'sse'] as const) {
       const prm = await (await fetch(prmOf(EVERYTHING, endpoint))).json();
-      expect(prm).toEqual({ resource: resourceOf(EVERYTHING, endpoint), authorization_servers: [idp.issuer], scopes_supported: ['mcp'], bearer_methods_supported: ['header'], resource_name: expect.any(String) });
+      expect(prm).toEqual({
+        resource: resourceOf(EVERYTHING, endpoint),
+        authorization_servers: [idp.issuer],
+        scopes_supported: ['mcp'],
+        bearer_methods_supported: ['header'],
+        resource_name: expect.any(String),
+      });
     }
     expect((await fetch(`${gw.base}/.well-known/oauth-protected-resource`)).status).toBe(404);
   });
 
-  it('serves none of the built-in server\'s routes', async () => {
+  it("serves none of the built-in server's routes", async () => {
     expect((await fetch(`${gw.base}/.well-known/oauth-authorization-server`)).status).toBe(404);
     expect((await fetch(`${gw.base}/authorize?client_id=x`)).status).toBe(404);
     for (const path of ['/token', '/register', '/revoke']) expect((await fetch(`${gw.base}${path}`, { method: 'POST' })).status).toBe(404);
   });
 
-  it('answers a request without a token with the endpoint\'s challenge', async () => {
+  it("answers a request without a token with the endpoint's challenge", async () => {
     expect(await call(undefined)).toEqual({ status: 401, challenge: `Bearer realm="mcp-warden", resource_metadata="${prmOf(EVERYTHING)}", scope="mcp"` });
   });
 });
@@ -134,23 +148,44 @@ describe('refused tokens', () => {
   type Case = [name: string, make: () => Promise<string>, status: number, error: string, description: RegExp | undefined];
   const cases: Case[] = [
     ['another issuer', () => tokenFor({ iss: 'http://127.0.0.1:1/realms/other' }), 401, 'invalid_token', /another issuer/],
-    ['another key\'s endpoint', () => tokenFor({ aud: resourceOf(OTHER) }), 401, 'invalid_token', /another resource/],
+    ["another key's endpoint", () => tokenFor({ aud: resourceOf(OTHER) }), 401, 'invalid_token', /another resource/],
     ['another gateway', () => tokenFor({ aud: `https://elsewhere.example/${EVERYTHING}/mcp` }), 401, 'invalid_token', /another resource/],
     ['no audience', () => tokenFor({ aud: undefined }), 401, 'invalid_token', /another resource/],
     ['expired', () => tokenFor({ iat: now() - 900, exp: now() - 120 }), 401, 'invalid_token', /expired/],
     ['without exp', () => tokenFor({ exp: undefined }), 401, 'invalid_token', /exp claim/],
     ['without sub', () => tokenFor({ sub: undefined }), 401, 'invalid_token', /sub claim/],
     ['not valid yet', () => tokenFor({ nbf: now() + 120 }), 401, 'invalid_token', /not valid yet/],
-    ['alg none', async () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: idp.issuer, sub: 'alice', aud: resourceOf(EVERYTHING), scope: 'mcp', exp: now() + 300 })}.`, 401, 'invalid_token', undefined],
     [
-      'HS256 with the public key as its secret',
-      async () => new SignJWT({ iss: idp.issuer, sub: 'alice', aud: resourceOf(EVERYTHING), scope: 'mcp', exp: now() + 300 }).setProtectedHeader({ alg: 'HS256', kid: 'key-1' }).sign(new TextEncoder().encode(await idp.publicPem())),
+      'alg none',
+      async () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: idp.issuer, sub: 'alice', aud: resourceOf(EVERYTHING), scope: 'mcp', exp: now() + 300 })}.`,
       401,
       'invalid_token',
       undefined,
     ],
-    ['signed by another key under the published kid', async () => idp.sign({ sub: 'alice', aud: resourceOf(EVERYTHING), scope: 'mcp' }, { key: await idp.newKey('key-1') }), 401, 'invalid_token', undefined],
-    ['signed by an unpublished key', async () => idp.sign({ sub: 'alice', aud: resourceOf(EVERYTHING), scope: 'mcp' }, { key: await idp.newKey('stranger') }), 401, 'invalid_token', undefined],
+    [
+      'HS256 with the public key as its secret',
+      async () =>
+        new SignJWT({ iss: idp.issuer, sub: 'alice', aud: resourceOf(EVERYTHING), scope: 'mcp', exp: now() + 300 })
+          .setProtectedHeader({ alg: 'HS256', kid: 'key-1' })
+          .sign(new TextEncoder().encode(await idp.publicPem())),
+      401,
+      'invalid_token',
+      undefined,
+    ],
+    [
+      'signed by another key under the published kid',
+      async () => idp.sign({ sub: 'alice', aud: resourceOf(EVERYTHING), scope: 'mcp' }, { key: await idp.newKey('key-1') }),
+      401,
+      'invalid_token',
+      undefined,
+    ],
+    [
+      'signed by an unpublished key',
+      async () => idp.sign({ sub: 'alice', aud: resourceOf(EVERYTHING), scope: 'mcp' }, { key: await idp.newKey('stranger') }),
+      401,
+      'invalid_token',
+      undefined,
+    ],
     ['without the mcp scope', () => tokenFor({ scope: 'openid profile' }), 403, 'insufficient_scope', /lacks the mcp scope/],
     ['with no scope at all', () => tokenFor({ scope: undefined }), 403, 'insufficient_scope', /lacks the mcp scope/],
   ];
@@ -170,7 +205,7 @@ describe('refused tokens', () => {
   });
 });
 
-describe('the provider\'s keys', () => {
+describe("the provider's keys", () => {
   it('are fetched again when a token names a key id not yet known (rotation)', async () => {
     const next = await idp.newKey('key-2', 'ES256');
     const token = await idp.sign({ sub: 'alice', aud: resourceOf(EVERYTHING), scope: 'mcp' }, { key: next });

@@ -87,7 +87,11 @@ describe('the role claim', () => {
 
   it('refuses a token with no mapped group: 403 insufficient_scope', async () => {
     for (const claims of [{ groups: ['staff'] }, { groups: undefined }, { groups: 42 }]) {
-      const res = await fetch(gw.url(EVERYTHING, 'mcp'), { method: 'POST', headers: { ...MCP_ACCEPT, Authorization: `Bearer ${await tokenFor(claims)}` }, body: '{}' });
+      const res = await fetch(gw.url(EVERYTHING, 'mcp'), {
+        method: 'POST',
+        headers: { ...MCP_ACCEPT, Authorization: `Bearer ${await tokenFor(claims)}` },
+        body: '{}',
+      });
       await res.body?.cancel();
       expect(res.status).toBe(403);
       expect(res.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
@@ -109,7 +113,12 @@ describe('the role claim', () => {
     const send = async (groups: string[]) => {
       const res = await fetch(gw.url(EVERYTHING, 'mcp'), {
         method: 'POST',
-        headers: { ...MCP_ACCEPT, 'Mcp-Session-Id': transport.sessionId!, 'MCP-Protocol-Version': '2025-06-18', Authorization: `Bearer ${await tokenFor({ groups })}` },
+        headers: {
+          ...MCP_ACCEPT,
+          'Mcp-Session-Id': transport.sessionId!,
+          'MCP-Protocol-Version': '2025-06-18',
+          Authorization: `Bearer ${await tokenFor({ groups })}`,
+        },
         body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }),
       });
       await res.body?.cancel();

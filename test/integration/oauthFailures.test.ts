@@ -16,7 +16,10 @@ const OTHER = 'other-server';
 let gw: TestGateway;
 
 beforeAll(async () => {
-  gw = await startGateway({ [EVERYTHING]: EVERYTHING_ENTRY, [OTHER]: EVERYTHING_ENTRY }, { oauthKey: OAUTH_KEY, oauthTokenTtlMs: 3_000, oauthRefreshGraceMs: 0 });
+  gw = await startGateway(
+    { [EVERYTHING]: EVERYTHING_ENTRY, [OTHER]: EVERYTHING_ENTRY },
+    { oauthKey: OAUTH_KEY, oauthTokenTtlMs: 3_000, oauthRefreshGraceMs: 0 },
+  );
 });
 
 afterAll(async () => {
@@ -46,7 +49,7 @@ async function authorize(params: Record<string, string | undefined>): Promise<{ 
 }
 
 describe('the resource server', () => {
-  it('answers a request without credentials with a challenge naming the endpoint\'s metadata and scope', async () => {
+  it("answers a request without credentials with a challenge naming the endpoint's metadata and scope", async () => {
     expect(await call(EVERYTHING)).toEqual({ status: 401, challenge: `Bearer realm="mcp-warden", resource_metadata="${prmOf(EVERYTHING)}", scope="mcp"` });
     const sse = await call(EVERYTHING, undefined, 'sse');
     expect(sse.challenge).toContain(`resource_metadata="${prmOf(EVERYTHING, 'sse')}"`);
@@ -61,9 +64,20 @@ describe('the resource server', () => {
 
   it('serves the metadata documents, and 404 at the root', async () => {
     const prm = await (await fetch(prmOf(EVERYTHING))).json();
-    expect(prm).toEqual({ resource: resourceOf(EVERYTHING), authorization_servers: [gw.base], scopes_supported: ['mcp'], bearer_methods_supported: ['header'], resource_name: expect.any(String) });
+    expect(prm).toEqual({
+      resource: resourceOf(EVERYTHING),
+      authorization_servers: [gw.base],
+      scopes_supported: ['mcp'],
+      bearer_methods_supported: ['header'],
+      resource_name: expect.any(String),
+    });
     const as = (await (await fetch(`${gw.base}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
-    expect(as).toMatchObject({ issuer: gw.base, code_challenge_methods_supported: ['S256'], client_id_metadata_document_supported: true, authorization_response_iss_parameter_supported: true });
+    expect(as).toMatchObject({
+      issuer: gw.base,
+      code_challenge_methods_supported: ['S256'],
+      client_id_metadata_document_supported: true,
+      authorization_response_iss_parameter_supported: true,
+    });
     expect((await fetch(`${gw.base}/.well-known/oauth-protected-resource`)).status).toBe(404);
   });
 
@@ -84,10 +98,13 @@ describe('the resource server', () => {
 
   it('refuses an expired token with invalid_token and where to get a new one', async () => {
     const { tokens } = await rawGrant(gw.base, resourceOf(EVERYTHING), TEST_SECRET);
-    const expired = await waitFor(async () => {
-      const answer = await call(EVERYTHING, tokens.access_token);
-      return answer.status === 401 ? answer : undefined;
-    }, { timeoutMs: 15_000, intervalMs: 200, message: 'the token to expire' });
+    const expired = await waitFor(
+      async () => {
+        const answer = await call(EVERYTHING, tokens.access_token);
+        return answer.status === 401 ? answer : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 200, message: 'the token to expire' },
+    );
     expect(expired.challenge).toContain('error="invalid_token"');
     expect(expired.challenge).toContain('error_description="the access token expired"');
     expect(expired.challenge).toContain(`resource_metadata="${prmOf(EVERYTHING)}"`);
@@ -96,10 +113,18 @@ describe('the resource server', () => {
   it('answers 403 insufficient_scope to a token without the mcp scope', async () => {
     const clientId = (await registerClient(gw.base)).client_id as string;
     const { verifier, challenge } = pkcePair();
-    const page = await fetch(authorizeUrl(gw.base, { client_id: clientId, code_challenge: challenge, resource: resourceOf(EVERYTHING), scope: 'offline_access' }));
+    const page = await fetch(
+      authorizeUrl(gw.base, { client_id: clientId, code_challenge: challenge, resource: resourceOf(EVERYTHING), scope: 'offline_access' }),
+    );
     const answer = await postForm(new URL(gw.base), await readForm(page), { decision: 'approve', credential: TEST_SECRET });
     const code = new URL(answer.headers.get('location')!).searchParams.get('code')!;
-    const token = await tokenRequest(gw.base, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URL, client_id: clientId });
+    const token = await tokenRequest(gw.base, {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: REDIRECT_URL,
+      client_id: clientId,
+    });
     expect(token.body.scope).toBe('offline_access');
     const refused = await call(EVERYTHING, token.body.access_token);
     expect(refused.status).toBe(403);
@@ -116,7 +141,12 @@ describe('the authorization endpoint', () => {
   });
 
   it('refuses a request without PKCE, by redirect with state and iss', async () => {
-    const { status, location } = await authorize({ client_id: clientId, code_challenge: undefined, code_challenge_method: undefined, resource: resourceOf(EVERYTHING) });
+    const { status, location } = await authorize({
+      client_id: clientId,
+      code_challenge: undefined,
+      code_challenge_method: undefined,
+      resource: resourceOf(EVERYTHING),
+    });
     expect(status).toBe(302);
     expect(location?.get('error')).toBe('invalid_request');
     expect(location?.get('error_description')).toMatch(/PKCE/);
@@ -125,13 +155,23 @@ describe('the authorization endpoint', () => {
   });
 
   it('refuses plain PKCE', async () => {
-    const { location } = await authorize({ client_id: clientId, code_challenge: pkcePair().verifier, code_challenge_method: 'plain', resource: resourceOf(EVERYTHING) });
+    const { location } = await authorize({
+      client_id: clientId,
+      code_challenge: pkcePair().verifier,
+      code_challenge_method: 'plain',
+      resource: resourceOf(EVERYTHING),
+    });
     expect(location?.get('error')).toBe('invalid_request');
     expect(location?.get('error_description')).toMatch(/S256/);
   });
 
   it('shows a page, never a redirect, for a redirect URI the client did not register', async () => {
-    const { status, location, text } = await authorize({ client_id: clientId, code_challenge: pkcePair().challenge, resource: resourceOf(EVERYTHING), redirect_uri: 'https://evil.example/callback' });
+    const { status, location, text } = await authorize({
+      client_id: clientId,
+      code_challenge: pkcePair().challenge,
+      resource: resourceOf(EVERYTHING),
+      redirect_uri: 'https://evil.example/callback',
+    });
     expect(status).toBe(400);
     expect(location).toBeUndefined();
     expect(text).toContain('redirect_uri is not one the client registered');
@@ -178,7 +218,13 @@ describe('the authorization endpoint', () => {
 describe('the token endpoint', () => {
   it('refuses a code used twice, and revokes what its first use got', async () => {
     const grant = await rawGrant(gw.base, resourceOf(EVERYTHING), TEST_SECRET);
-    const again = await tokenRequest(gw.base, { grant_type: 'authorization_code', code: grant.code, code_verifier: grant.verifier, redirect_uri: REDIRECT_URL, client_id: grant.clientId });
+    const again = await tokenRequest(gw.base, {
+      grant_type: 'authorization_code',
+      code: grant.code,
+      code_verifier: grant.verifier,
+      redirect_uri: REDIRECT_URL,
+      client_id: grant.clientId,
+    });
     expect(again).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: expect.stringMatching(/already used/) } });
     expect((await call(EVERYTHING, grant.tokens.access_token)).status).toBe(401);
   });
@@ -189,13 +235,20 @@ describe('the token endpoint', () => {
     const page = await fetch(authorizeUrl(gw.base, { client_id: clientId, code_challenge: challenge, resource: resourceOf(EVERYTHING) }));
     const answer = await postForm(new URL(gw.base), await readForm(page), { decision: 'approve', credential: TEST_SECRET });
     const code = new URL(answer.headers.get('location')!).searchParams.get('code')!;
-    const token = await tokenRequest(gw.base, { grant_type: 'authorization_code', code, code_verifier: pkcePair().verifier, redirect_uri: REDIRECT_URL, client_id: clientId });
+    const token = await tokenRequest(gw.base, {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: pkcePair().verifier,
+      redirect_uri: REDIRECT_URL,
+      client_id: clientId,
+    });
     expect(token).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: 'code_verifier does not match the code_challenge' } });
   });
 
   it('revokes the whole grant when a refresh token is used again after the grace window', async () => {
     const { clientId, tokens } = await rawGrant(gw.base, resourceOf(EVERYTHING), TEST_SECRET);
-    const refresh = (token: string) => tokenRequest(gw.base, { grant_type: 'refresh_token', refresh_token: token, client_id: clientId, resource: resourceOf(EVERYTHING) });
+    const refresh = (token: string) =>
+      tokenRequest(gw.base, { grant_type: 'refresh_token', refresh_token: token, client_id: clientId, resource: resourceOf(EVERYTHING) });
     const rotated = await refresh(tokens.refresh_token!);
     expect(rotated.status).toBe(200);
     expect(rotated.body.refresh_token).not.toBe(tokens.refresh_token);
@@ -217,10 +270,18 @@ describe('the token endpoint', () => {
 
 describe('refusals of the pipeline on OAuth routes', () => {
   it('are written in the OAuth format (a page on /authorize)', async () => {
-    const token = await fetch(`${gw.base}/token`, { method: 'POST', headers: { Origin: 'https://evil.example', 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'grant_type=x' });
+    const token = await fetch(`${gw.base}/token`, {
+      method: 'POST',
+      headers: { Origin: 'https://evil.example', 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=x',
+    });
     expect(token.status).toBe(403);
     expect(await token.json()).toEqual({ error: 'access_denied', error_description: expect.stringMatching(/Origin/) });
-    const page = await fetch(`${gw.base}/authorize`, { method: 'POST', headers: { Origin: 'https://evil.example', 'Content-Type': 'application/x-www-form-urlencoded' }, body: '' });
+    const page = await fetch(`${gw.base}/authorize`, {
+      method: 'POST',
+      headers: { Origin: 'https://evil.example', 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: '',
+    });
     expect(page.status).toBe(403);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
   });

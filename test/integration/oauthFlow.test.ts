@@ -8,7 +8,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Client } from '@modelcontextprotocol/client';
 import { EVERYTHING, startGateway, TEST_SECRET, type TestGateway } from '../helpers/gateway.js';
-import { connectWithOAuth, HeadlessOAuthProvider, selfSignedCert, startMetadataServer, REDIRECT_URL, type MetadataServer, type NegotiationMode } from '../helpers/oauthClient.js';
+import {
+  connectWithOAuth,
+  HeadlessOAuthProvider,
+  selfSignedCert,
+  startMetadataServer,
+  REDIRECT_URL,
+  type MetadataServer,
+  type NegotiationMode,
+} from '../helpers/oauthClient.js';
 import { waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 const OAUTH_KEY = 'test-oauth-key-0123456789abcdef-0123456789';
@@ -62,11 +70,17 @@ describe.each<[string, NegotiationMode]>([
     expect(provider.accessToken).not.toBe(first);
 
     // Revocation by the admin: the next request is refused.
-    const list = await (await fetch(`${gw.base}/admin/oauth/grants`, { headers: gw.adminHeaders() })).json() as { grants: { grant: string; via: string; role: string }[] };
+    const list = (await (await fetch(`${gw.base}/admin/oauth/grants`, { headers: gw.adminHeaders() })).json()) as {
+      grants: { grant: string; via: string; role: string }[];
+    };
     expect(list.grants.length).toBeGreaterThan(0);
     expect(JSON.stringify(list)).not.toContain(provider.accessToken!);
     for (const g of list.grants) expect(g.via).toBe('shared-secret');
-    const revoked = await fetch(`${gw.base}/admin/oauth/revoke`, { method: 'POST', headers: { ...gw.adminHeaders(), 'Content-Type': 'application/json' }, body: JSON.stringify({ client: provider.clientInformation()!.client_id }) });
+    const revoked = await fetch(`${gw.base}/admin/oauth/revoke`, {
+      method: 'POST',
+      headers: { ...gw.adminHeaders(), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ client: provider.clientInformation()!.client_id }),
+    });
     expect(revoked.status).toBe(200);
     expect(await statusWith(provider.accessToken!)).toBe(401);
   });
@@ -76,7 +90,14 @@ describe('registration by client metadata document', () => {
   it('fetches the document over https and uses it as the client', async () => {
     const path = '/client.json';
     const clientId = docs.url(path);
-    docs.serve(path, { client_id: clientId, client_name: 'Doc Client', redirect_uris: [REDIRECT_URL], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' });
+    docs.serve(path, {
+      client_id: clientId,
+      client_name: 'Doc Client',
+      redirect_uris: [REDIRECT_URL],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    });
     const provider = new HeadlessOAuthProvider(clientId);
     const client = await connectWithOAuth(gw.url(EVERYTHING, 'mcp'), provider, { credential: TEST_SECRET }, { pin: '2026-07-28' });
     clients.push(client);

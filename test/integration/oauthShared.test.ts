@@ -50,21 +50,32 @@ describeWithRedis('two instances with one key and one Redis', () => {
     await waitForNoDescendants(process.pid);
   });
 
-  it('redeem each other\'s codes and refresh tokens, accept each other\'s tokens, and see each other\'s revocations', async () => {
+  it("redeem each other's codes and refresh tokens, accept each other's tokens, and see each other's revocations", async () => {
     // Consent on A, the code redeemed on B.
     const { clientId, tokens } = await rawGrant(a.base, RESOURCE, TEST_SECRET, { tokenBase: b.base });
     expect(await listWith(a, tokens.access_token)).toEqual(expect.any(Number));
     // Refreshed on A, used on B.
-    const refreshed = await tokenRequest(a.base, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, client_id: clientId, resource: RESOURCE });
+    const refreshed = await tokenRequest(a.base, {
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token!,
+      client_id: clientId,
+      resource: RESOURCE,
+    });
     expect(refreshed.status).toBe(200);
     expect(await listWith(b, refreshed.body.access_token)).toEqual(expect.any(Number));
     // The grant listed on both; revoked on B, refused on A.
     const listed = (await (await fetch(`${a.base}/admin/oauth/grants`, { headers: a.adminHeaders() })).json()) as { grants: { grant: string }[] };
     expect(listed.grants).toHaveLength(1);
-    const revoked = await fetch(`${b.base}/admin/oauth/revoke`, { method: 'POST', headers: { ...b.adminHeaders(), 'Content-Type': 'application/json' }, body: JSON.stringify({ grant: listed.grants[0]!.grant }) });
+    const revoked = await fetch(`${b.base}/admin/oauth/revoke`, {
+      method: 'POST',
+      headers: { ...b.adminHeaders(), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ grant: listed.grants[0]!.grant }),
+    });
     expect(await revoked.json()).toEqual({ revoked: [listed.grants[0]!.grant] });
     expect(await listWith(a, refreshed.body.access_token)).toBe('refused: the grant was revoked');
-    expect((await tokenRequest(a.base, { grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token, client_id: clientId })).body.error).toBe('invalid_grant');
+    expect((await tokenRequest(a.base, { grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token, client_id: clientId })).body.error).toBe(
+      'invalid_grant',
+    );
   });
 
   it('give two parallel refreshes with one token, one on each machine, the same answer', async () => {
@@ -87,7 +98,12 @@ describeWithRedis('two instances with one key and one Redis', () => {
     it('accepts tokens sealed with the previous key and seals new ones with the new key', async () => {
       const { clientId, tokens } = await rawGrant(a.base, RESOURCE, TEST_SECRET);
       expect(await listWith(c, tokens.access_token)).toEqual(expect.any(Number));
-      const refreshed = await tokenRequest(c.base, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, client_id: clientId, resource: RESOURCE });
+      const refreshed = await tokenRequest(c.base, {
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refresh_token!,
+        client_id: clientId,
+        resource: RESOURCE,
+      });
       expect(refreshed.status).toBe(200);
       expect(await listWith(c, refreshed.body.access_token)).toEqual(expect.any(Number));
       // A, which has only the old key, cannot open what the new key sealed.

@@ -52,8 +52,7 @@ interface RequestOptions {
 function send(target: TestGateway, path: string, { method = 'POST', headers = {}, body, chunked = false }: RequestOptions = {}): Promise<Reply> {
   const { hostname, port } = new URL(target.base);
   const bytes = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
-  const framing: OutgoingHttpHeaders =
-    bytes === undefined ? {} : chunked ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': String(bytes.length) };
+  const framing: OutgoingHttpHeaders = bytes === undefined ? {} : chunked ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': String(bytes.length) };
   const tag = randomUUID();
   return new Promise((resolve, reject) => {
     const all = { ...headers, ...framing, 'X-Test-Tag': tag };
@@ -98,8 +97,6 @@ function servedBy(target: TestGateway, reply: Reply): 'pipeline' | 'express' {
   if (!req) throw new Error(`the gateway never saw request ${reply.tag}`);
   return Object.getPrototypeOf(req) === IncomingMessage.prototype ? 'pipeline' : 'express';
 }
-
-
 
 /** The shared refusal assertion (test/helpers/rejection.ts) on this file's replies. */
 function expectRejection(reply: Reply, status: number, code: ErrorCodeName): RejectionBody {
@@ -158,7 +155,13 @@ async function sessionGone(target: TestGateway, id: string): Promise<void> {
 /** GET /<cmd>/sse on its own connection; the endpoint event names the session. */
 async function openSse(target: TestGateway, key = ENV): Promise<RawSession> {
   const { hostname, port } = new URL(target.base);
-  const req = httpRequest({ host: hostname, port, path: `/${encodeURIComponent(key)}/sse`, headers: target.headers({ Accept: 'text/event-stream' }), agent: false });
+  const req = httpRequest({
+    host: hostname,
+    port,
+    path: `/${encodeURIComponent(key)}/sse`,
+    headers: target.headers({ Accept: 'text/event-stream' }),
+    agent: false,
+  });
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
     req.once('response', resolve);
     req.once('error', reject);
@@ -301,11 +304,7 @@ describe('Content-Length and chunked bodies get the same answer, from the pipeli
    * pipeline alone answered both (no Express), and that both
    * got the same answer.
    */
-  async function both(
-    kind: Kind,
-    body: (id: number) => string,
-    options: { headers?: Record<string, string>; path?: string } = {},
-  ) {
+  async function both(kind: Kind, body: (id: number) => string, options: { headers?: Record<string, string>; path?: string } = {}) {
     const s = session(kind);
     const headers = options.headers ?? s.headers();
     const url = options.path ?? s.path;
@@ -371,20 +370,14 @@ describe('Content-Length and chunked bodies get the same answer, from the pipeli
 
     it('an unknown session id: 404 session_not_found', async () => {
       const unknown = randomUUID();
-      const options =
-        kind === 'sse'
-          ? { path: `/${ENV}/messages?sessionId=${unknown}` }
-          : { headers: session(kind).headers({ 'Mcp-Session-Id': unknown }) };
+      const options = kind === 'sse' ? { path: `/${ENV}/messages?sessionId=${unknown}` } : { headers: session(kind).headers({ 'Mcp-Session-Id': unknown }) };
       const { sized } = await both(kind, (id) => ping(id), options);
       expect(expectRejection(sized, 404, 'session_not_found').error.code).toBe(-32001);
     });
 
-    it('the other transport\'s session id: 404 session_not_found', async () => {
+    it("the other transport's session id: 404 session_not_found", async () => {
       const other = session(kind === 'sse' ? 'mcp' : 'sse').id;
-      const options =
-        kind === 'sse'
-          ? { path: `/${ENV}/messages?sessionId=${other}` }
-          : { headers: session(kind).headers({ 'Mcp-Session-Id': other }) };
+      const options = kind === 'sse' ? { path: `/${ENV}/messages?sessionId=${other}` } : { headers: session(kind).headers({ 'Mcp-Session-Id': other }) };
       const { sized } = await both(kind, (id) => ping(id), options);
       expectRejection(sized, 404, 'session_not_found');
     });
@@ -452,7 +445,6 @@ describe('Content-Length and chunked bodies get the same answer, from the pipeli
       }
     });
   });
-
 });
 
 // ---------------------------------------------------------------------------------------
@@ -568,7 +560,6 @@ describe('under a policy', () => {
 // Drain
 // ---------------------------------------------------------------------------------------
 
-
 describe('while the gateway drains', () => {
   it('a session POST on a connection already open gets 503 draining; a new connection is refused', async () => {
     // The stubborn child takes the stop stages (stopEofMs + stopTermMs) to stop, so the drain
@@ -599,7 +590,9 @@ describe('while the gateway drains', () => {
           };
           gw.gateway.server.on('request', onRequest);
         });
-        socket.write(`POST /${ENV}/messages?sessionId=${probe} HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n`);
+        socket.write(
+          `POST /${ENV}/messages?sessionId=${probe} HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n`,
+        );
         await seen;
         return { kind, socket, closed, received: () => received };
       }),

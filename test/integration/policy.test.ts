@@ -363,7 +363,9 @@ describe.each(KINDS)('bypass encodings under a policy, over %s', (kind) => {
   // (like this fixture) run the denied tool.
   it('a tools/call sent as a notification is never forwarded', async () => {
     const { gw, user, post } = await withUserSession();
-    const res = await post(JSON.stringify({ jsonrpc: '2.0', method: 'tools/call', params: { name: 'post_sms_2_send', arguments: { to: TO, body: 'sneaky' } } }));
+    const res = await post(
+      JSON.stringify({ jsonrpc: '2.0', method: 'tools/call', params: { name: 'post_sms_2_send', arguments: { to: TO, body: 'sneaky' } } }),
+    );
     expect(res.status).toBeLessThan(500); // accepted (202) or refused; either way not forwarded
     await fence(gw, user);
     expect(tappedTool(gw, 'post_sms_2_send')).toBe(0);
@@ -666,10 +668,7 @@ describe('redaction of responses and tasks through the gateway', () => {
     expectNoLeak(await user.complete({ ref: { type: 'ref/prompt', name: 'rotate' }, argument: { name: 'env', value: '' } }));
     expectNoLeak(await user.request({ method: 'resources/templates/list' }, ListResourceTemplatesResultSchema));
 
-    const created = await user.request(
-      { method: 'tools/call', params: { name: 'report', arguments: {}, task: { ttl: 60_000 } } },
-      CreateTaskResultSchema,
-    );
+    const created = await user.request({ method: 'tools/call', params: { name: 'report', arguments: {}, task: { ttl: 60_000 } } }, CreateTaskResultSchema);
     expectNoLeak(created);
     const taskId = created.task.taskId;
     const result = await user.request({ method: 'tasks/result', params: { taskId } }, CallToolResultSchema);

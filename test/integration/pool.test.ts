@@ -15,16 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import {
-  connectClient,
-  EVERYTHING,
-  EVERYTHING_ENTRY,
-  fixtureEntry,
-  startGateway,
-  type Kind,
-  type TestGateway,
-  exitHandled,
-} from '../helpers/gateway.js';
+import { connectClient, EVERYTHING, EVERYTHING_ENTRY, fixtureEntry, startGateway, type Kind, type TestGateway, exitHandled } from '../helpers/gateway.js';
 import { descendantsOf, isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 const ENV = 'env-server';
@@ -136,7 +127,6 @@ interface Conn {
   /** Ends the session and waits until its child is gone, for the OS and for the gateway. */
   close(): Promise<void>;
 }
-
 
 /** Connects an SDK client and finds the child of the one session it opened. */
 async function open(gw: TestGateway, key: string, kind: Kind, headers: Record<string, string> = {}): Promise<Conn> {
@@ -297,32 +287,39 @@ describe.each<Kind>(['mcp', 'sse'])('over %s', (kind) => {
 // ---------------------------------------------------------------------------------------
 
 describe('warm-up ping', () => {
-  it.each(['sse', 'mcp'] as Kind[])('a spare answered the era probe (the first) or a ping (later ones) before it was offered; the session starts with initialize (%s)', async (kind) => {
-    const MUX = 'mux-server';
-    const gw = await start({ [MUX]: fixtureEntry('mux-server.mjs') }, { poolMin: 1 });
-    const [spare] = [...(await settledSpares(gw, MUX, 1))];
-    // mux-server logs every message it receives on stderr; the gateway logs those lines.
-    const received = (pid: number | undefined) =>
-      gw.logs
-        .map((l) => JSON.parse(l) as { message: string; pid?: number; line?: string })
-        .filter((e) => e.message === 'child stderr' && e.pid === pid && e.line?.startsWith(`[${pid}] recv `))
-        .map((e) => e.line!.slice(`[${pid}] `.length));
-    // stderr and stdout are separate pipes: the log line may trail the answer a little.
-    // The command's first child is probed for its era, which warms it as a ping would.
-    await waitFor(() => received(spare).length > 0, { message: 'the era probe logged by the spare' });
-    expect(received(spare)).toEqual(['recv server/discover id="mcp-warden-era-probe"']);
-    const conn = await open(gw, MUX, kind);
-    expect(conn.pid).toBe(spare);
-    const result = await conn.client.callTool({ name: 'whoami', arguments: {} });
-    expect(result.content).toEqual([{ type: 'text', text: String(spare) }]);
-    await waitFor(() => received(spare).length >= 3, { message: 'initialize and initialized logged' });
-    expect(received(spare).slice(0, 3)).toEqual(['recv server/discover id="mcp-warden-era-probe"', 'recv initialize id=0', 'recv notifications/initialized id=undefined']);
-    // Its replacement: the era is known now, so it gets the warm-up ping.
-    const [next] = [...(await settledSpares(gw, MUX, 1))];
-    await waitFor(() => received(next).length > 0, { message: 'the warm-up ping logged by the next spare' });
-    expect(received(next)).toEqual(['recv ping id="mcp-warden-warmup"']);
-    await conn.close();
-  });
+  it.each(['sse', 'mcp'] as Kind[])(
+    'a spare answered the era probe (the first) or a ping (later ones) before it was offered; the session starts with initialize (%s)',
+    async (kind) => {
+      const MUX = 'mux-server';
+      const gw = await start({ [MUX]: fixtureEntry('mux-server.mjs') }, { poolMin: 1 });
+      const [spare] = [...(await settledSpares(gw, MUX, 1))];
+      // mux-server logs every message it receives on stderr; the gateway logs those lines.
+      const received = (pid: number | undefined) =>
+        gw.logs
+          .map((l) => JSON.parse(l) as { message: string; pid?: number; line?: string })
+          .filter((e) => e.message === 'child stderr' && e.pid === pid && e.line?.startsWith(`[${pid}] recv `))
+          .map((e) => e.line!.slice(`[${pid}] `.length));
+      // stderr and stdout are separate pipes: the log line may trail the answer a little.
+      // The command's first child is probed for its era, which warms it as a ping would.
+      await waitFor(() => received(spare).length > 0, { message: 'the era probe logged by the spare' });
+      expect(received(spare)).toEqual(['recv server/discover id="mcp-warden-era-probe"']);
+      const conn = await open(gw, MUX, kind);
+      expect(conn.pid).toBe(spare);
+      const result = await conn.client.callTool({ name: 'whoami', arguments: {} });
+      expect(result.content).toEqual([{ type: 'text', text: String(spare) }]);
+      await waitFor(() => received(spare).length >= 3, { message: 'initialize and initialized logged' });
+      expect(received(spare).slice(0, 3)).toEqual([
+        'recv server/discover id="mcp-warden-era-probe"',
+        'recv initialize id=0',
+        'recv notifications/initialized id=undefined',
+      ]);
+      // Its replacement: the era is known now, so it gets the warm-up ping.
+      const [next] = [...(await settledSpares(gw, MUX, 1))];
+      await waitFor(() => received(next).length > 0, { message: 'the warm-up ping logged by the next spare' });
+      expect(received(next)).toEqual(['recv ping id="mcp-warden-warmup"']);
+      await conn.close();
+    },
+  );
 });
 
 describe('replacing spares', () => {
@@ -505,10 +502,7 @@ describe('connect time', () => {
 
 describe('gateway close()', () => {
   it('stops every spare: no child remains once close() resolves', async () => {
-    const gw = await start(
-      { [ENV]: fixtureEntry('env-server.mjs'), [ENTRY_POOLED]: fixtureEntry('env-server.mjs', { pool: { min: 1 } }) },
-      { poolMin: 2 },
-    );
+    const gw = await start({ [ENV]: fixtureEntry('env-server.mjs'), [ENTRY_POOLED]: fixtureEntry('env-server.mjs', { pool: { min: 1 } }) }, { poolMin: 2 });
     await waitFor(async () => {
       const s = await status(gw);
       return s.commands[ENV]?.warm === 2 && s.commands[ENTRY_POOLED]?.warm === 1;
@@ -533,5 +527,4 @@ describe('gateway close()', () => {
     await gw.close();
     expect(liveChildren()).toEqual([]);
   });
-
 });

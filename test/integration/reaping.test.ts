@@ -81,9 +81,7 @@ async function quietWhenRemoved(gw: TestGateway, session: Session): Promise<numb
 }
 
 function reapLogs(gw: TestGateway): { session: string; why: string }[] {
-  return gw.logs
-    .map((l) => JSON.parse(l) as { message: string; session: string; why: string })
-    .filter((e) => e.message === 'reaping session');
+  return gw.logs.map((l) => JSON.parse(l) as { message: string; session: string; why: string }).filter((e) => e.message === 'reaping session');
 }
 
 /** Why each reaped session was reaped, once per session (see 'is reaped (and logged) once'). */

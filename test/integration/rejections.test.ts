@@ -74,7 +74,6 @@ interface Reply {
   header(name: string): string | undefined;
 }
 
-
 /**
  * fetch, reading the whole body. If a stream opened (the request was unexpectedly
  * accepted) it is aborted, and an unexpected Streamable session is deleted, so a failing
@@ -101,13 +100,7 @@ async function viaFetch(url: string | URL, init: RequestInit = {}): Promise<Repl
  * node:http with the path sent byte-for-byte: fetch's URL parser would resolve `..` and
  * `%2e%2e`, and fetch will not let a caller set Host.
  */
-function viaHttp(
-  target: TestGateway,
-  method: string,
-  path: string,
-  headers: OutgoingHttpHeaders = {},
-  body?: string | Buffer,
-): Promise<Reply> {
+function viaHttp(target: TestGateway, method: string, path: string, headers: OutgoingHttpHeaders = {}, body?: string | Buffer): Promise<Reply> {
   const { hostname, port } = new URL(target.base);
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: hostname, port, method, path, headers, agent: false }, (res) => {
@@ -135,7 +128,6 @@ function viaHttp(
   });
 }
 
-
 /** The shared refusal assertion (test/helpers/rejection.ts) on this file's replies. */
 function expectRejection(reply: Reply, status: number, code: ErrorCodeName): RejectionBody {
   return expectRejectionOf({ status: reply.status, text: reply.text, contentType: reply.header('content-type') as string | undefined }, status, code);
@@ -158,8 +150,7 @@ async function expectNoSpawn<T>(target: TestGateway, fn: () => Promise<T>, live:
   return result;
 }
 
-const jsonHeaders = (target: TestGateway, extra: Record<string, string> = {}) =>
-  target.headers({ 'Content-Type': 'application/json', ...extra });
+const jsonHeaders = (target: TestGateway, extra: Record<string, string> = {}) => target.headers({ 'Content-Type': 'application/json', ...extra });
 const mcpHeaders = (target: TestGateway, extra: Record<string, string> = {}) => target.headers({ ...MCP_ACCEPT, ...extra });
 const PING = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'ping' });
 const INIT = JSON.stringify(initializeBody());
@@ -233,9 +224,7 @@ describe('401 unauthorized', () => {
   it.each(cases)('$endpoint with $credential.name', async ({ method, path, body, query, credential }) => {
     const url = gw.url(ENV, path);
     url.search = [query, credential.query?.() ?? ''].filter(Boolean).join('&');
-    const reply = await expectNoSpawn(gw, () =>
-      viaFetch(url, { method, headers: { ...MCP_ACCEPT, ...credential.headers() }, body }),
-    );
+    const reply = await expectNoSpawn(gw, () => viaFetch(url, { method, headers: { ...MCP_ACCEPT, ...credential.headers() }, body }));
     const error = expectRejection(reply, 401, 'unauthorized');
     expect(reply.header('www-authenticate')).toMatch(/^Bearer /);
     expect(reply.text).not.toContain(gw.secret);
@@ -249,9 +238,7 @@ describe('401 unauthorized', () => {
 
   it('the scheme name is case-insensitive (control: the right secret passes auth)', async () => {
     // GET /mcp without a session is a 405 from the transport: proof that auth let it through.
-    const reply = await expectNoSpawn(gw, () =>
-      viaFetch(gw.url(ENV, 'mcp'), { headers: { ...MCP_ACCEPT, Authorization: `bearer ${gw.secret}` } }),
-    );
+    const reply = await expectNoSpawn(gw, () => viaFetch(gw.url(ENV, 'mcp'), { headers: { ...MCP_ACCEPT, Authorization: `bearer ${gw.secret}` } }));
     expectRejection(reply, 405, 'method_not_allowed');
   });
 });
@@ -388,7 +375,7 @@ describe('400 env_rejected', () => {
     expect(error.data).toEqual({ code: 'env_rejected', variable: 'BASH_FUNC_X??', reason: 'invalid name' });
   });
 
-  it.each(kinds)('%s: a name not in the command\'s allowedEnv', async (kind) => {
+  it.each(kinds)("%s: a name not in the command's allowedEnv", async (kind) => {
     const error = await rejectEnv(gw, RESTRICTED, kind, (marker) => ({ ENV_OTHER_NAME: marker }));
     expect(error.data).toEqual({ code: 'env_rejected', variable: 'OTHER_NAME', reason: 'not allowed for this command', setting: 'allowedEnv' });
   });
@@ -419,9 +406,7 @@ describe('400 env_rejected', () => {
   });
 
   it.each(kinds)('%s: more than 64 variables', async (kind) => {
-    const error = await rejectEnv(gw, ENV, kind, (marker) =>
-      Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`ENV_VAR_${i}`, `${marker}-${i}`])),
-    );
+    const error = await rejectEnv(gw, ENV, kind, (marker) => Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`ENV_VAR_${i}`, `${marker}-${i}`])));
     expect(error.data).toMatchObject({ code: 'env_rejected', variable: '*' });
     expect(error.data.reason).toMatch(/^too many variables/);
   });
@@ -430,9 +415,7 @@ describe('400 env_rejected', () => {
     const marker = `marker-${randomUUID()}`;
     const headers: OutgoingHttpHeaders = { ...mcpHeaders(gw), ENV_TOKEN: [`${marker}-a`, `${marker}-b`] };
     const reply = await expectNoSpawn(gw, () =>
-      kind === 'sse'
-        ? viaHttp(gw, 'GET', `/${ENV}/sse`, headers)
-        : viaHttp(gw, 'POST', `/${ENV}/mcp`, headers, INIT),
+      kind === 'sse' ? viaHttp(gw, 'GET', `/${ENV}/sse`, headers) : viaHttp(gw, 'POST', `/${ENV}/mcp`, headers, INIT),
     );
     const body = expectRejection(reply, 400, 'env_rejected');
     expect(body.error.data).toEqual({ code: 'env_rejected', variable: 'TOKEN', reason: 'duplicate' });
@@ -448,8 +431,7 @@ describe('400 env_rejected', () => {
 describe('403 host and origin guard', () => {
   const port = () => new URL(gw.base).port;
   /** GET /mcp without a session: 405 method_not_allowed proves the request got past guard and auth. */
-  const probe = (target: TestGateway, headers: Record<string, string>) =>
-    viaFetch(target.url(ENV, 'mcp'), { headers: { ...MCP_ACCEPT, ...headers } });
+  const probe = (target: TestGateway, headers: Record<string, string>) => viaFetch(target.url(ENV, 'mcp'), { headers: { ...MCP_ACCEPT, ...headers } });
 
   it.each([
     ['a foreign origin', () => 'http://evil.example'],
@@ -536,13 +518,10 @@ describe('403 host and origin guard', () => {
 // ---------------------------------------------------------------------------------------
 
 describe('413 payload_too_large', () => {
-  const padded = (bytes: number) =>
-    JSON.stringify({ ...initializeBody(), params: { ...initializeBody().params, padding: 'p'.repeat(bytes) } });
+  const padded = (bytes: number) => JSON.stringify({ ...initializeBody(), params: { ...initializeBody().params, padding: 'p'.repeat(bytes) } });
 
   it('bodyLimitBytes: 1024 rejects a 2 KiB initialize on /mcp', async () => {
-    const reply = await expectNoSpawn(small, () =>
-      viaFetch(small.url(ENV, 'mcp'), { method: 'POST', headers: mcpHeaders(small), body: padded(2048) }),
-    );
+    const reply = await expectNoSpawn(small, () => viaFetch(small.url(ENV, 'mcp'), { method: 'POST', headers: mcpHeaders(small), body: padded(2048) }));
     const body = expectRejection(reply, 413, 'payload_too_large');
     expect(body.error.data).toEqual({ code: 'payload_too_large', limitBytes: 1024 });
   });
@@ -561,34 +540,28 @@ describe('413 payload_too_large', () => {
   it('control: a body just under the small limit is parsed (400 for not being initialize, not 413)', async () => {
     const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { padding: 'p'.repeat(900) } });
     expect(Buffer.byteLength(body)).toBeLessThan(1024);
-    const reply = await expectNoSpawn(small, () =>
-      viaFetch(small.url(ENV, 'mcp'), { method: 'POST', headers: mcpHeaders(small), body }),
-    );
+    const reply = await expectNoSpawn(small, () => viaFetch(small.url(ENV, 'mcp'), { method: 'POST', headers: mcpHeaders(small), body }));
     expectRejection(reply, 400, 'bad_request');
   });
 
   it('auth runs before the body is read: an oversized body without auth is 401', async () => {
-    const reply = await expectNoSpawn(small, () =>
-      viaFetch(small.url(ENV, 'mcp'), { method: 'POST', headers: MCP_ACCEPT, body: padded(4096) }),
-    );
+    const reply = await expectNoSpawn(small, () => viaFetch(small.url(ENV, 'mcp'), { method: 'POST', headers: MCP_ACCEPT, body: padded(4096) }));
     expectRejection(reply, 401, 'unauthorized');
   });
 
   it('the default limit (4 MiB) rejects a 5 MiB body', async () => {
-    const reply = await expectNoSpawn(gw, () =>
-      viaFetch(gw.url(ENV, 'mcp'), { method: 'POST', headers: mcpHeaders(gw), body: padded(5 * MiB) }),
-    );
+    const reply = await expectNoSpawn(gw, () => viaFetch(gw.url(ENV, 'mcp'), { method: 'POST', headers: mcpHeaders(gw), body: padded(5 * MiB) }));
     const body = expectRejection(reply, 413, 'payload_too_large');
     expect(body.error.data).toEqual({ code: 'payload_too_large', limitBytes: 4 * MiB });
   });
 
   it('the default limit also holds for a chunked body without Content-Length', async () => {
-    const reply = await expectNoSpawn(gw, () =>
-      new Promise<Reply>((resolve, reject) => {
-        const { hostname, port } = new URL(gw.base);
-        const req = httpRequest(
-          { host: hostname, port, method: 'POST', path: `/${ENV}/mcp`, headers: mcpHeaders(gw), agent: false },
-          (res) => {
+    const reply = await expectNoSpawn(
+      gw,
+      () =>
+        new Promise<Reply>((resolve, reject) => {
+          const { hostname, port } = new URL(gw.base);
+          const req = httpRequest({ host: hostname, port, method: 'POST', path: `/${ENV}/mcp`, headers: mcpHeaders(gw), agent: false }, (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (chunk: Buffer) => chunks.push(chunk));
             res.on('end', () =>
@@ -598,15 +571,14 @@ describe('413 payload_too_large', () => {
                 header: (name) => res.headers[name.toLowerCase()] as string | undefined,
               }),
             );
-          },
-        );
-        // The server may answer and close while we are still writing.
-        req.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' || error.code === 'ECONNRESET' ? undefined : reject(error)));
-        const chunk = Buffer.alloc(MiB, 'p');
-        req.write('{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"padding":"');
-        for (let i = 0; i < 5; i += 1) req.write(chunk);
-        req.end('"}}');
-      }),
+          });
+          // The server may answer and close while we are still writing.
+          req.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' || error.code === 'ECONNRESET' ? undefined : reject(error)));
+          const chunk = Buffer.alloc(MiB, 'p');
+          req.write('{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"padding":"');
+          for (let i = 0; i < 5; i += 1) req.write(chunk);
+          req.end('"}}');
+        }),
     );
     expectRejection(reply, 413, 'payload_too_large');
   });
@@ -859,7 +831,6 @@ describe('initialize refused by the SDK transport', () => {
     expect(reply.status).toBe(406);
   });
 
-
   it('an initialize sent as application/vnd.example+json is refused without spawning a process', async () => {
     const reply = await expectNoSpawn(gw, () =>
       viaFetch(gw.url(ENV, 'mcp'), {
@@ -891,20 +862,64 @@ describe('rejections do not disturb live sessions', () => {
 
       const checks: Array<[number, ErrorCodeName, () => Promise<Reply>]> = [
         [401, 'unauthorized', () => viaFetch(gw.url(ENV, 'mcp'), { method: 'POST', headers: { ...MCP_ACCEPT, 'Mcp-Session-Id': mcpId }, body: PING })],
-        [401, 'unauthorized', () => viaFetch(`${gw.url(ENV, 'messages').href}?sessionId=${sseId}&token=${gw.secret}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: PING })],
-        [403, 'forbidden_origin', () => viaFetch(gw.url(ENV, 'mcp'), { method: 'POST', headers: mcpHeaders(gw, { 'Mcp-Session-Id': mcpId, Origin: 'http://evil.example' }), body: PING })],
+        [
+          401,
+          'unauthorized',
+          () =>
+            viaFetch(`${gw.url(ENV, 'messages').href}?sessionId=${sseId}&token=${gw.secret}`, {
+              method: 'POST',
+              headers: { 'Content-Type': 'application/json' },
+              body: PING,
+            }),
+        ],
+        [
+          403,
+          'forbidden_origin',
+          () =>
+            viaFetch(gw.url(ENV, 'mcp'), { method: 'POST', headers: mcpHeaders(gw, { 'Mcp-Session-Id': mcpId, Origin: 'http://evil.example' }), body: PING }),
+        ],
         [403, 'forbidden_host', () => viaHttp(gw, 'POST', `/${ENV}/messages?sessionId=${sseId}`, jsonHeaders(gw, { Host: `evil.example:${port}` }), PING)],
         [404, 'unknown_command', () => viaHttp(gw, 'POST', `/%2e%2e/mcp`, mcpHeaders(gw, { 'Mcp-Session-Id': mcpId }), PING)],
         [404, 'session_not_found', () => viaFetch(gw.url(OTHER, 'mcp'), { method: 'POST', headers: mcpHeaders(gw, { 'Mcp-Session-Id': mcpId }), body: PING })],
-        [404, 'session_not_found', () => viaFetch(`${gw.url(OTHER, 'messages').href}?sessionId=${sseId}`, { method: 'POST', headers: jsonHeaders(gw), body: PING })],
+        [
+          404,
+          'session_not_found',
+          () => viaFetch(`${gw.url(OTHER, 'messages').href}?sessionId=${sseId}`, { method: 'POST', headers: jsonHeaders(gw), body: PING }),
+        ],
         [400, 'env_rejected', () => opening(gw, ENV, 'sse', { ENV_LD_PRELOAD: '/tmp/x.so' })],
         [400, 'env_rejected', () => opening(gw, ENV, 'mcp', { ENV_NODE_OPTIONS: '--require /tmp/x.js' })],
         [400, 'parse_error', () => viaFetch(gw.url(ENV, 'mcp'), { method: 'POST', headers: mcpHeaders(gw, { 'Mcp-Session-Id': mcpId }), body: '{"jsonrpc"' })],
-        [400, 'parse_error', () => viaFetch(`${gw.url(ENV, 'messages').href}?sessionId=${sseId}`, { method: 'POST', headers: jsonHeaders(gw), body: '{"jsonrpc"' })],
-        [400, 'bad_request', () => viaFetch(`${gw.url(ENV, 'messages').href}?sessionId=${sseId}`, { method: 'POST', headers: jsonHeaders(gw), body: '{"foo":1}' })],
+        [
+          400,
+          'parse_error',
+          () => viaFetch(`${gw.url(ENV, 'messages').href}?sessionId=${sseId}`, { method: 'POST', headers: jsonHeaders(gw), body: '{"jsonrpc"' }),
+        ],
+        [
+          400,
+          'bad_request',
+          () => viaFetch(`${gw.url(ENV, 'messages').href}?sessionId=${sseId}`, { method: 'POST', headers: jsonHeaders(gw), body: '{"foo":1}' }),
+        ],
         [405, 'method_not_allowed', () => viaFetch(gw.url(ENV, 'mcp'), { method: 'PUT', headers: mcpHeaders(gw, { 'Mcp-Session-Id': mcpId }), body: PING })],
-        [413, 'payload_too_large', () => viaFetch(gw.url(ENV, 'mcp'), { method: 'POST', headers: mcpHeaders(gw, { 'Mcp-Session-Id': mcpId }), body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { p: 'p'.repeat(5 * MiB) } }) })],
-        [413, 'payload_too_large', () => viaFetch(`${gw.url(ENV, 'messages').href}?sessionId=${sseId}`, { method: 'POST', headers: jsonHeaders(gw), body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { p: 'p'.repeat(5 * MiB) } }) })],
+        [
+          413,
+          'payload_too_large',
+          () =>
+            viaFetch(gw.url(ENV, 'mcp'), {
+              method: 'POST',
+              headers: mcpHeaders(gw, { 'Mcp-Session-Id': mcpId }),
+              body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { p: 'p'.repeat(5 * MiB) } }),
+            }),
+        ],
+        [
+          413,
+          'payload_too_large',
+          () =>
+            viaFetch(`${gw.url(ENV, 'messages').href}?sessionId=${sseId}`, {
+              method: 'POST',
+              headers: jsonHeaders(gw),
+              body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { p: 'p'.repeat(5 * MiB) } }),
+            }),
+        ],
       ];
       for (const [status, code, send] of checks) expectRejection(await quiet(send), status, code);
 

@@ -41,7 +41,13 @@ beforeAll(async () => {
   for (const mode of MODES) {
     const auditFile = join(dir, `audit-${mode}.jsonl`);
     auditFiles.set(mode, auditFile);
-    gateways.set(mode, await startGateway({ held: fixtureEntry('held-server.mjs', mode === 'shared' ? { mode: 'shared' } : {}) }, { policyFile, defaultRole: 'user', auditFile }));
+    gateways.set(
+      mode,
+      await startGateway(
+        { held: fixtureEntry('held-server.mjs', mode === 'shared' ? { mode: 'shared' } : {}) },
+        { policyFile, defaultRole: 'user', auditFile },
+      ),
+    );
   }
 });
 
@@ -122,7 +128,9 @@ describe.each(MODES)('%s children', (mode) => {
       await expectRefused(session, call(id, 'echo'));
       await session.post(release());
       await session.reply(id);
-      const idHash = gw(mode).gateway.sessions.all().find((s) => s.id === session.id)!.idHash;
+      const idHash = gw(mode)
+        .gateway.sessions.all()
+        .find((s) => s.id === session.id)!.idHash;
       const mine = await waitFor(
         async () => {
           const found = (await auditRecords(mode)).filter((r) => r.event === 'tool_call' && r.session === idHash && r.tool !== 'release');
@@ -162,7 +170,8 @@ describe.each(MODES)('%s children', (mode) => {
       if (kind === 'mcp') expect(pending.body()).not.toContain(AWS_KEY_ID);
       // Isolated children forward the late reply to the bridge, which drops it (and says so);
       // a shared child drops it itself when the cancel is rewritten.
-      if (mode === 'isolated') await waitFor(() => gw.logs.some((l) => l.includes('dropped a late reply to a cancelled request')), { message: 'the drop log line' });
+      if (mode === 'isolated')
+        await waitFor(() => gw.logs.some((l) => l.includes('dropped a late reply to a cancelled request')), { message: 'the drop log line' });
     });
   });
 });

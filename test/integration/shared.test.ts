@@ -279,7 +279,8 @@ async function rawSse(gw: TestGateway, protocolVersion = '2025-06-18', key = MUX
   let done = false;
   void ended.then(() => (done = true));
   await endpointReady;
-  const post = (message: JSONRPCMessage) => fetch(endpoint!, { method: 'POST', headers: gw.headers({ 'Content-Type': 'application/json' }), body: JSON.stringify(message) });
+  const post = (message: JSONRPCMessage) =>
+    fetch(endpoint!, { method: 'POST', headers: gw.headers({ 'Content-Type': 'application/json' }), body: JSON.stringify(message) });
   const responseTo = (id: string | number, timeoutMs = 15_000): Promise<JSONRPCMessage> =>
     new Promise((resolve, reject) => {
       const check = () => {
@@ -429,15 +430,16 @@ describe('progress tokens', () => {
     const sessions = [await open(gw, 'sse'), await open(gw, 'mcp'), await open(gw, 'mcp')];
     const COUNT = 4;
     const results = await Promise.all(
-      sessions.map(async (s, i) =>
-        JSON.parse(
-          textOf(
-            await s.client.callTool({ name: 'progress', arguments: { tag: `p${i}`, count: COUNT, n: sessions.length } }, undefined, {
-              timeout: 20_000,
-              onprogress: () => undefined, // makes the SDK send a progressToken (its request id)
-            }),
-          ),
-        ) as { tag: string; token: unknown },
+      sessions.map(
+        async (s, i) =>
+          JSON.parse(
+            textOf(
+              await s.client.callTool({ name: 'progress', arguments: { tag: `p${i}`, count: COUNT, n: sessions.length } }, undefined, {
+                timeout: 20_000,
+                onprogress: () => undefined, // makes the SDK send a progressToken (its request id)
+              }),
+            ),
+          ) as { tag: string; token: unknown },
       ),
     );
 
@@ -458,9 +460,7 @@ describe('progress tokens', () => {
     results.forEach((r, i) => expect(r.tag).toBe(`p${i}`));
     sessions.forEach((s, i) => {
       const progress = s.received.filter((m) => 'method' in m && m.method === 'notifications/progress').map((m) => (m as Json).params);
-      expect(progress).toEqual(
-        Array.from({ length: COUNT }, (_, k) => ({ progressToken: sentTokens[0], progress: k + 1, total: COUNT, message: `p${i}` })),
-      );
+      expect(progress).toEqual(Array.from({ length: COUNT }, (_, k) => ({ progressToken: sentTokens[0], progress: k + 1, total: COUNT, message: `p${i}` })));
     });
   });
 });
@@ -481,10 +481,13 @@ describe.each<[Kind, Kind]>([
       () => 'resolved',
       (e: unknown) => e,
     );
-    const before = await waitFor(async () => {
-      const st = await stats(observer);
-      return st.waiting.length === 2 ? st : undefined;
-    }, { message: 'both slow calls at the child' });
+    const before = await waitFor(
+      async () => {
+        const st = await stats(observer);
+        return st.waiting.length === 2 ? st : undefined;
+      },
+      { message: 'both slow calls at the child' },
+    );
     // Both clients used the same request id; the child knows them by different ones.
     const idOf = (tag: string) => Object.keys(before.slow).find((id) => before.slow[id] === tag)!;
     const callIdOf = (s: Opened) => (s.sent.find((m) => 'method' in m && m.method === 'tools/call') as { id: unknown }).id;
@@ -499,10 +502,13 @@ describe.each<[Kind, Kind]>([
     // The client told the gateway, with its own id.
     expect(a.sent).toContainEqual(expect.objectContaining({ method: 'notifications/cancelled', params: expect.objectContaining({ requestId: callIdOf(a) }) }));
 
-    const after = await waitFor(async () => {
-      const st = await stats(observer);
-      return st.cancelled.length > 0 ? st : undefined;
-    }, { message: 'the child got notifications/cancelled' });
+    const after = await waitFor(
+      async () => {
+        const st = await stats(observer);
+        return st.cancelled.length > 0 ? st : undefined;
+      },
+      { message: 'the child got notifications/cancelled' },
+    );
     expect(after.cancelled).toEqual([idOf('A')]);
     expect(after.waiting).toEqual(['B']);
 
@@ -771,8 +777,16 @@ describe('the shared child crashes', () => {
       expect((e as McpError).code).toBe(ERROR_TABLE.upstream_exited.rpc);
       expect((e as McpError).message).toMatch(/MCP server exited: code 3/);
     }
-    expect(rawMcpReply).toEqual({ jsonrpc: '2.0', id: 41, error: expect.objectContaining({ code: ERROR_TABLE.upstream_exited.rpc, message: 'MCP server exited: code 3' }) });
-    expect(rawSseReply).toEqual({ jsonrpc: '2.0', id: 42, error: expect.objectContaining({ code: ERROR_TABLE.upstream_exited.rpc, message: 'MCP server exited: code 3' }) });
+    expect(rawMcpReply).toEqual({
+      jsonrpc: '2.0',
+      id: 41,
+      error: expect.objectContaining({ code: ERROR_TABLE.upstream_exited.rpc, message: 'MCP server exited: code 3' }),
+    });
+    expect(rawSseReply).toEqual({
+      jsonrpc: '2.0',
+      id: 42,
+      error: expect.objectContaining({ code: ERROR_TABLE.upstream_exited.rpc, message: 'MCP server exited: code 3' }),
+    });
 
     // Every session ended.
     await rawStream.ended; // the SSE stream was closed by the gateway
@@ -861,10 +875,17 @@ describe('sharedChildren: 2', () => {
     });
     const stderr: string[] = [];
     cli.stderr!.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
-    const listening = await waitFor(() => stderr.join('').split('\n').find((l) => l.includes('"message":"listening"')), {
-      timeoutMs: 15_000,
-      message: 'the CLI listening',
-    });
+    const listening = await waitFor(
+      () =>
+        stderr
+          .join('')
+          .split('\n')
+          .find((l) => l.includes('"message":"listening"')),
+      {
+        timeoutMs: 15_000,
+        message: 'the CLI listening',
+      },
+    );
     const base = `http://127.0.0.1:${(JSON.parse(listening) as { port: number }).port}`;
     const cliGateway = {
       base,
@@ -877,7 +898,10 @@ describe('sharedChildren: 2', () => {
     expect(resultText(await b.request(toolCall(1, 'echo', { message: 'b' })))).toBe('b');
     cli.kill('SIGTERM'); // drains and exits: every log line is out
     expect((await exited)[0]).toBe(0);
-    const errors = stderr.join('').split('\n').filter((l) => l.includes('unhandled rejection'));
+    const errors = stderr
+      .join('')
+      .split('\n')
+      .filter((l) => l.includes('unhandled rejection'));
     expect(errors).toEqual([]); // today: "unhandled rejection (gateway keeps running)" ... LimitReachedError
   });
 });
@@ -893,10 +917,13 @@ describe('lifetime', () => {
     const leaving = sessions[1]!;
     void leaving.client.callTool({ name: 'slow', arguments: { tag: 'left' } }, undefined, { timeout: 20_000 }).catch(() => undefined);
     const observer = sessions[2]!;
-    const inFlight = await waitFor(async () => {
-      const st = await stats(observer);
-      return st.waiting.length === 1 ? st : undefined;
-    }, { message: 'the slow call at the child' });
+    const inFlight = await waitFor(
+      async () => {
+        const st = await stats(observer);
+        return st.waiting.length === 1 ? st : undefined;
+      },
+      { message: 'the slow call at the child' },
+    );
     await leaving.close();
     const leftId = Object.keys(inFlight.slow).find((id) => inFlight.slow[id] === 'left');
     await waitFor(async () => (await stats(observer)).cancelled.includes(leftId), { message: 'the child told to cancel the call of the closed session' });
@@ -920,7 +947,9 @@ describe('lifetime', () => {
 
   it('with a pool minimum the shared child starts before the first session, and that session uses it', async () => {
     const gw = await gateway({ [MUX]: fixtureEntry('mux-server.mjs', { ...SHARED, pool: { min: 1 } }) });
-    const [pid] = await waitFor(() => (live('mux-server.mjs').length === 1 ? live('mux-server.mjs') : undefined), { message: 'the shared child started eagerly' });
+    const [pid] = await waitFor(() => (live('mux-server.mjs').length === 1 ? live('mux-server.mjs') : undefined), {
+      message: 'the shared child started eagerly',
+    });
     const s = await open(gw, 'sse');
     expect(await s.call('whoami')).toBe(String(pid));
     expect(await status(gw)).toMatchObject({ live: 1, spawns: 1 });

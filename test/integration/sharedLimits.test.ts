@@ -116,10 +116,7 @@ describeWithRedis('limits shared through Redis by two gateway instances', () => 
   it('one tool-call budget across instances: 2 calls on A + 1 on B, then rate_limited on either', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warden-shared-'));
     const policyFile = join(dir, 'policy.json');
-    writeFileSync(
-      policyFile,
-      JSON.stringify({ name: 'shared-tools', default: 'allow', rateLimits: { post_sms_1_preview: { calls: 3, perSeconds: 60 } } }),
-    );
+    writeFileSync(policyFile, JSON.stringify({ name: 'shared-tools', default: 'allow', rateLimits: { post_sms_1_preview: { calls: 3, perSeconds: 60 } } }));
     const [a, b] = await twoInstances({ policyFile });
     const onA = await open(a, 'mcp');
     const onB = await open(b, 'sse');

@@ -43,7 +43,12 @@ describe.each<Kind>(['sse', 'mcp'])('over %s', (kind) => {
   it('refuses a task-augmented tool call and every tasks/* request', async () => {
     const a = await open(kind);
     const b = await open(kind);
-    await a.post({ jsonrpc: '2.0', id: 't1', method: 'tools/call', params: { name: 'simulate-research-query', arguments: { topic: 'x' }, task: { ttl: 60_000 } } });
+    await a.post({
+      jsonrpc: '2.0',
+      id: 't1',
+      method: 'tools/call',
+      params: { name: 'simulate-research-query', arguments: { topic: 'x' }, task: { ttl: 60_000 } },
+    });
     const created = await a.reply('t1');
     expect(created.error).toMatchObject({ code: -32602, message: expect.stringContaining('not available through a shared server') });
     await b.post({ jsonrpc: '2.0', id: 'list', method: 'tasks/list', params: {} });

@@ -43,7 +43,8 @@ async function rawSocket(): Promise<Raw> {
 }
 
 const path = `/${encodeURIComponent(EVERYTHING)}/mcp`;
-const head = (headers: string) => `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n${headers}\r\n`;
+const head = (headers: string) =>
+  `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n${headers}\r\n`;
 
 describe('slow and unread bodies', () => {
   it('closes the connection after a 401 answered before a huge body was read', async () => {
@@ -68,7 +69,9 @@ describe('slow and unread bodies', () => {
 
   it('keeps an event stream open past the request timeout', async () => {
     const raw = await rawSocket();
-    raw.socket.write(`GET /${encodeURIComponent(EVERYTHING)}/sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${gw.secret}\r\nAccept: text/event-stream\r\n\r\n`);
+    raw.socket.write(
+      `GET /${encodeURIComponent(EVERYTHING)}/sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${gw.secret}\r\nAccept: text/event-stream\r\n\r\n`,
+    );
     // Keep-alives every 100 ms: ten of them span more than twice the request timeout.
     await waitFor(() => raw.text().split(': keepalive').length > 10, { message: 'ten keep-alive comments', timeoutMs: 10_000 });
     expect(raw.closed()).toBe(false);

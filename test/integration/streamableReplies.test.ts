@@ -63,7 +63,13 @@ const call = (id: number, name: string, args: Record<string, unknown> = {}, meta
 function events(text: string): Array<Record<string, unknown>> {
   return text
     .split('\n\n')
-    .map((block) => block.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n'))
+    .map((block) =>
+      block
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => line.slice(6))
+        .join('\n'),
+    )
     .filter((data) => data.length > 0)
     .map((data) => JSON.parse(data) as Record<string, unknown>);
 }

@@ -37,7 +37,12 @@ interface Answer {
   body: any;
 }
 
-async function call(gw: TestGateway, method: string, path: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Answer> {
+async function call(
+  gw: TestGateway,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   const token = options.token === undefined ? TEST_ADMIN_TOKEN : options.token;
   const res = await fetch(`${gw.base}/admin/commands${path}`, {
     method,
@@ -72,7 +77,9 @@ describe('the whitelist admin API', () => {
     const { status, body } = await call(gw, 'GET', '');
     expect(status).toBe(200);
     expect(body.source).toBe('file');
-    expect(body.commands).toEqual([{ key: 'first', paths: { mcp: '/first/mcp', sse: '/first/sse' }, entry: expect.objectContaining({ env: { SECRET_VALUE: '(hidden)' } }) }]);
+    expect(body.commands).toEqual([
+      { key: 'first', paths: { mcp: '/first/mcp', sse: '/first/sse' }, entry: expect.objectContaining({ env: { SECRET_VALUE: '(hidden)' } }) },
+    ]);
     expect(JSON.stringify(body)).not.toContain('do-not-show-7f3a');
     const statusPage = (await (await fetch(`${gw.base}/status`, { headers: gw.adminHeaders() })).json()) as { commands: Record<string, { paths: unknown }> };
     expect(statusPage.commands.first?.paths).toEqual({ mcp: '/first/mcp', sse: '/first/sse' });
@@ -142,7 +149,11 @@ describe('the whitelist admin API', () => {
 
   it('refuses the shared secret and a client token (403), no or a wrong token (401); a clients-file admin passes', async () => {
     const gw = await start({ clientsFile: clientsFile() });
-    for (const [method, path] of [['GET', ''], ['PUT', '/evil'], ['DELETE', '/first']] as const) {
+    for (const [method, path] of [
+      ['GET', ''],
+      ['PUT', '/evil'],
+      ['DELETE', '/first'],
+    ] as const) {
       const body = method === 'PUT' ? { command: 'sh', args: ['-c', 'id'] } : undefined;
       expect([method, (await call(gw, method, path, { token: gw.secret, body })).status]).toEqual([method, 403]);
       expect([method, (await call(gw, method, path, { token: CLIENT_TOKEN, body })).status]).toEqual([method, 403]);

@@ -80,14 +80,43 @@ describe('mcp-warden commands on a file', () => {
   it('add writes a new file with $schema, readable 2-space JSON the loader accepts', async () => {
     const dir = tempDir();
     const file = join(dir, 'allowed-commands.json');
-    const run = await commands(['add', 'github', '--allow-env', 'GITHUB_TOKEN', '--description', 'GitHub', '--idle', 'hibernate', '--hibernate-after-ms', '120000', '--max-memory-mb', '300', '--', 'npx', '-y', '@modelcontextprotocol/server-github'], {}, dir);
+    const run = await commands(
+      [
+        'add',
+        'github',
+        '--allow-env',
+        'GITHUB_TOKEN',
+        '--description',
+        'GitHub',
+        '--idle',
+        'hibernate',
+        '--hibernate-after-ms',
+        '120000',
+        '--max-memory-mb',
+        '300',
+        '--',
+        'npx',
+        '-y',
+        '@modelcontextprotocol/server-github',
+      ],
+      {},
+      dir,
+    );
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout).toContain('added "github" to allowed-commands.json');
     expect(run.stdout).toContain('/github/mcp');
     const text = readFileSync(file, 'utf8');
     const json = JSON.parse(text) as Record<string, unknown>;
     expect(fileURLToPath(new URL(json.$schema as string, pathToFileURL(file)))).toBe(SCHEMA);
-    expect(json.github).toEqual({ description: 'GitHub', command: 'npx', args: ['-y', '@modelcontextprotocol/server-github'], allowedEnv: ['GITHUB_TOKEN'], idle: 'hibernate', hibernateAfterMs: 120000, maxMemoryMb: 300 });
+    expect(json.github).toEqual({
+      description: 'GitHub',
+      command: 'npx',
+      args: ['-y', '@modelcontextprotocol/server-github'],
+      allowedEnv: ['GITHUB_TOKEN'],
+      idle: 'hibernate',
+      hibernateAfterMs: 120000,
+      maxMemoryMb: 300,
+    });
     expect(text).toContain('\n  "github": {\n    "description": "GitHub",\n');
     const [spec] = await loadCommandsFile(file);
     expect(spec).toMatchObject({ key: 'github', command: 'npx', idle: 'hibernate', hibernateAfterMs: 120000, maxMemoryMb: 300 });
@@ -117,7 +146,9 @@ describe('mcp-warden commands on a file', () => {
     const mode = await commands(['add', 'two', '--file', file, '--mode', 'pooled', '--', 'node']);
     expect(mode.stderr).toContain('entry "two": mode must be "isolated" or "shared"');
     expect(readFileSync(file, 'utf8')).toBe(JSON.stringify({ one: { command: 'node' } }));
-    const replaced = await commands(['add', 'one', '--replace', '--file', file, '--env', 'A=1', 'FROM_SHELL', '--', 'node', 'y.js'], { FROM_SHELL: 'shell-value' });
+    const replaced = await commands(['add', 'one', '--replace', '--file', file, '--env', 'A=1', 'FROM_SHELL', '--', 'node', 'y.js'], {
+      FROM_SHELL: 'shell-value',
+    });
     expect(replaced.code).toBe(0);
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ one: { command: 'node', args: ['y.js'], env: { A: '1', FROM_SHELL: 'shell-value' } } });
   });
@@ -155,10 +186,12 @@ describe('mcp-warden commands on a file', () => {
     expect(run.code).toBe(0);
     expect(printedUrl(run).href).toBe('https://app.fly.dev/my%20server/mcp');
     expect(run.stdout).toContain('SSE (legacy)     https://app.fly.dev/my%20server/sse');
-    expect(run.stdout).toContain('claude mcp add --transport http my-server https://app.fly.dev/my%20server/mcp --header "Authorization: Bearer $WARDEN_SECRET"');
+    expect(run.stdout).toContain(
+      'claude mcp add --transport http my-server https://app.fly.dev/my%20server/mcp --header "Authorization: Bearer $WARDEN_SECRET"',
+    );
     expect(run.stdout).toContain('"Authorization": "Bearer ${env:WARDEN_SECRET}"');
     expect(run.stdout).toContain('"mcp-remote",');
-    expect(run.stdout).toContain('Only useful when the gateway\'s OAuth authorization server is on');
+    expect(run.stdout).toContain("Only useful when the gateway's OAuth authorization server is on");
     expect(run.stdout).toContain('new StreamableHTTPClientTransport(new URL("https://app.fly.dev/my%20server/mcp")');
     const local = await commands(['url', 'my server', '--file', file], { PORT: '9123' });
     expect(printedUrl(local).href).toBe('http://127.0.0.1:9123/my%20server/mcp');
@@ -175,7 +208,7 @@ describe('mcp-warden commands on a file', () => {
 });
 
 describe('the start banner', () => {
-  it('lists every key\'s URL path when the secret was generated', async () => {
+  it("lists every key's URL path when the secret was generated", async () => {
     const dir = tempDir();
     const file = join(dir, 'allowed-commands.json');
     writeFileSync(file, JSON.stringify({ one: fixtureEntry('env-server.mjs'), 'npx -y @scope/two': fixtureEntry('env-server.mjs') }));
@@ -240,11 +273,11 @@ describe('mcp-warden commands --remote', () => {
     const { client } = await connectAt(new URL(`${gw.base}/demo/mcp`), gw.secret);
     expect(await markOf(client)).toBeUndefined();
     expect((await commands(['remove', 'demo', '--remote', gw.base], admin)).code).toBe(0);
-    await waitFor(() => gw.gateway.sessions.size === 0, { message: 'the removed entry\'s session to end' });
+    await waitFor(() => gw.gateway.sessions.size === 0, { message: "the removed entry's session to end" });
     await expect(markOf(client)).rejects.toThrow();
   });
 
-  it('needs WARDEN_ADMIN_TOKEN, refuses plain http to another host, and reports the gateway\'s refusal', async () => {
+  it("needs WARDEN_ADMIN_TOKEN, refuses plain http to another host, and reports the gateway's refusal", async () => {
     const gw = await gateway();
     const missing = await commands(['list', '--remote', gw.base]);
     expect(missing.code).toBe(2);

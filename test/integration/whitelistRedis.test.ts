@@ -113,17 +113,23 @@ describeWithRedis('the whitelist in Redis', () => {
     }
   });
 
-  it('a bad document in Redis keeps each gateway\'s last good whitelist and logs the entry', async () => {
+  it("a bad document in Redis keeps each gateway's last good whitelist and logs the entry", async () => {
     const a = await gateway({ first: fixtureEntry('env-server.mjs') }, prefix);
     const b = await gateway({ first: fixtureEntry('env-server.mjs') }, prefix);
     const client = new Redis(redis!.url);
     try {
-      await client.multi().set(`${prefix}:whitelist`, JSON.stringify({ first: {}, broken: { command: 'x', argz: [] } })).incr(`${prefix}:whitelist:version`).exec();
+      await client
+        .multi()
+        .set(`${prefix}:whitelist`, JSON.stringify({ first: {}, broken: { command: 'x', argz: [] } }))
+        .incr(`${prefix}:whitelist:version`)
+        .exec();
     } finally {
       await client.quit();
     }
     for (const gw of [a, b]) {
-      const line = await waitFor(() => gw.logs.find((l) => l.includes('whitelist reload rejected') && l.includes('"entry":"broken"')), { message: 'the rejected reload' });
+      const line = await waitFor(() => gw.logs.find((l) => l.includes('whitelist reload rejected') && l.includes('"entry":"broken"')), {
+        message: 'the rejected reload',
+      });
       expect(line).toContain(`redis key ${prefix}:whitelist: entry \\"broken\\": unknown field \\"argz\\"`);
       expect(gw.gateway.registry.keys()).toEqual(['first']);
     }

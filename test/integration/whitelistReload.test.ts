@@ -12,7 +12,17 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { connectClient, exitHandled, fixtureEntry, initializeBody, MCP_ACCEPT, sseConnectOnce, startGateway, type Kind, type TestGateway } from '../helpers/gateway.js';
+import {
+  connectClient,
+  exitHandled,
+  fixtureEntry,
+  initializeBody,
+  MCP_ACCEPT,
+  sseConnectOnce,
+  startGateway,
+  type Kind,
+  type TestGateway,
+} from '../helpers/gateway.js';
 import { isAlive, waitFor, waitForNoDescendants } from '../helpers/procs.js';
 import type { WhitelistChange } from '../../src/whitelist/live.js';
 import { Client as SdkClient } from '@modelcontextprotocol/sdk/client/index.js';
@@ -151,7 +161,7 @@ describe('whitelist reload from the file', () => {
     edit(gw, { stays: fixtureEntry('env-server.mjs') });
     expect(await changed).toMatchObject({ removed: ['gone'], sessionsOfRemoved: 1 });
     await closed;
-    await waitFor(stopped, { message: 'the removed entry\'s child to stop' });
+    await waitFor(stopped, { message: "the removed entry's child to stop" });
     expect(gw.gateway.sessions.size).toBe(0);
   });
 

@@ -8,8 +8,18 @@ import { describe, expect, it } from '@jest/globals';
 import { ProtocolErrorCode } from '@modelcontextprotocol/client';
 import { ERROR_TABLE, errorBody, WardenError, type ErrorCodeName } from '../../src/errors.js';
 
-const STANDARD: Record<number, string> = { [-32700]: 'parse error', [-32600]: 'invalid request', [-32601]: 'method not found', [-32602]: 'invalid params', [-32603]: 'internal error' };
-const SPEC_MEANING: Record<number, ErrorCodeName> = { [-32020]: 'header_mismatch', [-32021]: 'missing_client_capability', [-32022]: 'unsupported_protocol_version' };
+const STANDARD: Record<number, string> = {
+  [-32700]: 'parse error',
+  [-32600]: 'invalid request',
+  [-32601]: 'method not found',
+  [-32602]: 'invalid params',
+  [-32603]: 'internal error',
+};
+const SPEC_MEANING: Record<number, ErrorCodeName> = {
+  [-32020]: 'header_mismatch',
+  [-32021]: 'missing_client_capability',
+  [-32022]: 'unsupported_protocol_version',
+};
 
 describe('ERROR_TABLE', () => {
   const entries = Object.entries(ERROR_TABLE) as [ErrorCodeName, { status: number; rpc: number }][];

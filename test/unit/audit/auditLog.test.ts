@@ -4,15 +4,7 @@ import { existsSync } from 'node:fs';
 import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  AuditLog,
-  AuditLogError,
-  GENESIS_PREV,
-  MAX_STRING_LENGTH,
-  OMITTED,
-  chainHash,
-  type AuditLogOptions,
-} from '../../../src/audit/auditLog.js';
+import { AuditLog, AuditLogError, GENESIS_PREV, MAX_STRING_LENGTH, OMITTED, chainHash, type AuditLogOptions } from '../../../src/audit/auditLog.js';
 import { verifyAuditFile } from '../../../src/audit/verify.js';
 
 let dir: string;
@@ -211,7 +203,10 @@ describe('AuditLog chain', () => {
     const text = await readFile(file, 'utf8');
     // The rewrite also moved the end the head file vouches for: the reopened log records
     // that gap first, chained to the corrupt line, then 'c'.
-    const after = text.slice(text.indexOf(corrupt) + corrupt.length + 2).split('\n').filter(Boolean);
+    const after = text
+      .slice(text.indexOf(corrupt) + corrupt.length + 2)
+      .split('\n')
+      .filter(Boolean);
     const [gap, last] = after.map((line) => JSON.parse(line) as { seq: number; prev: string; event: string });
     expect(gap).toMatchObject({ seq: 4, prev: sha256(corrupt), event: 'audit_gap' });
     expect(last).toMatchObject({ seq: 5, event: 'c' });

@@ -31,6 +31,8 @@ describe('bearerToken and sharedSecretVerifier', () => {
     expect(unauthorizedReason(reqWith(undefined), undefined, {})).toBe('missing bearer token: send Authorization: Bearer <token>');
     expect(unauthorizedReason(reqWith('Basic x'), undefined, {})).toBe('the Authorization header must be "Bearer <token>"');
     expect(unauthorizedReason(reqWith('Bearer x'), 'x', {})).toBe('invalid bearer token');
-    expect(unauthorizedReason(reqWith(undefined), undefined, { access_token: 'x' })).toBe('credentials in the query string are not accepted; send Authorization: Bearer <token>');
+    expect(unauthorizedReason(reqWith(undefined), undefined, { access_token: 'x' })).toBe(
+      'credentials in the query string are not accepted; send Authorization: Bearer <token>',
+    );
   });
 });

@@ -21,7 +21,6 @@ function sessionOf(id: string, principal: Principal): Session {
   return new Session(id, 'streamable', 'cmd', principal, 'key', {} as StreamableSessionTransport, {} as Bridge);
 }
 
-
 describe('principal identity is kind and id', () => {
   it('samePrincipal compares kind and id, not role', () => {
     const shared = sharedSecretPrincipal('admin');

@@ -43,8 +43,16 @@ const call = (id: string | number, name = 'echo', meta?: Record<string, unknown>
   params: { name, arguments: {}, ...(meta ? { _meta: meta } : {}) },
 });
 const result = (id: string | number, text = 'ok'): JSONRPCMessage => ({ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text }] } });
-const progress = (token: string | number, n = 1): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, progress: n } });
-const cancelled = (requestId: string | number): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason: 'user' } });
+const progress = (token: string | number, n = 1): JSONRPCMessage => ({
+  jsonrpc: '2.0',
+  method: 'notifications/progress',
+  params: { progressToken: token, progress: n },
+});
+const cancelled = (requestId: string | number): JSONRPCMessage => ({
+  jsonrpc: '2.0',
+  method: 'notifications/cancelled',
+  params: { requestId, reason: 'user' },
+});
 const dropLogs = (entries: readonly LogEntry[]) => entries.filter((e) => e.message.startsWith('dropped ')).map((e) => e.message);
 
 describe('Bridge', () => {
@@ -74,7 +82,10 @@ describe('Bridge', () => {
     w.client.receive(result('srv-1'));
     expect(w.client.sent.items).toEqual([]);
     expect(w.child.received.items).toEqual([]);
-    expect(dropLogs(w.entries)).toEqual(['dropped a reply that matches no request in flight', 'dropped a client response that matches no request of the server']);
+    expect(dropLogs(w.entries)).toEqual([
+      'dropped a reply that matches no request in flight',
+      'dropped a client response that matches no request of the server',
+    ]);
   });
 
   it('admit() refuses an id in flight or repeated within a batch, and frees an id once it is answered', async () => {
@@ -95,7 +106,10 @@ describe('Bridge', () => {
     w.client.receive(call(1, 'second'));
     expect(w.child.received.items).toEqual([call(1, 'first')]);
     expect(w.client.sent.items).toHaveLength(1);
-    expect(w.client.sent.items[0]!.message).toMatchObject({ id: 1, error: { code: ERROR_TABLE.duplicate_request_id.rpc, data: { code: 'duplicate_request_id' } } });
+    expect(w.client.sent.items[0]!.message).toMatchObject({
+      id: 1,
+      error: { code: ERROR_TABLE.duplicate_request_id.rpc, data: { code: 'duplicate_request_id' } },
+    });
 
     // The first request is still the one the reply belongs to.
     w.child.emit(result(1, 'for first'));
@@ -119,7 +133,7 @@ describe('Bridge', () => {
     expect(() => w.bridge.admit([call(5)])).not.toThrow();
   });
 
-  it("routes progress to the stream of the request whose token it carries; progress for an unknown token is dropped", async () => {
+  it('routes progress to the stream of the request whose token it carries; progress for an unknown token is dropped', async () => {
     const w = await wire();
     w.client.receive(call(1, 'a', { progressToken: 'ta' }));
     w.client.receive(call(2, 'b', { progressToken: 7 }));
@@ -212,7 +226,12 @@ describe('Bridge', () => {
       const failed = await w.client.sent.next(withId(3), 'the error for the failed decision');
       expect(failed.message).toMatchObject({ error: { code: ERROR_TABLE.internal.rpc, message: 'internal error' } });
       await w.child.received.next(withId(4), 'call 4');
-      expect(w.child.received.items.map((m) => ('id' in m ? m.id : 'method' in m ? m.method : undefined))).toEqual([1, 2, 'notifications/roots/list_changed', 4]);
+      expect(w.child.received.items.map((m) => ('id' in m ? m.id : 'method' in m ? m.method : undefined))).toEqual([
+        1,
+        2,
+        'notifications/roots/list_changed',
+        4,
+      ]);
       expect(w.entries.some((e) => e.message === 'policy check failed')).toBe(true);
     });
 
@@ -233,7 +252,12 @@ describe('Bridge', () => {
   });
 
   describe('initialize bound', () => {
-    const initialize: JSONRPCRequest = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
+    const initialize: JSONRPCRequest = {
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+    };
 
     it('an initialize the child never answers fails with upstream_timeout naming the setting; the session ends', async () => {
       jest.useFakeTimers();

@@ -40,13 +40,21 @@ const VALID: Case[] = [
   { name: 'a request with a negative id', value: { jsonrpc: V, id: -7, method: 'ping' }, kind: 'request' },
   { name: 'a request with an integral float id (1.0)', value: JSON.parse('{"jsonrpc":"2.0","id":1.0,"method":"ping"}'), kind: 'request' },
   { name: 'a request with empty params', value: { jsonrpc: V, id: 1, method: 'ping', params: {} }, kind: 'request' },
-  { name: 'a request with any params keys', value: { jsonrpc: V, id: 1, method: 'tools/call', params: { name: 'echo', arguments: { a: [1] } } }, kind: 'request' },
+  {
+    name: 'a request with any params keys',
+    value: { jsonrpc: V, id: 1, method: 'tools/call', params: { name: 'echo', arguments: { a: [1] } } },
+    kind: 'request',
+  },
   { name: 'a request with a string progressToken', value: { jsonrpc: V, id: 1, method: 'x', params: { _meta: { progressToken: 'p' } } }, kind: 'request' },
   { name: 'a request with an integer progressToken', value: { jsonrpc: V, id: 1, method: 'x', params: { _meta: { progressToken: 3 } } }, kind: 'request' },
   { name: 'a request with other _meta keys', value: { jsonrpc: V, id: 1, method: 'x', params: { _meta: { other: true } } }, kind: 'request' },
   { name: 'a request with an empty method', value: { jsonrpc: V, id: 1, method: '' }, kind: 'request' },
   { name: 'a notification', value: { jsonrpc: V, method: 'notifications/initialized' }, kind: 'notification' },
-  { name: 'a notification with params', value: { jsonrpc: V, method: 'notifications/progress', params: { progressToken: 1, progress: 0.5 } }, kind: 'notification' },
+  {
+    name: 'a notification with params',
+    value: { jsonrpc: V, method: 'notifications/progress', params: { progressToken: 1, progress: 0.5 } },
+    kind: 'notification',
+  },
   { name: 'a notification with a _meta progressToken', value: { jsonrpc: V, method: 'n', params: { _meta: { progressToken: 'x' } } }, kind: 'notification' },
   { name: 'a result', value: { jsonrpc: V, id: 1, result: {} }, kind: 'result' },
   { name: 'a result with content and a string id', value: { jsonrpc: V, id: 'r', result: { content: [{ type: 'text', text: 'hi' }] } }, kind: 'result' },
@@ -157,7 +165,10 @@ describe('isInitialize', () => {
   it.each<[string, unknown]>([
     ['a minimal initialize request', init()],
     ['a string id', init({ id: 'init-1' })],
-    ['capabilities with content and clientInfo with a title', init({ params: { ...params(), capabilities: { roots: { listChanged: true } }, clientInfo: { name: 'c', version: '1', title: 'C' } } })],
+    [
+      'capabilities with content and clientInfo with a title',
+      init({ params: { ...params(), capabilities: { roots: { listChanged: true } }, clientInfo: { name: 'c', version: '1', title: 'C' } } }),
+    ],
     ['a _meta progressToken', init({ params: { ...params(), _meta: { progressToken: 'p' } } })],
   ])('accepts %s', (_name, value) => {
     expect(isInitialize(value)).toBe(true);
@@ -208,12 +219,32 @@ describe('isInitialize', () => {
  *   key inside `_meta`.
  */
 const EDGES: Case[] = [
-  { name: 'an error object with an extra key (SDK: accepted)', value: { jsonrpc: V, id: 1, error: { code: -32603, message: 'm', stack: 'at x' } }, kind: 'error' },
-  { name: 'an id beyond Number.MAX_SAFE_INTEGER (SDK: refused)', value: JSON.parse('{"jsonrpc":"2.0","id":9007199254740993,"method":"ping"}'), kind: undefined },
-  { name: 'an error code beyond Number.MAX_SAFE_INTEGER (SDK: refused)', value: { jsonrpc: V, id: 1, error: { code: 2 ** 60, message: 'm' } }, kind: undefined },
+  {
+    name: 'an error object with an extra key (SDK: accepted)',
+    value: { jsonrpc: V, id: 1, error: { code: -32603, message: 'm', stack: 'at x' } },
+    kind: 'error',
+  },
+  {
+    name: 'an id beyond Number.MAX_SAFE_INTEGER (SDK: refused)',
+    value: JSON.parse('{"jsonrpc":"2.0","id":9007199254740993,"method":"ping"}'),
+    kind: undefined,
+  },
+  {
+    name: 'an error code beyond Number.MAX_SAFE_INTEGER (SDK: refused)',
+    value: { jsonrpc: V, id: 1, error: { code: 2 ** 60, message: 'm' } },
+    kind: undefined,
+  },
   { name: 'a result whose _meta is a number (SDK: refused)', value: { jsonrpc: V, id: 1, result: { _meta: 5 } }, kind: undefined },
-  { name: 'a result with a float _meta.progressToken (SDK: refused)', value: { jsonrpc: V, id: 1, result: { _meta: { progressToken: 1.5 } } }, kind: undefined },
-  { name: 'a related-task _meta without a string taskId (SDK: refused)', value: { jsonrpc: V, id: 1, method: 'x', params: { _meta: { 'io.modelcontextprotocol/related-task': { taskId: 1 } } } }, kind: undefined },
+  {
+    name: 'a result with a float _meta.progressToken (SDK: refused)',
+    value: { jsonrpc: V, id: 1, result: { _meta: { progressToken: 1.5 } } },
+    kind: undefined,
+  },
+  {
+    name: 'a related-task _meta without a string taskId (SDK: refused)',
+    value: { jsonrpc: V, id: 1, method: 'x', params: { _meta: { 'io.modelcontextprotocol/related-task': { taskId: 1 } } } },
+    kind: undefined,
+  },
 ];
 
 describe('edge cases: kindOf agrees with the SDK', () => {

@@ -2,12 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  CommandsFileError,
-  commandEntrySchema,
-  loadCommandsFile,
-  parseCommands,
-} from '../../../src/config/commands.js';
+import { CommandsFileError, commandEntrySchema, loadCommandsFile, parseCommands } from '../../../src/config/commands.js';
 
 let dir: string;
 let counter = 0;
@@ -131,14 +126,24 @@ describe('loadCommandsFile', () => {
     expect(error.message).toContain('set a fixed value in "env" instead');
   });
 
-  it.each(['LD_PRELOAD', 'PATH', 'GIT_SSH_COMMAND', 'GIT_CONFIG_GLOBAL', 'PAGER', 'BASH_ENV', 'RUSTC_WRAPPER', 'GOFLAGS', 'NPM_CONFIG_REGISTRY', 'NODE_*', 'LD_*', 'PYTHON*'])(
-    'refuses to load allowedEnv [%j]',
-    (entry) => {
-      const error = parseError({ x: { allowedEnv: [entry] } });
-      expect(error.key).toBe('x');
-      expect(error.message).toContain(`entry "x": allowedEnv[0] ${JSON.stringify(entry)} names a variable no client may ever set`);
-    },
-  );
+  it.each([
+    'LD_PRELOAD',
+    'PATH',
+    'GIT_SSH_COMMAND',
+    'GIT_CONFIG_GLOBAL',
+    'PAGER',
+    'BASH_ENV',
+    'RUSTC_WRAPPER',
+    'GOFLAGS',
+    'NPM_CONFIG_REGISTRY',
+    'NODE_*',
+    'LD_*',
+    'PYTHON*',
+  ])('refuses to load allowedEnv [%j]', (entry) => {
+    const error = parseError({ x: { allowedEnv: [entry] } });
+    expect(error.key).toBe('x');
+    expect(error.message).toContain(`entry "x": allowedEnv[0] ${JSON.stringify(entry)} names a variable no client may ever set`);
+  });
 
   it('loads allowedEnv entries that open blocklisted names, exact or by prefix', () => {
     const [spec] = parseCommands({ x: { allowedEnv: ['TZ', 'LANG', 'GIT_AUTHOR_NAME', 'AWS_REGION', 'DOCKER_HOST', 'GIT_*', 'MY_*'] } }, '/base');
@@ -184,9 +189,7 @@ describe('loadCommandsFile', () => {
   });
 
   it.each<[unknown]>([[42], [null], [['node x']], [true]])('rejects a value of the wrong type: %j', (value) => {
-    expect(parseError({ 'node x': value }).message).toContain(
-      'entry "node x": value must be an object or a string identical to the key',
-    );
+    expect(parseError({ 'node x': value }).message).toContain('entry "node x": value must be an object or a string identical to the key');
   });
 
   it('reports invalid JSON with the file path', async () => {
@@ -313,4 +316,3 @@ describe('$schema and idle', () => {
     expect(parseError({ x: { idle: 'sleep' } }).message).toBe('entry "x": idle must be "keep" or "hibernate"');
   });
 });
-

@@ -10,7 +10,12 @@ import { loadCommandsFile } from '../../../src/config/commands.js';
 import type { CommandSpec } from '../../../src/commands/types.js';
 
 const ROOT = process.cwd();
-const FILES = ['allowed-commands.json', ...readdirSync(join(ROOT, 'examples')).filter((f) => /^allowed-commands.*\.json$/.test(f)).map((f) => `examples/${f}`)];
+const FILES = [
+  'allowed-commands.json',
+  ...readdirSync(join(ROOT, 'examples'))
+    .filter((f) => /^allowed-commands.*\.json$/.test(f))
+    .map((f) => `examples/${f}`),
+];
 
 /** The package an npx/uvx entry runs, without its version. */
 function packageOf(word: string): string {

@@ -59,13 +59,13 @@ function expectRejected(
 describe('extractEnvHeaders', () => {
   it('picks env_* headers, upper-casing the rest of the name', () => {
     const entries = extractEnvHeaders({
-      'env_api_key': 'k1',
-      'ENV_Mixed_Case': 'k2',
-      'Env_x': 'k3',
+      env_api_key: 'k1',
+      ENV_Mixed_Case: 'k2',
+      Env_x: 'k3',
       'content-type': 'application/json',
-      'environment': 'nope',
+      environment: 'nope',
       'x-env_foo': 'nope',
-      'envfoo': 'nope',
+      envfoo: 'nope',
     });
     expect(entries).toEqual([
       { name: 'API_KEY', value: 'k1' },
@@ -95,16 +95,133 @@ describe('families: refused without allowedEnv', () => {
   // tried as sent (upper), lower-cased and with a lower-case first letter.
   const wall: Array<[string, string[]]> = [
     ['loaders', ['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT', 'DYLD_INSERT_LIBRARIES', 'GCONV_PATH', 'OPENSSL_CONF', 'OPENSSL_MODULES']],
-    ['interpreter options', ['NODE_OPTIONS', 'NODE_PATH', 'NODE_EXTRA_CA_CERTS', 'PYTHONPATH', 'PYTHONSTARTUP', 'PYTHONHOME', 'PERL5OPT', 'PERL5LIB', 'PERL5DB', 'PERLLIB', 'RUBYOPT', 'RUBYLIB', 'JAVA_TOOL_OPTIONS', '_JAVA_OPTIONS', 'JDK_JAVA_OPTIONS', 'JAVA_OPTS', 'CLASSPATH', 'DOTNET_STARTUP_HOOKS', 'DOTNET_ADDITIONAL_DEPS', 'CORECLR_PROFILER', 'CORECLR_PROFILER_PATH', 'COMPlus_EnableDiagnostics', 'ELECTRON_RUN_AS_NODE', 'DENO_DIR', 'BUN_INSTALL', 'LUA_INIT', 'PHPRC', 'PHP_INI_SCAN_DIR']],
-    ['package managers and toolchains', ['NPM_CONFIG_REGISTRY', 'npm_config_script_shell', 'COREPACK_NPM_REGISTRY', 'PIP_INDEX_URL', 'UV_INDEX_URL', 'UV_DEFAULT_INDEX', 'PIPX_HOME', 'YARN_RC_FILENAME', 'YARN_NPM_REGISTRY_SERVER', 'GEM_HOME', 'BUNDLE_GEMFILE', 'GOFLAGS', 'GOPROXY', 'GOTOOLCHAIN', 'GOAUTH', 'GO111MODULE', 'CGO_LDFLAGS', 'CARGO_HOME', 'CARGO_BUILD_RUSTC_WRAPPER', 'RUSTC_WRAPPER', 'RUSTC', 'RUSTUP_TOOLCHAIN', 'RUSTFLAGS']],
+    [
+      'interpreter options',
+      [
+        'NODE_OPTIONS',
+        'NODE_PATH',
+        'NODE_EXTRA_CA_CERTS',
+        'PYTHONPATH',
+        'PYTHONSTARTUP',
+        'PYTHONHOME',
+        'PERL5OPT',
+        'PERL5LIB',
+        'PERL5DB',
+        'PERLLIB',
+        'RUBYOPT',
+        'RUBYLIB',
+        'JAVA_TOOL_OPTIONS',
+        '_JAVA_OPTIONS',
+        'JDK_JAVA_OPTIONS',
+        'JAVA_OPTS',
+        'CLASSPATH',
+        'DOTNET_STARTUP_HOOKS',
+        'DOTNET_ADDITIONAL_DEPS',
+        'CORECLR_PROFILER',
+        'CORECLR_PROFILER_PATH',
+        'COMPlus_EnableDiagnostics',
+        'ELECTRON_RUN_AS_NODE',
+        'DENO_DIR',
+        'BUN_INSTALL',
+        'LUA_INIT',
+        'PHPRC',
+        'PHP_INI_SCAN_DIR',
+      ],
+    ],
+    [
+      'package managers and toolchains',
+      [
+        'NPM_CONFIG_REGISTRY',
+        'npm_config_script_shell',
+        'COREPACK_NPM_REGISTRY',
+        'PIP_INDEX_URL',
+        'UV_INDEX_URL',
+        'UV_DEFAULT_INDEX',
+        'PIPX_HOME',
+        'YARN_RC_FILENAME',
+        'YARN_NPM_REGISTRY_SERVER',
+        'GEM_HOME',
+        'BUNDLE_GEMFILE',
+        'GOFLAGS',
+        'GOPROXY',
+        'GOTOOLCHAIN',
+        'GOAUTH',
+        'GO111MODULE',
+        'CGO_LDFLAGS',
+        'CARGO_HOME',
+        'CARGO_BUILD_RUSTC_WRAPPER',
+        'RUSTC_WRAPPER',
+        'RUSTC',
+        'RUSTUP_TOOLCHAIN',
+        'RUSTFLAGS',
+      ],
+    ],
     ['native builds', ['CC', 'CXX', 'LD', 'CFLAGS', 'LDFLAGS', 'MAKEFLAGS']],
     ['shells', ['BASH_ENV', 'ENV', 'BASH_FUNC_X', 'SHELLOPTS', 'BASHOPTS', 'PS4', 'PS1', 'PROMPT_COMMAND', 'IFS', 'CDPATH', 'GLOBIGNORE', 'ZDOTDIR']],
-    ['programs it execs', ['PATH', 'SHELL', 'PAGER', 'GIT_PAGER', 'MANPAGER', 'EDITOR', 'GIT_EDITOR', 'VISUAL', 'BROWSER', 'LESSOPEN', 'LESSCLOSE', 'SSH_ASKPASS', 'GIT_ASKPASS', 'SUDO_ASKPASS', 'GIT_SSH', 'GIT_SSH_COMMAND', 'GIT_EXEC_PATH', 'GIT_EXTERNAL_DIFF', 'DBUS_SESSION_BUS_ADDRESS', 'PUPPETEER_EXECUTABLE_PATH']],
+    [
+      'programs it execs',
+      [
+        'PATH',
+        'SHELL',
+        'PAGER',
+        'GIT_PAGER',
+        'MANPAGER',
+        'EDITOR',
+        'GIT_EDITOR',
+        'VISUAL',
+        'BROWSER',
+        'LESSOPEN',
+        'LESSCLOSE',
+        'SSH_ASKPASS',
+        'GIT_ASKPASS',
+        'SUDO_ASKPASS',
+        'GIT_SSH',
+        'GIT_SSH_COMMAND',
+        'GIT_EXEC_PATH',
+        'GIT_EXTERNAL_DIFF',
+        'DBUS_SESSION_BUS_ADDRESS',
+        'PUPPETEER_EXECUTABLE_PATH',
+      ],
+    ],
     ['git configuration', ['GIT_CONFIG', 'GIT_CONFIG_GLOBAL', 'GIT_CONFIG_COUNT', 'GIT_CONFIG_KEY_0', 'GIT_CONFIG_PARAMETERS', 'GIT_DIR', 'GIT_TEMPLATE_DIR']],
   ];
   const blocked: Array<[string, string[]]> = [
-    ['daemons and credentials', ['DOCKER_HOST', 'DOCKER_CONFIG', 'DOCKER_CERT_PATH', 'KUBECONFIG', 'GIT_AUTHOR_NAME', 'GIT_WORK_TREE', 'SSH_AUTH_SOCK', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_REGION', 'AWS_SECRET_ACCESS_KEY', 'GOOGLE_APPLICATION_CREDENTIALS', 'NETRC']],
-    ['network and TLS', ['HTTP_PROXY', 'https_proxy', 'ALL_PROXY', 'NO_PROXY', 'Grpc_Proxy', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'SSLKEYLOGFILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE', 'HOSTALIASES', 'RES_OPTIONS', 'LOCALDOMAIN']],
+    [
+      'daemons and credentials',
+      [
+        'DOCKER_HOST',
+        'DOCKER_CONFIG',
+        'DOCKER_CERT_PATH',
+        'KUBECONFIG',
+        'GIT_AUTHOR_NAME',
+        'GIT_WORK_TREE',
+        'SSH_AUTH_SOCK',
+        'AWS_CONFIG_FILE',
+        'AWS_SHARED_CREDENTIALS_FILE',
+        'AWS_REGION',
+        'AWS_SECRET_ACCESS_KEY',
+        'GOOGLE_APPLICATION_CREDENTIALS',
+        'NETRC',
+      ],
+    ],
+    [
+      'network and TLS',
+      [
+        'HTTP_PROXY',
+        'https_proxy',
+        'ALL_PROXY',
+        'NO_PROXY',
+        'Grpc_Proxy',
+        'SSL_CERT_FILE',
+        'SSL_CERT_DIR',
+        'SSLKEYLOGFILE',
+        'CURL_CA_BUNDLE',
+        'REQUESTS_CA_BUNDLE',
+        'HOSTALIASES',
+        'RES_OPTIONS',
+        'LOCALDOMAIN',
+      ],
+    ],
     ['C library', ['MALLOC_CHECK_', 'MALLOC_ARENA_MAX', 'GLIBC_TUNABLES', 'LOCPATH', 'NLSPATH']],
     ['terminal programs', ['LESS', 'LESSKEY', 'LESSCHARSET', 'TERMINFO', 'TERMINFO_DIRS', 'TERMCAP']],
     ["the process's frame", ['HOME', 'TMPDIR', 'XDG_CONFIG_HOME', 'XDG_RUNTIME_DIR', 'TZ', 'LANG', 'LC_ALL', 'LC_CTYPE']],
@@ -157,13 +274,32 @@ describe('families: refused without allowedEnv', () => {
     expect(error.data).toEqual({ variable: 'DOCKER_HOST', reason: 'blocked', setting: 'allowedEnv', family: 'daemon' });
   });
 
-  it.each(['API_KEY', 'GITHUB_TOKEN', 'GITHUB_PERSONAL_ACCESS_TOKEN', 'OPENAI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_MAPS_API_KEY', 'DEBUG', 'PATHX', 'HOMEPAGE', 'MY_PATH', 'XLD_PRELOAD', 'ENVIRONMENT', 'SHELL_COLOR', 'NODEJS', 'LANGUAGE_MODEL', 'TZ_NAME', 'CCACHE', 'PROXY_URL', 'GO', 'BRAVE_API_KEY', 'SLACK_BOT_TOKEN'])(
-    'accepts %s (no family)',
-    (name) => {
-      expect(isBlockedEnvName(name)).toBe(false);
-      expect(validateEnvHeaders([{ name, value: 'v' }], anyName)).toEqual({ [name]: 'v' });
-    },
-  );
+  it.each([
+    'API_KEY',
+    'GITHUB_TOKEN',
+    'GITHUB_PERSONAL_ACCESS_TOKEN',
+    'OPENAI_API_KEY',
+    'GOOGLE_API_KEY',
+    'GOOGLE_MAPS_API_KEY',
+    'DEBUG',
+    'PATHX',
+    'HOMEPAGE',
+    'MY_PATH',
+    'XLD_PRELOAD',
+    'ENVIRONMENT',
+    'SHELL_COLOR',
+    'NODEJS',
+    'LANGUAGE_MODEL',
+    'TZ_NAME',
+    'CCACHE',
+    'PROXY_URL',
+    'GO',
+    'BRAVE_API_KEY',
+    'SLACK_BOT_TOKEN',
+  ])('accepts %s (no family)', (name) => {
+    expect(isBlockedEnvName(name)).toBe(false);
+    expect(validateEnvHeaders([{ name, value: 'v' }], anyName)).toEqual({ [name]: 'v' });
+  });
 });
 
 describe('validateEnvHeaders', () => {
@@ -214,7 +350,9 @@ describe('validateEnvHeaders', () => {
     ])('suggests underscores for %s', (name, shown, suggestion) => {
       const error = rejection([{ name, value: 'v' }]);
       expect(error.data).toEqual({ variable: shown, reason: 'invalid name', suggestion });
-      expect(error.message).toBe(`environment variable ${shown} is not accepted: invalid name (use ${suggestion}: a name takes letters, digits and underscores)`);
+      expect(error.message).toBe(
+        `environment variable ${shown} is not accepted: invalid name (use ${suggestion}: a name takes letters, digits and underscores)`,
+      );
     });
 
     it.each(['1-A', 'A-<B', 'A-B ŝ'])('suggests nothing when underscores would not make %j valid', (name) => {
@@ -278,7 +416,15 @@ describe('validateEnvHeaders', () => {
 
     it('a prefix entry never opens a blocklisted name', () => {
       const prefixes = spec({ allowedEnv: ['GIT_*', 'AWS_*', 'T*', 'LC_*', 'HTTP*', 'MY_*'] });
-      expect(validateEnvHeaders([{ name: 'MY_TOKEN', value: 'v' }, { name: 'TOKEN', value: 'w' }], prefixes)).toEqual({ MY_TOKEN: 'v', TOKEN: 'w' });
+      expect(
+        validateEnvHeaders(
+          [
+            { name: 'MY_TOKEN', value: 'v' },
+            { name: 'TOKEN', value: 'w' },
+          ],
+          prefixes,
+        ),
+      ).toEqual({ MY_TOKEN: 'v', TOKEN: 'w' });
       for (const name of ['GIT_AUTHOR_NAME', 'AWS_REGION', 'TZ', 'TMPDIR', 'LC_ALL', 'HTTP_PROXY']) {
         expectRejected([{ name, value: 'v' }], name, 'blocked', prefixes);
       }
@@ -405,7 +551,15 @@ describe('validateEnvHeaders', () => {
       ['not allowed', [{ name: 'OTHER', value: MARKER }], spec({ allowedEnv: ['API_KEY'] }), {}],
       ['invalid value', [{ name: 'A', value: `${MARKER}\n` }], anyName, {}],
       ['value too long', [{ name: 'A', value: MARKER.repeat(1000) }], anyName, {}],
-      ['duplicate', [{ name: 'A', value: MARKER }, { name: 'A', value: MARKER }], anyName, {}],
+      [
+        'duplicate',
+        [
+          { name: 'A', value: MARKER },
+          { name: 'A', value: MARKER },
+        ],
+        anyName,
+        {},
+      ],
       ['invalid name', [{ name: '1A', value: MARKER }], anyName, {}],
       ['invalid name with a suggestion', [{ name: 'MY-VAR', value: MARKER }], anyName, {}],
       ['too many', Array.from({ length: 65 }, (_, i) => ({ name: `V${i}`, value: MARKER })), anyName, {}],
@@ -453,11 +607,7 @@ describe('buildChildEnv', () => {
   });
 
   it('layers base, then the spec env, then accepted headers', () => {
-    const env = buildChildEnv(
-      spec({ env: { PATH: '/admin/bin', FIXED: 'admin', SHARED: 'admin' } }),
-      { SHARED: 'client', API_KEY: 'k' },
-      base,
-    );
+    const env = buildChildEnv(spec({ env: { PATH: '/admin/bin', FIXED: 'admin', SHARED: 'admin' } }), { SHARED: 'client', API_KEY: 'k' }, base);
     expect(env).toEqual({
       PATH: '/admin/bin',
       HOME: '/home/warden',

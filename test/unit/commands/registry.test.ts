@@ -104,12 +104,9 @@ describe('decodeCommandSegment', () => {
     expect(registry.get(decodeCommandSegment(encodeURIComponent('foo bar')) as string)?.key).toBe('foo bar');
   });
 
-  it.each([['%'], ['%2'], ['%zz'], ['abc%'], ['%E2%82'], ['%C0%AF'], ['%ED%A0%80'], ['%FF'], ['a%%20']])(
-    'returns undefined for malformed %j',
-    (raw) => {
-      expect(decodeCommandSegment(raw)).toBeUndefined();
-    },
-  );
+  it.each([['%'], ['%2'], ['%zz'], ['abc%'], ['%E2%82'], ['%C0%AF'], ['%ED%A0%80'], ['%FF'], ['a%%20']])('returns undefined for malformed %j', (raw) => {
+    expect(decodeCommandSegment(raw)).toBeUndefined();
+  });
 });
 
 describe('CommandRegistry.replace', () => {

@@ -41,7 +41,24 @@ describe('the JSON Schema and the loader agree on entries', () => {
   const valid: [string, Record<string, unknown>][] = [
     ['the key as a command line', { 'npx -y pkg': {} }],
     ['the older string shape', { 'npx -y pkg': 'npx -y pkg' }],
-    ['every field', { x: { command: 'node', args: ['a'], env: { A_1: 'v' }, allowedEnv: ['TOKEN', 'GH_*'], cwd: 'sub', description: 'd', pool: { min: 2 }, maxChildren: 3, mode: 'shared', sharedChildren: 2, idle: 'hibernate' } }],
+    [
+      'every field',
+      {
+        x: {
+          command: 'node',
+          args: ['a'],
+          env: { A_1: 'v' },
+          allowedEnv: ['TOKEN', 'GH_*'],
+          cwd: 'sub',
+          description: 'd',
+          pool: { min: 2 },
+          maxChildren: 3,
+          mode: 'shared',
+          sharedChildren: 2,
+          idle: 'hibernate',
+        },
+      },
+    ],
     ['with $schema', { $schema: './s.json', x: {} }],
   ];
   const invalid: [string, Record<string, unknown>][] = [

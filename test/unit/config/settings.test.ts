@@ -68,7 +68,14 @@ const SAMPLES: Record<Key, readonly [flag: string, env: string, parsed: unknown]
   oauthJwksUrl: ['https://idp.example.com/.well-known/jwks.json', 'https://idp.example.com/keys', 'https://idp.example.com/.well-known/jwks.json'],
   oauthAudience: ['api://warden, https://gw.example/', 'api://other', ['api://warden', 'https://gw.example/']],
   oauthRoleClaim: ['groups', 'realm_access.roles', 'groups'],
-  oauthRoleMap: ['mcp-users=user, Admins=admin', 'x=y', [['mcp-users', 'user'], ['Admins', 'admin']]],
+  oauthRoleMap: [
+    'mcp-users=user, Admins=admin',
+    'x=y',
+    [
+      ['mcp-users', 'user'],
+      ['Admins', 'admin'],
+    ],
+  ],
   oauthRequiredScope: ['gateway', 'api', 'gateway'],
   oauthAllowLoopbackIssuer: ['true', 'false', true],
 };
@@ -174,7 +181,7 @@ describe('errors name the flag or variable', () => {
 });
 
 describe('on Fly.io (FLY_APP_NAME set)', () => {
-  it('trusts Fly-Client-IP and accepts the app\'s own host by default', () => {
+  it("trusts Fly-Client-IP and accepts the app's own host by default", () => {
     const { settings } = parseSettings([], { FLY_APP_NAME: 'my-app' });
     expect(settings.trustedProxy).toEqual(['fly']);
     expect(settings.allowedHosts).toEqual(['my-app.fly.dev']);
@@ -235,7 +242,9 @@ describe('an external identity provider', () => {
 
   it('excludes the built-in authorization server, naming both settings', () => {
     expect(settingsError(['--oauth-issuer', ISSUER], { WARDEN_OAUTH_KEY: 'k'.repeat(32) })).toMatch(/^WARDEN_OAUTH_KEY and --oauth-issuer are both set/);
-    expect(settingsError([], { WARDEN_OAUTH_KEY: 'k'.repeat(32), WARDEN_OAUTH_ISSUER: ISSUER })).toMatch(/^WARDEN_OAUTH_KEY and WARDEN_OAUTH_ISSUER are both set/);
+    expect(settingsError([], { WARDEN_OAUTH_KEY: 'k'.repeat(32), WARDEN_OAUTH_ISSUER: ISSUER })).toMatch(
+      /^WARDEN_OAUTH_KEY and WARDEN_OAUTH_ISSUER are both set/,
+    );
   });
 
   it.each<[string[], RegExp]>([
@@ -258,17 +267,25 @@ describe('an external identity provider', () => {
 
   it('keeps the issuer exactly as written, and takes http on loopback only with the test switch', () => {
     expect(parseSettings(['--oauth-issuer', 'https://idp.example.com'], {}).settings.oauthIssuer).toBe('https://idp.example.com');
-    expect(parseSettings(['--oauth-issuer', 'http://127.0.0.1:9000/realms/x', '--oauth-allow-loopback-issuer', 'true'], {}).settings.oauthIssuer).toBe('http://127.0.0.1:9000/realms/x');
+    expect(parseSettings(['--oauth-issuer', 'http://127.0.0.1:9000/realms/x', '--oauth-allow-loopback-issuer', 'true'], {}).settings.oauthIssuer).toBe(
+      'http://127.0.0.1:9000/realms/x',
+    );
     expect(settingsError(['--oauth-issuer', 'http://idp.example.com/', '--oauth-allow-loopback-issuer', 'true'])).toMatch(/must be https$/);
   });
 
   it.each(['users', 'users=', '=admin', 'users=bad role'])('refuses the role map %j', (map) => {
-    expect(settingsError(['--oauth-issuer', ISSUER, '--oauth-role-claim', 'groups', '--oauth-role-map', map])).toMatch(/^invalid --oauth-role-map: .*claimValue=role/);
+    expect(settingsError(['--oauth-issuer', ISSUER, '--oauth-role-claim', 'groups', '--oauth-role-map', map])).toMatch(
+      /^invalid --oauth-role-map: .*claimValue=role/,
+    );
   });
 
   it('reads a claim value holding = up to its last =, in the order given', () => {
-    const map = parseSettings(['--oauth-issuer', ISSUER, '--oauth-role-claim', 'groups', '--oauth-role-map', 'team=ops=admin, users=user'], {}).settings.oauthRoleMap;
-    expect(map).toEqual([['team=ops', 'admin'], ['users', 'user']]);
+    const map = parseSettings(['--oauth-issuer', ISSUER, '--oauth-role-claim', 'groups', '--oauth-role-map', 'team=ops=admin, users=user'], {}).settings
+      .oauthRoleMap;
+    expect(map).toEqual([
+      ['team=ops', 'admin'],
+      ['users', 'user'],
+    ]);
   });
 
   it('checks the mcp scope unless the setting is empty (the flag) or none (either source)', () => {

@@ -14,7 +14,11 @@ describe('parseVmsTxt', () => {
   });
 
   it('joins the chunks of a long record, tolerates spaces, drops what is not an id', () => {
-    expect(parseVmsTxt([['683d479c1d6e98 iad, e2865', '641be4e18 ord ,,', ' bad.id lhr, 3d8d9e5b0c7418']])).toEqual(['3d8d9e5b0c7418', '683d479c1d6e98', 'e2865641be4e18']);
+    expect(parseVmsTxt([['683d479c1d6e98 iad, e2865', '641be4e18 ord ,,', ' bad.id lhr, 3d8d9e5b0c7418']])).toEqual([
+      '3d8d9e5b0c7418',
+      '683d479c1d6e98',
+      'e2865641be4e18',
+    ]);
     expect(parseVmsTxt([])).toEqual([]);
   });
 });
@@ -25,12 +29,20 @@ describe('DnsMachines', () => {
 
   function logger() {
     const lines: string[] = [];
-    const log = { warn: (message: string) => void lines.push(`warn ${message}`), info: (message: string) => void lines.push(`info ${message}`) } as unknown as Logger;
+    const log = {
+      warn: (message: string) => void lines.push(`warn ${message}`),
+      info: (message: string) => void lines.push(`info ${message}`),
+    } as unknown as Logger;
     return { lines, log };
   }
 
   it('asks vms.<app>.internal, always counts itself, keeps the last good list through failures', async () => {
-    const answers: (string[][] | Error)[] = [[['e2865641be4e18 ord']], new Error('queryTxt ETIMEOUT'), new Error('queryTxt ETIMEOUT'), [['e2865641be4e18 ord,683d479c1d6e98 iad,3d8d9e5b0c7418 iad']]];
+    const answers: (string[][] | Error)[] = [
+      [['e2865641be4e18 ord']],
+      new Error('queryTxt ETIMEOUT'),
+      new Error('queryTxt ETIMEOUT'),
+      [['e2865641be4e18 ord,683d479c1d6e98 iad,3d8d9e5b0c7418 iad']],
+    ];
     const asked: string[] = [];
     const { lines, log } = logger();
     const source = new DnsMachines({

@@ -28,7 +28,8 @@ function keyOwnedBy(machine: string, among = machines): string {
   for (let i = 0; ; i += 1) if (ownerOf(`k${i}`, among) === machine) return `k${i}`;
 }
 
-const sealed = (machine: string | undefined) => sealer.seal({ nonce: 'n', principal: 'p', method: 'tools/call', digest: 'd', expires: Date.now() + 60_000, ...(machine ? { machine } : {}) });
+const sealed = (machine: string | undefined) =>
+  sealer.seal({ nonce: 'n', principal: 'p', method: 'tools/call', digest: 'd', expires: Date.now() + 60_000, ...(machine ? { machine } : {}) });
 
 describe('FlyRouter.modern', () => {
   it('serves a conversation it owns, replays one another machine owns', () => {

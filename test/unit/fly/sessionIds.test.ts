@@ -38,7 +38,14 @@ describe('MachineSessionIds', () => {
   });
 
   it('reads anything not shaped like a bound id as plain', () => {
-    for (const id of [randomUUID(), plainSessionId(), '', 'a.b.c', `${'m'.repeat(65)}.${'a'.repeat(22)}.${'b'.repeat(22)}`, `m1.${'a'.repeat(22)}.${'b'.repeat(22)}.x`]) {
+    for (const id of [
+      randomUUID(),
+      plainSessionId(),
+      '',
+      'a.b.c',
+      `${'m'.repeat(65)}.${'a'.repeat(22)}.${'b'.repeat(22)}`,
+      `m1.${'a'.repeat(22)}.${'b'.repeat(22)}.x`,
+    ]) {
       expect([id, ids.read(id)]).toEqual([id, { kind: 'plain' }]);
     }
   });

@@ -40,11 +40,14 @@ function post(body: string | Buffer, headers: Record<string, string> = {}, chunk
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   const framing = chunked ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': String(bytes.length) };
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: 'POST', agent: false, headers: { 'Content-Type': 'application/json', ...framing, ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, any> }));
-    });
+    const req = request(
+      { host: '127.0.0.1', port, method: 'POST', agent: false, headers: { 'Content-Type': 'application/json', ...framing, ...headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, any> }));
+      },
+    );
     req.on('error', reject);
     if (chunked) {
       req.write(bytes.subarray(0, bytes.length >> 1));
@@ -76,8 +79,12 @@ describe('reading', () => {
 
 describe('refusals', () => {
   it('415 for another Content-Type, a charset other than UTF-8, or an unknown encoding', async () => {
-    expect(expectError(await post(call, { 'Content-Type': 'text/plain' }), 'unsupported_media_type').message).toContain('Content-Type must be application/json');
-    expect(expectError(await post(Buffer.from(call, 'utf16le'), { 'Content-Type': 'application/json; charset=utf-16le' }), 'unsupported_media_type').message).toContain('UTF-8');
+    expect(expectError(await post(call, { 'Content-Type': 'text/plain' }), 'unsupported_media_type').message).toContain(
+      'Content-Type must be application/json',
+    );
+    expect(
+      expectError(await post(Buffer.from(call, 'utf16le'), { 'Content-Type': 'application/json; charset=utf-16le' }), 'unsupported_media_type').message,
+    ).toContain('UTF-8');
     expectError(await post(call, { 'Content-Encoding': 'br' }), 'unsupported_media_type');
   });
 

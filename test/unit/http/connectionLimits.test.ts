@@ -7,7 +7,10 @@ import { defaultMaxConnections, fileDescriptorLimit } from '../../../src/http/co
 const dir = mkdtempSync(join(tmpdir(), 'warden-limits-'));
 function limitsFile(openFiles: string): string {
   const file = join(dir, `limits-${Math.random().toString(36).slice(2)}`);
-  writeFileSync(file, `Limit                     Soft Limit           Hard Limit           Units\nMax cpu time              unlimited            unlimited            seconds\nMax open files            ${openFiles}            files\n`);
+  writeFileSync(
+    file,
+    `Limit                     Soft Limit           Hard Limit           Units\nMax cpu time              unlimited            unlimited            seconds\nMax open files            ${openFiles}            files\n`,
+  );
   return file;
 }
 

@@ -99,7 +99,7 @@ describe('findDuplicateKey', () => {
 
   it('finds no duplicate in JSON.stringify output of random values', () => {
     let seed = 12345;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     const alphabet = ['a', 'b', '"', '\\', '/', '\n', 'é', '😀', '{', '}', '[', ']', ',', ':', '\u0000', '\u2028'];
     const word = () => Array.from({ length: Math.floor(rand() * 4) }, () => alphabet[Math.floor(rand() * alphabet.length)]).join('');
     const value = (depth: number): unknown => {
@@ -118,7 +118,7 @@ describe('findDuplicateKey', () => {
 
   it('finds a duplicate appended to any generated object', () => {
     let seed = 999;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     const alphabet = ['k', '"', '\\', 'é', '😀', '}', ','];
     for (let i = 0; i < 200; i += 1) {
       const key = Array.from({ length: 1 + Math.floor(rand() * 4) }, () => alphabet[Math.floor(rand() * alphabet.length)]).join('');

@@ -57,7 +57,8 @@ beforeAll(async () => {
     bodyLimitBytes: 1000,
     policyActive: () => false,
     // Stand-ins for the Fly.io router (src/fly/router.ts), keyed on a test header.
-    sessionMachine: (ctx) => (ctx.req.headers['x-test-elsewhere'] ? new WardenError('misdirected', 'held elsewhere', { headers: { 'fly-replay': 'instance=m2' } }) : undefined),
+    sessionMachine: (ctx) =>
+      ctx.req.headers['x-test-elsewhere'] ? new WardenError('misdirected', 'held elsewhere', { headers: { 'fly-replay': 'instance=m2' } }) : undefined,
     drainHeaders: (ctx) => (ctx.req.headers['x-test-elsewhere'] ? { 'fly-replay': 'elsewhere=true' } : undefined),
   });
   server.on(
@@ -94,7 +95,10 @@ interface Answer {
 
 const MCP = `/${encodeURIComponent(spec.key)}/mcp`;
 
-function send(path: string, { method = 'GET', headers = {}, body }: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
+function send(
+  path: string,
+  { method = 'GET', headers = {}, body }: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method, agent: false, headers: { Host: `127.0.0.1:${port}`, ...headers } }, (res) => {
       let text = '';
@@ -115,7 +119,11 @@ function send(path: string, { method = 'GET', headers = {}, body }: { method?: s
 }
 
 const auth = (token = SECRET) => ({ Authorization: `Bearer ${token}` });
-const jsonPost = (token = SECRET) => ({ method: 'POST', headers: { ...auth(token), 'Content-Type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+const jsonPost = (token = SECRET) => ({
+  method: 'POST',
+  headers: { ...auth(token), 'Content-Type': 'application/json' },
+  body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+});
 
 function expectError(answer: Answer, code: keyof typeof ERROR_TABLE): Record<string, any> {
   expect({ status: answer.status, code: answer.json.error?.data?.code }).toEqual({ status: ERROR_TABLE[code].status, code });
@@ -126,7 +134,13 @@ function expectError(answer: Answer, code: keyof typeof ERROR_TABLE): Record<str
 describe('routing and handing over', () => {
   it('hands an MCP request to the transports with the spec, principal, session id and parsed body', async () => {
     const answer = await send(MCP, { ...jsonPost(), headers: { ...jsonPost().headers, 'Mcp-Session-Id': 'abc' } });
-    expect(answer.json).toEqual({ key: spec.key, endpoint: 'mcp', principal: { kind: 'shared-secret', clientId: 'shared-secret', role: 'admin' }, sessionId: 'abc', body: { jsonrpc: '2.0', id: 1, method: 'ping' } });
+    expect(answer.json).toEqual({
+      key: spec.key,
+      endpoint: 'mcp',
+      principal: { kind: 'shared-secret', clientId: 'shared-secret', role: 'admin' },
+      sessionId: 'abc',
+      body: { jsonrpc: '2.0', id: 1, method: 'ping' },
+    });
     const sse = await send(`/${encodeURIComponent(spec.key)}/messages?sessionId=s1`, jsonPost(CLIENT_TOKEN));
     expect(sse.json).toMatchObject({ endpoint: 'messages', sessionId: 's1', principal: { kind: 'client', clientId: 'app' } });
   });
@@ -238,7 +252,7 @@ describe('the machine check (Fly.io)', () => {
     expectError(await send(MCP, jsonPost()), 'rate_limited');
   });
 
-  it('gives the drain\'s 503 the extra headers it asks for', async () => {
+  it("gives the drain's 503 the extra headers it asks for", async () => {
     draining = true;
     const answer = await send(MCP, elsewhere());
     expectError(answer, 'draining');
@@ -253,7 +267,11 @@ describe('CORS', () => {
   it('answers a preflight from an allowed origin with the endpoint methods and the MCP request headers it asked for', async () => {
     const answer = await send(MCP, {
       method: 'OPTIONS',
-      headers: { Origin: origin(), 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type, mcp-session-id, mcp-protocol-version, env_api_key, x-evil' },
+      headers: {
+        Origin: origin(),
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization, content-type, mcp-session-id, mcp-protocol-version, env_api_key, x-evil',
+      },
     });
     expect(answer.status).toBe(204);
     expect(answer.headers['access-control-allow-origin']).toBe(origin());

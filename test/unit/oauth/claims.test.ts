@@ -21,7 +21,10 @@ describe('scopes', () => {
 });
 
 describe('the role claim', () => {
-  const map = [['mcp-admins', 'admin'], ['mcp-users', 'user']] as const;
+  const map = [
+    ['mcp-admins', 'admin'],
+    ['mcp-users', 'user'],
+  ] as const;
 
   it('reads a top-level claim of the exact name before a dotted path', () => {
     expect(claimAt({ 'https://example.com/roles': ['a'] }, 'https://example.com/roles')).toEqual(['a']);
@@ -45,7 +48,10 @@ describe('the role claim', () => {
   it('without a map, takes one value that is a role name as the role', () => {
     expect(roleOf({ role: 'reader' }, { claim: 'role' })).toEqual({ ok: true, role: 'reader' });
     expect(roleOf({ roles: ['reader'] }, { claim: 'roles' })).toEqual({ ok: true, role: 'reader' });
-    expect(roleOf({ roles: ['reader', 'writer'] }, { claim: 'roles' })).toMatchObject({ ok: false, reason: expect.stringMatching(/several values; --oauth-role-map/) });
+    expect(roleOf({ roles: ['reader', 'writer'] }, { claim: 'roles' })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/several values; --oauth-role-map/),
+    });
     expect(roleOf({ role: 'not a role' }, { claim: 'role' })).toMatchObject({ ok: false, reason: expect.stringMatching(/not a role name/) });
   });
 

@@ -68,7 +68,10 @@ describe('metadata documents', () => {
   });
 
   it('are not fetched when a host name resolves to a private address, even one of several', async () => {
-    const resolve = async () => [{ address: '93.184.215.14', family: 4 as const }, { address: '10.0.0.5', family: 4 as const }];
+    const resolve = async () => [
+      { address: '93.184.215.14', family: 4 as const },
+      { address: '10.0.0.5', family: 4 as const },
+    ];
     await expect(fetchMetadataDocument(new URL('https://rebind.example/client.json'), { resolve })).rejects.toThrow(/resolves to a private address/);
     const metadata = async () => [{ address: '169.254.169.254', family: 4 as const }];
     await expect(fetchMetadataDocument(new URL('https://metadata.example/c.json'), { resolve: metadata, allowLoopback: true })).rejects.toThrow(/link-local/);

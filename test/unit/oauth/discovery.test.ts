@@ -10,7 +10,10 @@ import { discoverProvider, discoveryUrls, DiscoveryError } from '../../../src/oa
 describe('discoveryUrls', () => {
   it.each<[string, string[]]>([
     ['https://idp.example.com', ['https://idp.example.com/.well-known/oauth-authorization-server', 'https://idp.example.com/.well-known/openid-configuration']],
-    ['https://tenant.auth0.com/', ['https://tenant.auth0.com/.well-known/oauth-authorization-server', 'https://tenant.auth0.com/.well-known/openid-configuration']],
+    [
+      'https://tenant.auth0.com/',
+      ['https://tenant.auth0.com/.well-known/oauth-authorization-server', 'https://tenant.auth0.com/.well-known/openid-configuration'],
+    ],
     [
       'https://kc.example.com/realms/mcp',
       [
@@ -82,7 +85,9 @@ describe('discoverProvider', () => {
   it('gives up on a provider that does not answer in time', async () => {
     const silent = ((_url: string, init?: RequestInit) =>
       new Promise((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal!.reason)))) as unknown as typeof fetch;
-    await expect(discoverProvider('https://idp.example.com', { fetch: silent, timeoutMs: 50 })).rejects.toThrow(/no answer within 50 ms.*no answer within 50 ms/);
+    await expect(discoverProvider('https://idp.example.com', { fetch: silent, timeoutMs: 50 })).rejects.toThrow(
+      /no answer within 50 ms.*no answer within 50 ms/,
+    );
   });
 
   it('refuses a document larger than it reads', async () => {

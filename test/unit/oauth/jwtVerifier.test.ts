@@ -18,7 +18,9 @@ const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: 
 const logger = createLogger('error');
 
 const sign = (claims: JWTPayload) =>
-  new SignJWT({ iss: ISSUER, sub: 'alice', exp: Math.floor(Date.now() / 1000) + 60, ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'a' }).sign(privateKey);
+  new SignJWT({ iss: ISSUER, sub: 'alice', exp: Math.floor(Date.now() / 1000) + 60, ...claims })
+    .setProtectedHeader({ alg: 'ES256', kid: 'a' })
+    .sign(privateKey);
 
 const verifier = (options: Partial<ConstructorParameters<typeof JwtVerifier>[0]> = {}) =>
   new JwtVerifier({ issuer: ISSUER, keys, resource, requiredScope: 'mcp', defaultRole: 'default', logger, ...options });
@@ -26,7 +28,8 @@ const verifier = (options: Partial<ConstructorParameters<typeof JwtVerifier>[0]>
 describe('JwtVerifier', () => {
   it('accepts either endpoint of the key, a configured audience, and nothing for another key', async () => {
     const v = verifier({ audiences: ['api://warden'] });
-    for (const aud of ['https://gw.example/k/mcp', 'HTTPS://GW.EXAMPLE/k/sse/', ['x', 'api://warden']]) expect((await v.verify(await sign({ aud, scope: 'mcp' }), target)).ok).toBe(true);
+    for (const aud of ['https://gw.example/k/mcp', 'HTTPS://GW.EXAMPLE/k/sse/', ['x', 'api://warden']])
+      expect((await v.verify(await sign({ aud, scope: 'mcp' }), target)).ok).toBe(true);
     for (const aud of ['https://gw.example/other/mcp', 'api://other', 'https://gw.example/k/mcp?x=1']) {
       expect(await v.verify(await sign({ aud, scope: 'mcp' }), target)).toMatchObject({ ok: false, error: 'invalid_token', authentic: true });
     }
@@ -41,7 +44,10 @@ describe('JwtVerifier', () => {
     const failing: JWTVerifyGetKey = async () => {
       throw new TypeError('fetch failed');
     };
-    expect(await verifier({ keys: failing }).verify(await sign({ aud: 'https://gw.example/k/mcp', scope: 'mcp' }), target)).toMatchObject({ ok: false, error: 'unavailable' });
+    expect(await verifier({ keys: failing }).verify(await sign({ aud: 'https://gw.example/k/mcp', scope: 'mcp' }), target)).toMatchObject({
+      ok: false,
+      error: 'unavailable',
+    });
   });
 
   it('refuses what is no compact JWS without looking for a key', async () => {
@@ -50,7 +56,8 @@ describe('JwtVerifier', () => {
       asked += 1;
       return keys(header, token);
     };
-    for (const token of ['secret-looking-string', 'a.b', 'a.b.c.d', 'a b.c.d']) expect(await verifier({ keys: counting }).verify(token, target)).toMatchObject({ ok: false, authentic: false });
+    for (const token of ['secret-looking-string', 'a.b', 'a.b.c.d', 'a b.c.d'])
+      expect(await verifier({ keys: counting }).verify(token, target)).toMatchObject({ ok: false, authentic: false });
     expect(asked).toBe(0);
   });
 });

@@ -26,12 +26,22 @@ describe('ResourceServer', () => {
     expect(rs.parse(resource)).toMatchObject(expected);
   });
 
-  it.each(['https://gw.example', 'https://other.example/k/mcp', 'https://gw.example/k/mcp#x', 'https://gw.example/k/mcp?x=1', 'http://gw.example/k/mcp', 'https://gw.example/k/messages', 'not a url'])('refuses %s', (resource) => {
+  it.each([
+    'https://gw.example',
+    'https://other.example/k/mcp',
+    'https://gw.example/k/mcp#x',
+    'https://gw.example/k/mcp?x=1',
+    'http://gw.example/k/mcp',
+    'https://gw.example/k/messages',
+    'not a url',
+  ])('refuses %s', (resource) => {
     expect(rs.parse(resource)).toBeUndefined();
   });
 
-  it('challenges with the endpoint\'s metadata (SSE messages point at /sse), and keeps descriptions from looking like parameters', () => {
-    expect(rs.challenge(routeOf('/k/mcp'))).toBe('Bearer realm="mcp-warden", resource_metadata="https://gw.example/.well-known/oauth-protected-resource/k/mcp", scope="mcp"');
+  it("challenges with the endpoint's metadata (SSE messages point at /sse), and keeps descriptions from looking like parameters", () => {
+    expect(rs.challenge(routeOf('/k/mcp'))).toBe(
+      'Bearer realm="mcp-warden", resource_metadata="https://gw.example/.well-known/oauth-protected-resource/k/mcp", scope="mcp"',
+    );
     expect(rs.challenge(routeOf('/k/messages?sessionId=1'))).toContain('oauth-protected-resource/k/sse"');
     const bad = rs.challenge(routeOf('/k/mcp'), { error: 'invalid_token', description: 'a "quoted" scope=admin\\ thing' });
     expect(bad).toContain('error_description="a quoted scopeadmin thing"');
@@ -44,8 +54,13 @@ describe('a ResourceServer with another required scope', () => {
   it('names that scope, or none when empty, in challenges and metadata', () => {
     const route = routeOf('/k/mcp');
     const custom = new ResourceServer('https://gw.example', 'gateway');
-    expect(custom.challenge(route)).toBe('Bearer realm="mcp-warden", resource_metadata="https://gw.example/.well-known/oauth-protected-resource/k/mcp", scope="gateway"');
-    expect(custom.metadata('k', 'mcp', 'https://idp.example/')).toMatchObject({ authorization_servers: ['https://idp.example/'], scopes_supported: ['gateway'] });
+    expect(custom.challenge(route)).toBe(
+      'Bearer realm="mcp-warden", resource_metadata="https://gw.example/.well-known/oauth-protected-resource/k/mcp", scope="gateway"',
+    );
+    expect(custom.metadata('k', 'mcp', 'https://idp.example/')).toMatchObject({
+      authorization_servers: ['https://idp.example/'],
+      scopes_supported: ['gateway'],
+    });
     const none = new ResourceServer('https://gw.example', '');
     expect(none.challenge(route)).toBe('Bearer realm="mcp-warden", resource_metadata="https://gw.example/.well-known/oauth-protected-resource/k/mcp"');
     expect(none.metadata('k', 'mcp', 'https://idp.example/')).not.toHaveProperty('scopes_supported');

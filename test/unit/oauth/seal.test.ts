@@ -33,7 +33,7 @@ describe('Sealer', () => {
     expect(new Sealer(KEY).open('code', new Sealer(OLD).seal('code', 1, 60_000))).toEqual({ ok: false, reason: 'invalid' });
   });
 
-  it('during a rotation opens the previous key\'s seals and MACs, and seals with the new key only', () => {
+  it("during a rotation opens the previous key's seals and MACs, and seals with the new key only", () => {
     const before = new Sealer(OLD);
     const during = new Sealer(KEY, OLD);
     expect(during.open('refresh', before.seal('refresh', 'r', 60_000))).toMatchObject({ ok: true, value: 'r' });

@@ -28,13 +28,19 @@ describe('an external identity provider', () => {
   const ISSUER = 'https://idp.example.com/';
 
   it('needs the public origin as well, off loopback', () => {
-    expect(() => checkOAuthSettings(validateSettings({ host: '0.0.0.0', oauthIssuer: ISSUER }))).toThrow(/^--oauth-issuer \(WARDEN_OAUTH_ISSUER\) is set but --public-url \(WARDEN_PUBLIC_URL\) is not/);
+    expect(() => checkOAuthSettings(validateSettings({ host: '0.0.0.0', oauthIssuer: ISSUER }))).toThrow(
+      /^--oauth-issuer \(WARDEN_OAUTH_ISSUER\) is set but --public-url \(WARDEN_PUBLIC_URL\) is not/,
+    );
     expect(() => checkOAuthSettings(validateSettings({ host: '0.0.0.0', oauthIssuer: ISSUER, publicUrl: 'https://gw.example' }))).not.toThrow();
   });
 
   it('excludes the built-in server, and its settings need it', () => {
-    expect(() => checkOAuthSettings(validateSettings({ oauthIssuer: ISSUER, oauthKey: KEY }))).toThrow(/^WARDEN_OAUTH_KEY and --oauth-issuer \(WARDEN_OAUTH_ISSUER\) are both set/);
-    expect(() => checkOAuthSettings(validateSettings({ oauthAudience: 'api://x' }))).toThrow(/^--oauth-audience \(WARDEN_OAUTH_AUDIENCE\) is set without --oauth-issuer/);
+    expect(() => checkOAuthSettings(validateSettings({ oauthIssuer: ISSUER, oauthKey: KEY }))).toThrow(
+      /^WARDEN_OAUTH_KEY and --oauth-issuer \(WARDEN_OAUTH_ISSUER\) are both set/,
+    );
+    expect(() => checkOAuthSettings(validateSettings({ oauthAudience: 'api://x' }))).toThrow(
+      /^--oauth-audience \(WARDEN_OAUTH_AUDIENCE\) is set without --oauth-issuer/,
+    );
     expect(() => checkOAuthSettings(validateSettings({ oauthIssuer: ISSUER, oauthRoleMap: 'a=b' }))).toThrow(/is set without --oauth-role-claim/);
   });
 });

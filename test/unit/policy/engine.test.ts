@@ -384,9 +384,7 @@ describe('argument rules', () => {
       commands: { sms: { arguments: { send: { args: { to: { required: true } } } } } },
     });
     expect(decide(p, 'send', { to: '1', body: 'hi' }, 'user', 'sms').action).toBe('allow');
-    expect(denied(decide(p, 'send', { to: '1', body: 'x'.repeat(11) }, 'user', 'sms')).rule).toBe(
-      'policy.arguments["send"].args["body"].maxLength',
-    );
+    expect(denied(decide(p, 'send', { to: '1', body: 'x'.repeat(11) }, 'user', 'sms')).rule).toBe('policy.arguments["send"].args["body"].maxLength');
     expect(denied(decide(p, 'send', { to: '1', body: 'spam' }, 'user', 'sms')).rule).toBe('roles.user.arguments["send"].args["body"].notPattern');
     expect(denied(decide(p, 'send', { body: 'hi' }, 'user', 'sms')).rule).toBe('commands["sms"].arguments["send"].args["to"].required');
     // both the command and the top-level rule fail: the command's is reported
@@ -419,7 +417,12 @@ describe('malformed requests are denied', () => {
     ['a number', 1],
     ['absent', undefined],
     ['an object with another prototype', Object.create({ name: 'echo' })],
-    ['a class instance', new (class P { name = 'echo'; })()],
+    [
+      'a class instance',
+      new (class P {
+        name = 'echo';
+      })(),
+    ],
   ])('params %s', (_label, params) => {
     expect(malformed(evaluate(request('tools/call', params), 'u', 'c', p)).detail).toBe('params must be an object');
   });
@@ -564,7 +567,10 @@ describe('methods that are not guarded pass', () => {
     ['resources/list', { jsonrpc: '2.0', id: 1, method: 'resources/list' }],
     ['prompts/list', { jsonrpc: '2.0', id: 1, method: 'prompts/list' }],
     ['resources/templates/list', { jsonrpc: '2.0', id: 1, method: 'resources/templates/list' }],
-    ['initialize', { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } }],
+    [
+      'initialize',
+      { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } },
+    ],
     ['ping', { jsonrpc: '2.0', id: 2, method: 'ping' }],
     ['notifications/initialized', { jsonrpc: '2.0', method: 'notifications/initialized' }],
     ['notifications/cancelled', { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1 } }],
@@ -626,7 +632,10 @@ describe('the seed example examples/policy.sms.json', () => {
       expect(denied(check({ ...goodMessage, to: 15551234567 })).rule).toBe(`${base}.args["to"].type`);
       expect(denied(check({ ...goodMessage, body: 'click https://evil.example/x' })).rule).toBe(`${base}.args["body"].notPattern`);
       expect(denied(check({ ...goodMessage, body: 'click HTTP://evil.example/x' })).rule).toBe(`${base}.args["body"].notPattern`);
-      expect(denied(check({ ...goodMessage, from: '+15550000000' }))).toMatchObject({ rule: `${base}.additionalArgs`, detail: 'argument "from" is not allowed' });
+      expect(denied(check({ ...goodMessage, from: '+15550000000' }))).toMatchObject({
+        rule: `${base}.additionalArgs`,
+        detail: 'argument "from" is not allowed',
+      });
       expect(denied(check({ to: goodMessage.to })).rule).toBe(`${base}.args["body"].required`);
       expect(denied(check({ ...goodMessage, body: 'x'.repeat(641) })).rule).toBe(`${base}.args["body"].maxLength`);
       expect(check({ ...goodMessage, body: 'x'.repeat(640) }).action).toBe('allow');
@@ -866,7 +875,10 @@ describe('file: URIs are decided by the path a POSIX server opens', () => {
   });
 
   it('file globs are matched in the decoded, normalised form, labelled as written', () => {
-    const p = policy({ default: 'deny', resources: { allow: ['file:///srv/my%20docs/*', 'FILE://localhost//srv//b/*'], deny: ['file://localhost/srv/my%20docs/secret/*'] } });
+    const p = policy({
+      default: 'deny',
+      resources: { allow: ['file:///srv/my%20docs/*', 'FILE://localhost//srv//b/*'], deny: ['file://localhost/srv/my%20docs/secret/*'] },
+    });
     expect(allowed(read(p, 'file:///srv/my docs/a')).rule).toBe('policy.resources.allow "file:///srv/my%20docs/*"');
     expect(allowed(read(p, 'file:///srv/my%20docs/a')).rule).toBe('policy.resources.allow "file:///srv/my%20docs/*"');
     expect(allowed(read(p, 'file:///srv/b/x')).rule).toBe('policy.resources.allow "FILE://localhost//srv//b/*"');
@@ -874,7 +886,9 @@ describe('file: URIs are decided by the path a POSIX server opens', () => {
   });
 
   it('a file glob whose escape does not decode fails the load, naming its key', () => {
-    expect(() => policy({ roles: { user: { resources: { deny: ['file:///ok/*', 'file:///%E0%A4/*'] } } } })).toThrow(/roles\.user\.resources\.deny\[1\]: .*percent-escape/);
+    expect(() => policy({ roles: { user: { resources: { deny: ['file:///ok/*', 'file:///%E0%A4/*'] } } } })).toThrow(
+      /roles\.user\.resources\.deny\[1\]: .*percent-escape/,
+    );
   });
 
   it('decideUri (used to filter resources/list) gives the same answer as resources/read', () => {

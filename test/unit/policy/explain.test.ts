@@ -38,7 +38,11 @@ describe('the simple form', () => {
 
 describe('policy errors say where and what to write', () => {
   it.each<[string, unknown, string]>([
-    ['a number among tool names', { roles: { user: { tools: { allow: ['a', 'b', 3] } } } }, 'policy.json: roles.user.tools.allow[2]: expected a tool name (a string), got a number'],
+    [
+      'a number among tool names',
+      { roles: { user: { tools: { allow: ['a', 'b', 3] } } } },
+      'policy.json: roles.user.tools.allow[2]: expected a tool name (a string), got a number',
+    ],
     ['a list where allow/deny belong', { tools: ['echo'] }, 'policy.json: tools: expected an object with the keys allow, deny, got a list'],
     ['a string where a list belongs', { prompts: { allow: 'p' } }, 'policy.json: prompts.allow: expected a list of prompt names (strings), got a string'],
     ['an object as a resource URI', { resources: { deny: [{}] } }, 'policy.json: resources.deny[0]: expected a resource URI (a string), got an object'],
@@ -48,13 +52,33 @@ describe('policy errors say where and what to write', () => {
     ['a bad mode', { mode: 'audit' }, 'policy.json: mode: expected one of "enforce", "shadow", got "audit"'],
     ['a zero rate', { rateLimits: { t: { calls: 0, perSeconds: 1 } } }, 'policy.json: rateLimits.t.calls: expected a whole number greater than 0, got 0'],
     ['a missing period', { rateLimits: { t: { calls: 1 } } }, 'policy.json: rateLimits.t.perSeconds: missing; write a whole number greater than 0 here'],
-    ['a fractional maxLength', { arguments: { t: { args: { a: { maxLength: 1.5 } } } } }, 'policy.json: arguments.t.args.a.maxLength: expected a whole number of 0 or more, got 1.5'],
-    ['an object among enum values', { arguments: { t: { args: { a: { enum: [{}] } } } } }, 'policy.json: arguments.t.args.a.enum[0]: expected a string, a number, a boolean or null, got an object'],
+    [
+      'a fractional maxLength',
+      { arguments: { t: { args: { a: { maxLength: 1.5 } } } } },
+      'policy.json: arguments.t.args.a.maxLength: expected a whole number of 0 or more, got 1.5',
+    ],
+    [
+      'an object among enum values',
+      { arguments: { t: { args: { a: { enum: [{}] } } } } },
+      'policy.json: arguments.t.args.a.enum[0]: expected a string, a number, a boolean or null, got an object',
+    ],
     ['a string for a boolean', { redaction: { enabled: 'yes' } }, 'policy.json: redaction.enabled: expected true or false, got a string'],
-    ['a bad role name', { roles: { 'a b': {} } }, 'policy.json: roles: the key "a b" is not allowed: a role name is 1 to 64 letters, digits, dots, underscores or hyphens'],
-    ['a bad flag', { redaction: { patterns: [{ name: 'p', regex: 'x', flags: 'g' }] } }, 'policy.json: redaction.patterns[0].flags: flags are any of the letters i, m, s and u, got "g"'],
+    [
+      'a bad role name',
+      { roles: { 'a b': {} } },
+      'policy.json: roles: the key "a b" is not allowed: a role name is 1 to 64 letters, digits, dots, underscores or hyphens',
+    ],
+    [
+      'a bad flag',
+      { redaction: { patterns: [{ name: 'p', regex: 'x', flags: 'g' }] } },
+      'policy.json: redaction.patterns[0].flags: flags are any of the letters i, m, s and u, got "g"',
+    ],
     ['a number as the name', { name: 5 }, 'policy.json: name: expected a string, got a number'],
-    ['a list as the policy', [], 'policy.json: (top level): expected an object with the keys $schema, name, version, mode, default, tools, resources, prompts, arguments, rateLimits, roles, commands, redaction, audit, got a list'],
+    [
+      'a list as the policy',
+      [],
+      'policy.json: (top level): expected an object with the keys $schema, name, version, mode, default, tools, resources, prompts, arguments, rateLimits, roles, commands, redaction, audit, got a list',
+    ],
   ])('%s', (_label, doc, expected) => {
     expect(message(doc)).toBe(expected);
   });
@@ -64,7 +88,9 @@ describe('policy errors say where and what to write', () => {
       `policy.json: roles.user: unknown key "tool" (did you mean "tools"?); allowed here: ${SECTION_KEYS}`,
     );
     expect(message({ audit: { arguments: true } })).toBe('policy.json: audit: unknown key "arguments"; allowed here: includeArguments');
-    expect(message({ Default: 'deny', tool: {} })).toMatch(/^policy\.json: \(top level\): unknown keys "Default" \(did you mean "default"\?\), "tool" \(did you mean "tools"\?\); allowed here: \$schema, name, /);
+    expect(message({ Default: 'deny', tool: {} })).toMatch(
+      /^policy\.json: \(top level\): unknown keys "Default" \(did you mean "default"\?\), "tool" \(did you mean "tools"\?\); allowed here: \$schema, name, /,
+    );
   });
 
   it('quotes a whitelist key that is not a plain name', () => {

@@ -237,7 +237,9 @@ describe('shadow mode', () => {
     expect(guard.inbound(toolCall('rm_rf', { a: 1 }, 4))).toBe(FORWARD);
     expect(audit.records).toEqual([]);
     guard.outbound(textResult(4, 'done'), 'tools/call');
-    expect(audit.toolCalls()).toEqual([expect.objectContaining({ decision: 'shadow-denied', rule: 'policy.default', reason: 'tool_denied', tool: 'rm_rf', isError: false })]);
+    expect(audit.toolCalls()).toEqual([
+      expect.objectContaining({ decision: 'shadow-denied', rule: 'policy.default', reason: 'tool_denied', tool: 'rm_rf', isError: false }),
+    ]);
   });
 
   it('forwards a denied resources/read and audits the access at once', () => {
@@ -304,7 +306,17 @@ describe('outbound list filtering', () => {
   it('resources/list is filtered by uri, prompts/list by name', () => {
     const { guard, stats } = makeGuard({ policy: p });
     const resources = guard.outbound(
-      { jsonrpc: '2.0', id: 1, result: { resources: [{ uri: 'file:///public/a', name: 'secret' }, { uri: 'file:///etc/passwd', name: 'public' }], nextCursor: 'c2' } } as JSONRPCMessage,
+      {
+        jsonrpc: '2.0',
+        id: 1,
+        result: {
+          resources: [
+            { uri: 'file:///public/a', name: 'secret' },
+            { uri: 'file:///etc/passwd', name: 'public' },
+          ],
+          nextCursor: 'c2',
+        },
+      } as JSONRPCMessage,
       'resources/list',
     ) as unknown as { result: { resources: { uri: string }[]; nextCursor: string } };
     expect(resources.result).toEqual({ resources: [{ uri: 'file:///public/a', name: 'secret' }], nextCursor: 'c2' });
@@ -436,7 +448,13 @@ describe('tool rate limits', () => {
     expect(error.data['retryAfterMs']).toBeGreaterThan(0);
     expect(error.data['retryAfterMs']).toBeLessThanOrEqual(60_000);
     expect(audit.toolCalls()).toEqual([
-      expect.objectContaining({ decision: 'rate-limited', rule: 'policy.rateLimits "echo"', tool: 'echo', retryAfterMs: error.data['retryAfterMs'], ...argDigest({ n: 3 }) }),
+      expect.objectContaining({
+        decision: 'rate-limited',
+        rule: 'policy.rateLimits "echo"',
+        tool: 'echo',
+        retryAfterMs: error.data['retryAfterMs'],
+        ...argDigest({ n: 3 }),
+      }),
     ]);
   });
 
@@ -542,7 +560,13 @@ describe('without a policy', () => {
     expect(guard.inbound(req('resources/read', { uri: 'file:///etc/shadow' }, 2))).toBe(FORWARD);
     expect(guard.inbound(req('tools/call', ['malformed'], 3))).toBe(FORWARD);
     guard.outbound(textResult(1, 'done'), 'tools/call');
-    expect(audit.toolCalls()[0]).toMatchObject({ decision: 'allowed', rule: 'no policy', tool: 'delete_everything', isError: false, ...argDigest({ really: true }) });
+    expect(audit.toolCalls()[0]).toMatchObject({
+      decision: 'allowed',
+      rule: 'no policy',
+      tool: 'delete_everything',
+      isError: false,
+      ...argDigest({ really: true }),
+    });
     expect(audit.records.filter((r) => r.event === 'access')).toEqual([]);
     const list = { jsonrpc: '2.0', id: 4, result: { tools: [{ name: 'delete_everything' }] } } as JSONRPCMessage;
     expect(guard.outbound(list, 'tools/list')).toBe(list);
@@ -745,7 +769,11 @@ describe('redaction of everything a child sends', () => {
   it('a response the bridge could not match to a request, and the initialize instructions', () => {
     const { guard } = makeGuard({ policy: p });
     expectClean(guard.outbound(textResult(99, AWS_KEY_ID), undefined));
-    const init = { jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 's', version: '1' }, instructions: GITHUB_TOKEN } };
+    const init = {
+      jsonrpc: '2.0',
+      id: 0,
+      result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 's', version: '1' }, instructions: GITHUB_TOKEN },
+    };
     expectClean(guard.outbound(init as JSONRPCMessage, 'initialize'));
   });
 
@@ -917,7 +945,8 @@ describe('tasks', () => {
   it('a task status notification is delivered (redacted) for own visible tasks only', () => {
     let current = p;
     const { guard } = withTasks({ getPolicy: () => current }, ['report']);
-    const status = (taskId: string) => notification('notifications/tasks/status', { taskId, status: 'working', statusMessage: `at ${AWS_KEY_ID}`, ...TASK_TIME });
+    const status = (taskId: string) =>
+      notification('notifications/tasks/status', { taskId, status: 'working', statusMessage: `at ${AWS_KEY_ID}`, ...TASK_TIME });
     const own = guard.outboundOther(status('t-report'));
     expect(own).toBeDefined();
     expectClean(own);

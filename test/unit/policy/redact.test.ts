@@ -1,13 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import {
-  BUILTIN_DETECTORS,
-  compileDetectors,
-  type Detector,
-  MAX_DEPTH,
-  redactText,
-  redactToolResult,
-  redactValue,
-} from '../../../src/policy/redact.js';
+import { BUILTIN_DETECTORS, compileDetectors, type Detector, MAX_DEPTH, redactText, redactToolResult, redactValue } from '../../../src/policy/redact.js';
 
 /**
  * Fake secrets are assembled at run time so secret scanners (and GitHub push protection)
@@ -75,7 +67,12 @@ describe('redactText with the builtins', () => {
     ['aws-secret-access-key', 'env, quoted', `AWS_SECRET_ACCESS_KEY="${AWS_SECRET}"`, `AWS_SECRET_ACCESS_KEY="${marker('aws-secret-access-key')}"`],
     ['aws-secret-access-key', 'JSON', `{"SecretAccessKey": "${AWS_SECRET}"}`, `{"SecretAccessKey": "${marker('aws-secret-access-key')}"}`],
     ['aws-secret-access-key', 'YAML', `secretAccessKey: ${AWS_SECRET}`, `secretAccessKey: ${marker('aws-secret-access-key')}`],
-    ['aws-secret-access-key', 'XML', `<SecretAccessKey>${AWS_SECRET}</SecretAccessKey>`, `<SecretAccessKey>${marker('aws-secret-access-key')}</SecretAccessKey>`],
+    [
+      'aws-secret-access-key',
+      'XML',
+      `<SecretAccessKey>${AWS_SECRET}</SecretAccessKey>`,
+      `<SecretAccessKey>${marker('aws-secret-access-key')}</SecretAccessKey>`,
+    ],
     ['github-token', 'ghp_', `token ${GHP} ok`, `token ${marker('github-token')} ok`],
     ['github-token', 'gho_', `gho_${fill(36)}`, marker('github-token')],
     ['github-token', 'ghs_', `GITHUB_TOKEN=ghs_${fill(40)}`, `GITHUB_TOKEN=${marker('github-token')}`],
@@ -98,7 +95,12 @@ describe('redactText with the builtins', () => {
       `-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,${fill(32, '0123456789ABCDEF')}\n\n${PEM_BODY}\n-----END RSA PRIVATE KEY-----`,
       marker('private-key'),
     ],
-    ['private-key', 'truncated, no END line', `$ head -3 id_rsa\n-----BEGIN RSA PRIVATE KEY-----\n${fill(64)}\n${fill(64)}`, `$ head -3 id_rsa\n${marker('private-key')}`],
+    [
+      'private-key',
+      'truncated, no END line',
+      `$ head -3 id_rsa\n-----BEGIN RSA PRIVATE KEY-----\n${fill(64)}\n${fill(64)}`,
+      `$ head -3 id_rsa\n${marker('private-key')}`,
+    ],
     ['google-api-key', 'AIza', `key=AIza${fill(35, 'Sy-_09azAZ')}&q=1`, `key=${marker('google-api-key')}&q=1`],
     ['stripe-key', 'sk_live_', `sk_${'live'}_${fill(24)}`, marker('stripe-key')],
     ['stripe-key', 'sk_test_', `stripe: sk_${'test'}_${fill(99)}`, `stripe: ${marker('stripe-key')}`],
@@ -289,7 +291,13 @@ describe('redactToolResult', () => {
     const before = snapshot(input);
     const out = redactToolResult(input, BUILTIN_DETECTORS);
     expect(out).toEqual({
-      result: { content: [{ type: 'text', text: `key ${marker('aws-access-key-id')}` }, { type: 'text', text: 'clean' }], isError: false },
+      result: {
+        content: [
+          { type: 'text', text: `key ${marker('aws-access-key-id')}` },
+          { type: 'text', text: 'clean' },
+        ],
+        isError: false,
+      },
       count: 1,
       names: ['aws-access-key-id'],
     });
@@ -387,7 +395,11 @@ describe('redactToolResult', () => {
   });
 
   it('handles results that are not objects', () => {
-    expect(redactToolResult(`x ${AWS_KEY_ID}`, BUILTIN_DETECTORS)).toEqual({ result: `x ${marker('aws-access-key-id')}`, count: 1, names: ['aws-access-key-id'] });
+    expect(redactToolResult(`x ${AWS_KEY_ID}`, BUILTIN_DETECTORS)).toEqual({
+      result: `x ${marker('aws-access-key-id')}`,
+      count: 1,
+      names: ['aws-access-key-id'],
+    });
     expect(redactToolResult(null, BUILTIN_DETECTORS)).toEqual({ result: null, count: 0, names: [] });
     const list = [AWS_KEY_ID];
     expect(redactToolResult(list, BUILTIN_DETECTORS).result).toEqual([marker('aws-access-key-id')]);
@@ -511,10 +523,34 @@ describe('performance on adversarial input', () => {
   const SIZE = 1_000_000;
   const LIMIT_MS = 500;
   const seeds = [
-    'AKIA', 'aws_secret_access_key=', 'SecretAccessKey ', 'ghp_', 'github_pat_', 'xoxb-', 'xoxe.xoxp-',
-    'https://hooks.slack.com/services/', 'eyJ', 'eyJa.', 'eyJa.eyJ', 'Bearer ', 'bearer\t', 'Bearer',
-    '-----BEGIN PRIVATE KEY-----', '-----BEGIN ', '-----BEGIN RSA ', '-----', 'AIza', 'sk_live_', 'sk-',
-    'sk-ant-', 'npm_', ' ', '-', '.', 'a', 'A',
+    'AKIA',
+    'aws_secret_access_key=',
+    'SecretAccessKey ',
+    'ghp_',
+    'github_pat_',
+    'xoxb-',
+    'xoxe.xoxp-',
+    'https://hooks.slack.com/services/',
+    'eyJ',
+    'eyJa.',
+    'eyJa.eyJ',
+    'Bearer ',
+    'bearer\t',
+    'Bearer',
+    '-----BEGIN PRIVATE KEY-----',
+    '-----BEGIN ',
+    '-----BEGIN RSA ',
+    '-----',
+    'AIza',
+    'sk_live_',
+    'sk-',
+    'sk-ant-',
+    'npm_',
+    ' ',
+    '-',
+    '.',
+    'a',
+    'A',
   ];
   // Each seed repeated, and each seed followed by one long run that almost matches.
   const shapes = seeds.flatMap((seed) => [

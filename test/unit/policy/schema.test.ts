@@ -74,7 +74,19 @@ describe('the zod schema and the JSON Schema agree', () => {
     ['the simple form without a name', { default: 'deny', tools: { allow: ['echo'] } }],
     ['numeric version', { name: 'x', version: 2 }],
     ['full section', { name: 'x', default: 'deny', tools: { allow: ['a*'], deny: ['b?'] }, resources: { allow: ['file:///*'] }, prompts: { deny: ['p'] } }],
-    ['argument rules', { name: 'x', arguments: { t: { maxTotalBytes: 1, additionalArgs: false, args: { a: { required: true, type: 'integer', maxLength: 0, pattern: '^a', notPattern: 'b', enum: ['1', 1, true, null] } } } } }],
+    [
+      'argument rules',
+      {
+        name: 'x',
+        arguments: {
+          t: {
+            maxTotalBytes: 1,
+            additionalArgs: false,
+            args: { a: { required: true, type: 'integer', maxLength: 0, pattern: '^a', notPattern: 'b', enum: ['1', 1, true, null] } },
+          },
+        },
+      },
+    ],
     ['rate limits', { name: 'x', rateLimits: { 't*': { calls: 1, perSeconds: 1, per: 'role' } } }],
     ['commands with roles', { name: 'x', commands: { sms: { roles: { 'user.v2': { default: 'allow' } } } } }],
     ['redaction', { name: 'x', redaction: { enabled: true, builtin: false, patterns: [{ name: 'n_1', regex: 'x', flags: 'iu' }], exceptTools: ['t'] } }],

@@ -55,7 +55,12 @@ async function initialize(child: ChildTransport): Promise<JSONRPCMessage[]> {
     };
   });
   await child.start();
-  await child.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'era-test', version: '0' } } });
+  await child.send({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'era-test', version: '0' } },
+  });
   await answered;
   return seen;
 }
@@ -184,8 +189,16 @@ describe('verdictOf', () => {
 
   it.each<[string, string, OwnReply]>([
     ['a DiscoverResult listing 2026-07-28', 'modern', answer({ result: discover })],
-    ['a DiscoverResult without resultType, ttlMs, cacheScope', 'modern', answer({ result: { ...discover, supportedVersions: ['2099-01-01', MODERN_VERSION] } })],
-    ['-32022 whose data.supported lists 2026-07-28', 'modern', answer({ error: { code: -32022, message: 'Unsupported', data: { supported: [MODERN_VERSION], requested: 'x' } } })],
+    [
+      'a DiscoverResult without resultType, ttlMs, cacheScope',
+      'modern',
+      answer({ result: { ...discover, supportedVersions: ['2099-01-01', MODERN_VERSION] } }),
+    ],
+    [
+      '-32022 whose data.supported lists 2026-07-28',
+      'modern',
+      answer({ error: { code: -32022, message: 'Unsupported', data: { supported: [MODERN_VERSION], requested: 'x' } } }),
+    ],
     ['a DiscoverResult listing only other versions', 'legacy', answer({ result: { ...discover, supportedVersions: ['2099-01-01'] } })],
     ['a result without capabilities', 'legacy', answer({ result: { supportedVersions: [MODERN_VERSION] } })],
     ['a result whose supportedVersions is not an array', 'legacy', answer({ result: { supportedVersions: MODERN_VERSION, capabilities: {} } })],

@@ -54,7 +54,7 @@ describe('LineSplitter', () => {
     expect(lines[0]).not.toContain('\ufffd');
   });
 
-  it('decodes a character split between the end of one line\'s chunk and the next chunk', () => {
+  it("decodes a character split between the end of one line's chunk and the next chunk", () => {
     const splitter = new LineSplitter(1024);
     const bytes = Buffer.from('first\nsecond 😀 end\n', 'utf8');
     const cut = bytes.indexOf(Buffer.from('😀')) + 2; // inside the emoji

@@ -21,7 +21,14 @@ afterEach(async () => {
 
 function manager(limits: ProcessManagerOptions['limits'], options: Partial<ProcessManagerOptions> = {}): ProcessManager {
   const { logger } = captureLogger();
-  const m = new ProcessManager({ logger, startAttempts: 1, startupWindowMs: 100, child: { stopTimeouts: TEST_STOP }, limits: { poolMin: 0, ...limits }, ...options });
+  const m = new ProcessManager({
+    logger,
+    startAttempts: 1,
+    startupWindowMs: 100,
+    child: { stopTimeouts: TEST_STOP },
+    limits: { poolMin: 0, ...limits },
+    ...options,
+  });
   managers.push(m);
   return m;
 }

@@ -44,7 +44,9 @@ describe('Multiplexer', () => {
     await a.port.send(initialize(0, LATEST_PROTOCOL_VERSION));
     await b.port.send(initialize('init', '2025-06-18'));
     const replyA = (await a.received.next(withId(0), 'initialize reply')) as unknown as { result: { protocolVersion: string; serverInfo: { name: string } } };
-    const replyB = (await b.received.next(withId('init'), 'initialize reply')) as unknown as { result: { protocolVersion: string; capabilities: Record<string, unknown> } };
+    const replyB = (await b.received.next(withId('init'), 'initialize reply')) as unknown as {
+      result: { protocolVersion: string; capabilities: Record<string, unknown> };
+    };
     // The child echoes what the gateway asked for: the latest version. No task capability is offered.
     expect(replyA.result.protocolVersion).toBe(LATEST_PROTOCOL_VERSION);
     expect(replyA.result.serverInfo.name).toBe('mux-server');
@@ -63,7 +65,9 @@ describe('Multiplexer', () => {
     for (const asked of ['2025-03-26', LATEST_PROTOCOL_VERSION, '2025-06-18', '1999-01-01']) {
       const s = await openSession(mux);
       await s.port.send(initialize(1, asked));
-      versions.push(((await s.received.next(withId(1), `initialize reply (${asked})`)) as unknown as { result: { protocolVersion: string } }).result.protocolVersion);
+      versions.push(
+        ((await s.received.next(withId(1), `initialize reply (${asked})`)) as unknown as { result: { protocolVersion: string } }).result.protocolVersion,
+      );
     }
     expect(versions).toEqual(['2025-06-18', '2025-06-18', '2025-06-18', '2025-06-18']);
   });
@@ -293,7 +297,8 @@ describe('Multiplexer: resources/subscribe per session', () => {
     mux = await startMux(logger);
     const [a, b] = [await openSession(mux), await openSession(mux)];
     const refusals = await Promise.all([ask(a, 1, 'resources/subscribe', { uri: 'refuse:x' }), ask(b, 1, 'resources/subscribe', { uri: 'refuse:x' })]);
-    for (const refusal of refusals) expect(refusal).toEqual({ jsonrpc: '2.0', id: 1, error: { code: ErrorCode.InvalidParams, message: 'no such resource: refuse:x' } });
+    for (const refusal of refusals)
+      expect(refusal).toEqual({ jsonrpc: '2.0', id: 1, error: { code: ErrorCode.InvalidParams, message: 'no such resource: refuse:x' } });
     expect((await muxStats(a)).subscribes).toEqual([]);
     expect(await ask(a, 2, 'resources/subscribe', { uri: 'file:///x' })).toEqual({ jsonrpc: '2.0', id: 2, result: {} });
   });

@@ -68,7 +68,10 @@ describe('WarmPool.offer', () => {
     room = false;
     const second = pool.take(MODERN, {})!;
     loose.push(second);
-    const reads = (pid: number) => stderrLines(entries, pid).filter((l) => l.includes(' read ')).map((l) => l.replace(/^\[\d+\] modern-server read /, ''));
+    const reads = (pid: number) =>
+      stderrLines(entries, pid)
+        .filter((l) => l.includes(' read '))
+        .map((l) => l.replace(/^\[\d+\] modern-server read /, ''));
     expect([first.probed, second.probed]).toEqual([true, false]);
     expect([first.era, second.era]).toEqual(['modern', 'modern']);
     // stderr comes on its own pipe: wait for the lines, then compare them whole.

@@ -163,7 +163,12 @@ describe('memory limiter store', () => {
 describe('ToolRateLimits', () => {
   it('keys budgets by scope and tool, and one limiter per distinct rule', async () => {
     const created: string[] = [];
-    const spy: LimiterStore = { shared: false, keyPrefix: 'warden', close: async () => undefined, create: (name, rule) => (created.push(name), store.create(name, rule)) };
+    const spy: LimiterStore = {
+      shared: false,
+      keyPrefix: 'warden',
+      close: async () => undefined,
+      create: (name, rule) => (created.push(name), store.create(name, rule)),
+    };
     const tools = new ToolRateLimits(spy);
     const rule = { points: 2, durationSeconds: 60 };
     expect((await tools.consume('role:user', 'echo', rule)).allowed).toBe(true);

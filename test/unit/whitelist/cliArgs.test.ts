@@ -2,7 +2,19 @@
 import { describe, expect, it } from '@jest/globals';
 import { CliUsageError, entryFromArgs, parseCliArgs } from '../../../src/whitelist/cliArgs.js';
 
-const ADD = { file: 'one', remote: 'one', help: 'flag', command: 'one', args: 'many', 'allow-env': 'many', env: 'many', mode: 'one', idle: 'one', description: 'one', replace: 'flag' } as const;
+const ADD = {
+  file: 'one',
+  remote: 'one',
+  help: 'flag',
+  command: 'one',
+  args: 'many',
+  'allow-env': 'many',
+  env: 'many',
+  mode: 'one',
+  idle: 'one',
+  description: 'one',
+  replace: 'flag',
+} as const;
 
 describe('parseCliArgs', () => {
   it('reads one-value, many-value and flag options, positionals, and the words after --', () => {
@@ -26,7 +38,24 @@ describe('parseCliArgs', () => {
 
 describe('entryFromArgs', () => {
   it('builds the entry from a command line after --', () => {
-    const parsed = parseCliArgs(['gh', '--description', 'GitHub', '--allow-env', 'GITHUB_TOKEN,GH_HOST', '--mode', 'shared', '--idle', 'hibernate', '--', 'npx', '-y', '@modelcontextprotocol/server-github'], ADD);
+    const parsed = parseCliArgs(
+      [
+        'gh',
+        '--description',
+        'GitHub',
+        '--allow-env',
+        'GITHUB_TOKEN,GH_HOST',
+        '--mode',
+        'shared',
+        '--idle',
+        'hibernate',
+        '--',
+        'npx',
+        '-y',
+        '@modelcontextprotocol/server-github',
+      ],
+      ADD,
+    );
     expect(entryFromArgs(parsed, {})).toEqual({
       description: 'GitHub',
       command: 'npx',

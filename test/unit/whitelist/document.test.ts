@@ -60,7 +60,9 @@ describe('whitelist documents', () => {
 
   it('validates as the loader does, relative cwd from the file folder', () => {
     const doc = parseDocument('{"x": {"command": "node", "cwd": "sub"}}', '/srv/w/allowed-commands.json');
-    expect(validateDocument(doc, '/srv/w/allowed-commands.json')).toEqual(parseCommands({ x: { command: 'node', cwd: 'sub' } }, '/srv/w', '/srv/w/allowed-commands.json'));
+    expect(validateDocument(doc, '/srv/w/allowed-commands.json')).toEqual(
+      parseCommands({ x: { command: 'node', cwd: 'sub' } }, '/srv/w', '/srv/w/allowed-commands.json'),
+    );
     expect(() => validateDocument(withEntry(doc, 'y', { argz: [] }), '/srv/w/f.json')).toThrow('/srv/w/f.json: entry "y": unknown field "argz"');
   });
 

@@ -37,11 +37,17 @@ describe('putEntry', () => {
   });
 
   it('refuses an entry the loader refuses, naming it and the problem', () => {
-    const error = refusal(() => putEntry(doc, 'bad', { command: 'node', allowedEnv: ['LD_PRELOAD'] }, { file: FILE, source: 'redis key w:whitelist', replace: false }));
+    const error = refusal(() =>
+      putEntry(doc, 'bad', { command: 'node', allowedEnv: ['LD_PRELOAD'] }, { file: FILE, source: 'redis key w:whitelist', replace: false }),
+    );
     expect(error).toMatchObject({ problem: 'invalid', key: 'bad' });
     expect(error.message).toMatch(/^redis key w:whitelist: entry "bad": allowedEnv\[0\] "LD_PRELOAD" names a variable no client may ever set/);
-    expect(refusal(() => putEntry(doc, ' padded', {}, { file: FILE, replace: false })).message).toContain('entry " padded": key must not start or end with whitespace');
-    expect(refusal(() => putEntry(doc, 'x', { idle: 'never' }, { file: FILE, replace: false })).message).toContain('entry "x": idle must be "keep" or "hibernate"');
+    expect(refusal(() => putEntry(doc, ' padded', {}, { file: FILE, replace: false })).message).toContain(
+      'entry " padded": key must not start or end with whitespace',
+    );
+    expect(refusal(() => putEntry(doc, 'x', { idle: 'never' }, { file: FILE, replace: false })).message).toContain(
+      'entry "x": idle must be "keep" or "hibernate"',
+    );
   });
 
   it('refuses "$schema" as a key', () => {
