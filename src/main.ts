@@ -98,24 +98,8 @@ async function main(): Promise<void> {
   }
   installCrashGuards(logger);
 
-  const address = await gateway.listen();
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const base = `http://${host}:${address.port}`;
-  const firstKey = gateway.registry.keys()[0] ?? '<command>';
-  const url = `${base}${endpointPaths(firstKey).mcp}`;
-  if (generated) {
-    const endpoints = gateway.registry
-      .keys()
-      .map((key) => `  ${base}${endpointPaths(key).mcp}\n`)
-      .join('');
-    process.stderr.write(
-      `\nmcp-warden: WARDEN_SECRET is not set, so this run uses a generated secret:\n\n  ${settings.secret}\n\n` +
-        `Connect with the header  Authorization: Bearer ${settings.secret}\n` +
-        `Example: ${url}  (or /sse for legacy SSE)\n` +
-        `Every server (mcp-warden commands url KEY prints client configurations):\n${endpoints}\n`,
-    );
-  }
-
+  // Before listening: a SIGTERM that comes as soon as the port is announced still stops
+  // the gateway (and the spares it may have started) cleanly.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -139,6 +123,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  const address = await gateway.listen();
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const base = `http://${host}:${address.port}`;
+  const firstKey = gateway.registry.keys()[0] ?? '<command>';
+  const url = `${base}${endpointPaths(firstKey).mcp}`;
+  if (generated) {
+    const endpoints = gateway.registry
+      .keys()
+      .map((key) => `  ${base}${endpointPaths(key).mcp}\n`)
+      .join('');
+    process.stderr.write(
+      `\nmcp-warden: WARDEN_SECRET is not set, so this run uses a generated secret:\n\n  ${settings.secret}\n\n` +
+        `Connect with the header  Authorization: Bearer ${settings.secret}\n` +
+        `Example: ${url}  (or /sse for legacy SSE)\n` +
+        `Every server (mcp-warden commands url KEY prints client configurations):\n${endpoints}\n`,
+    );
+  }
 }
 
 main().catch((error: unknown) => {
