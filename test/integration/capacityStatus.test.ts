@@ -36,8 +36,15 @@ describe('memory figures', () => {
   it('/status shows the budget, and per command what a child tree costs', async () => {
     type Status = { memory: Record<string, unknown>; commands: { heavy: { hibernated: number; memory: Record<string, number> } } };
     const status = async () => (await (await fetch(`${gw.base}/status`, { headers: gw.adminHeaders() })).json()) as Status;
-    // The session goes to sleep after 100 ms: a tree was sampled by then.
-    await waitFor(async () => (await status()).commands.heavy.hibernated === 1, { message: 'the session asleep' });
+    // The session goes to sleep after 100 ms: a tree was sampled by then. Its child counts
+    // as live until the kill of its tree completes, so wait for both.
+    await waitFor(
+      async () => {
+        const heavy = (await status()).commands.heavy;
+        return heavy.hibernated === 1 && heavy.memory.trees === 0;
+      },
+      { message: 'the session asleep and its child gone' },
+    );
     const { memory, commands } = await status();
     expect(memory).toMatchObject({ budgetMb: 2048, source: '--memory-budget-mb', reserveMb: 160 });
     expect(memory.availableMb).toBeLessThan(2048 - 160);
