@@ -5,14 +5,16 @@
  * progress go back on the stream of the request they belong to. Fail closed: a response
  * that matches no request in flight (a repeated id, a late reply after a cancel) and
  * progress for no known request are dropped and logged, never forwarded unchecked; the
- * same holds for client responses to requests the child never sent. When either side
- * closes, the other is closed; requests still in flight get a JSON-RPC error at once.
+ * same holds for client responses to requests the child never sent. An error answer to
+ * `initialize` ends the session once the client has it. When either side closes, the
+ * other is closed; requests still in flight get a JSON-RPC error at once.
  */
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { DuplicateRequestIdError, errorBody, toWardenError, UpstreamExitedError, WardenError } from '../errors.js';
 import { LogThrottle, type Logger } from '../logging/logger.js';
 import type { InboundResult, MessageGuard } from '../policy/guard.js';
 import type { ChildPort } from './childPort.js';
+import { explainInitializeRefusal } from './initializeRefusal.js';
 import { isNotification, isRequest, isResponse } from './jsonrpc.js';
 import type { ClientPort } from './clientPort.js';
 import { PendingRequests } from './pending.js';
@@ -174,6 +176,12 @@ export class Bridge {
       relatedRequestId = id;
       this.options.requestSeconds?.observe({ method: request.method }, request.elapsedMs / 1000);
       if (this.options.guard) message = this.options.guard.outbound(message, request.method);
+      if (request.method === 'initialize' && 'error' in message) {
+        // No session can follow a refused initialize: answer, then end it (and the child).
+        this.deliver(explainInitializeRefusal(message), id);
+        void this.close('initialize refused');
+        return;
+      }
     } else {
       if (isNotification(message) && message.method === 'notifications/progress') {
         // Attributed by the token as the child sent it (redaction may change a token that looks secret).

@@ -2,12 +2,14 @@
  * A 2026-07-28 stdio server behind the gateway (test/fixtures/modern-server.mjs, on the v2
  * server SDK): the era probe finds it modern, and 2026-07-28 clients get their requests
  * passed through (ids and progress tokens rewritten), listens and the server's own multi
- * round-trip requests included. A 2025 client still works where the server also serves 2025.
+ * round-trip requests included. A 2025 client still works where the server also serves 2025;
+ * where it serves only 2026-07-28, the client is told so and its session ends.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport, LOG_LEVEL_META_KEY } from '@modelcontextprotocol/client';
-import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { connectClient, fixtureEntry, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as V1StreamableTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { connectClient, fixtureEntry, sseConnectOnce, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
 const MODERN = 'modern';
@@ -93,10 +95,34 @@ describe('a 2025 client', () => {
     const { client, transport } = await connectClient(gw, MODERN, 'mcp');
     clients.push({
       close: async () => {
-        await (transport as StreamableHTTPClientTransport).terminateSession();
+        await (transport as V1StreamableTransport).terminateSession();
         await client.close();
       },
     });
     expect((await client.callTool({ name: 'echo', arguments: { text: 'legacy' } })).content).toEqual([{ type: 'text', text: 'legacy' }]);
   });
+
+  it.each(['mcp', 'sse'] as const)(
+    'over %s, is told that a server speaking only 2026-07-28 needs a 2026-07-28 client; the session and its child end',
+    async (kind) => {
+      const spec = gw.gateway.registry.get(MODERN_ONLY)!;
+      // Sessions and children of this entry now: the 2026-07-28 conversation of the tests above.
+      const held = () => [gw.gateway.sessions.countByCommand(MODERN_ONLY), gw.gateway.processes.status(spec).live].join();
+      const before = held();
+      const requestInit = { headers: gw.headers() };
+      const transport =
+        kind === 'sse' ? sseConnectOnce(gw.url(MODERN_ONLY, 'sse'), requestInit) : new V1StreamableTransport(gw.url(MODERN_ONLY, 'mcp'), { requestInit });
+      const client = new V1Client({ name: 'legacy-client', version: '1' });
+      clients.push(client);
+      const refused = await client.connect(transport).then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      expect(refused?.message).toMatch(/-32022/);
+      expect(refused?.message).toMatch(/speaks only protocol revision 2026-07-28/);
+      expect(refused?.message).toMatch(/v2 SDK client/);
+      // The refused session is gone, and with it the child it had.
+      await waitFor(() => held() === before, { message: 'the refused session and its child ended' });
+    },
+  );
 });

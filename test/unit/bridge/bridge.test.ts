@@ -11,6 +11,7 @@ import { DuplicateRequestIdError, ERROR_TABLE, UpstreamExitedError } from '../..
 import { DROP, FORWARD, type InboundResult, type MessageGuard } from '../../../src/policy/guard.js';
 import { captureLogger, type LogEntry } from '../../helpers/children.js';
 import { FakeChild, FakeClient, withId } from '../../helpers/fakeTransports.js';
+import { waitFor } from '../../helpers/procs.js';
 
 interface Wired {
   readonly bridge: Bridge;
@@ -287,6 +288,31 @@ describe('Bridge', () => {
       expect(w.client.sent.items).toHaveLength(1);
       expect(w.child.closed).toBe(false);
       expect(w.client.closed).toBe(false);
+    });
+
+    it('an error answer to initialize reaches the client unchanged, then the session ends', async () => {
+      const w = await wire();
+      let closed = false;
+      w.bridge.onclose = () => (closed = true);
+      w.client.receive(initialize);
+      const refusal = { jsonrpc: '2.0' as const, id: 0, error: { code: -32602, message: 'Unsupported protocol version', data: { supported: ['2024-11-05'] } } };
+      w.child.emit(refusal);
+      expect((await w.client.sent.next(withId(0), 'the refusal')).message).toEqual(refusal);
+      await waitFor(() => closed, { message: 'the session closed' });
+      expect(w.child.closed).toBe(true);
+      expect(w.client.closed).toBe(true);
+    });
+
+    it('a -32022 naming only 2026 revisions says that the server needs a 2026-07-28 client; code and data stay', async () => {
+      const w = await wire();
+      w.client.receive(initialize);
+      const data = { supported: ['2026-07-28'], requested: '2025-06-18' };
+      w.child.emit({ jsonrpc: '2.0', id: 0, error: { code: -32022, message: 'Unsupported protocol version', data } });
+      const { error } = (await w.client.sent.next(withId(0), 'the refusal')).message as unknown as { error: { code: number; message: string; data: unknown } };
+      expect(error.code).toBe(-32022);
+      expect(error.data).toEqual(data);
+      expect(error.message).toMatch(/^Unsupported protocol version \(this MCP server speaks only protocol revision 2026-07-28, /);
+      expect(error.message).toContain('the gateway does not translate a 2025 session');
     });
   });
 
