@@ -48,7 +48,10 @@ function fromHeaderBytes(value: string): string {
 
 export function extractEnvHeaders(headers: IncomingHttpHeaders): EnvHeaderEntry[] {
   const entries: EnvHeaderEntry[] = [];
-  for (const [headerName, value] of Object.entries(headers)) {
+  for (const headerName in headers) {
+    // Cheap first: most headers are not ENV_* (0x20 folds the case of an ASCII letter).
+    if (headerName.length < HEADER_PREFIX.length || (headerName.charCodeAt(0) | 0x20) !== 0x65) continue;
+    const value = headers[headerName];
     if (value === undefined) continue;
     if (headerName.slice(0, HEADER_PREFIX.length).toLowerCase() !== HEADER_PREFIX) continue;
     const name = headerName.slice(HEADER_PREFIX.length).toUpperCase();

@@ -40,6 +40,8 @@ export interface ConversationOptions {
 export class Conversations {
   private readonly live = new Map<string, Session<'modern'>>();
   private readonly opening = new Map<string, Promise<Session<'modern'>>>();
+  /** The env fingerprint of a request without env (computed once). */
+  private noEnv: string | undefined;
   /** What each key's server said of itself, once one of its children was reached (server/discover answers from it). */
   private readonly facts = new Map<string, ServerFacts>();
 
@@ -123,6 +125,12 @@ export class Conversations {
   }
 
   private fingerprint(accepted: Readonly<Record<string, string>>): string {
+    // Most requests carry no env: their fingerprint is the same every time.
+    for (const _ in accepted) return this.hmac(accepted);
+    return (this.noEnv ??= this.hmac(accepted));
+  }
+
+  private hmac(accepted: Readonly<Record<string, string>>): string {
     const text = Object.entries(accepted)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map((pair) => JSON.stringify(pair))

@@ -226,13 +226,17 @@ export class ModernClientPort implements ClientPort {
   }
 
   private track(id: string, message: ModernRequest['message'], envelope: Envelope, params: Bag, clientToken: string | number | undefined): InFlight {
+    let digest: string | undefined;
     const entry: InFlight = {
       clientId: message.id,
       method: message.method,
       clientToken,
       logLevel: envelope.logLevel,
       capabilities: envelope.clientCapabilities,
-      digest: requestDigest(params),
+      // Needed only when the request comes to wait for input; the params are never changed.
+      get digest() {
+        return (digest ??= requestDigest(params));
+      },
       exchange: undefined,
       held: undefined,
       parked: undefined,
