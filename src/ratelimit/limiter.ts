@@ -13,6 +13,7 @@
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { connectWithin, redactRedisUrl } from '../redis/connect.js';
 
 /** At most `points` per `durationSeconds`, per key. Both are positive integers. */
 export interface RateRule {
@@ -181,16 +182,6 @@ class Registry {
   }
 }
 
-/** Shows where a Redis URL points without its credentials. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
 /** An in-memory insurance limiter that reports each use (Redis did not answer). */
 class InsuranceLimiter extends RateLimiterMemory {
   constructor(
@@ -276,21 +267,7 @@ async function redisStore(redisUrl: string, keyPrefix: string, options: LimiterS
     logger?.info?.('Redis is reachable again: rate limits are shared again', { redis: where });
   });
 
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      client.connect(),
-      new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${connectTimeoutMs} ms`)), connectTimeoutMs);
-      }),
-    ]);
-  } catch (error) {
-    client.disconnect();
-    const detail = lastError?.message ?? (error instanceof Error ? error.message : String(error));
-    throw new Error(`cannot connect to Redis at ${where}: ${detail}`);
-  } finally {
-    clearTimeout(timer);
-  }
+  await connectWithin(client, { where, timeoutMs: connectTimeoutMs, lastError: () => lastError });
   started = true;
 
   const registry = new Registry((prefix, rule) => {

@@ -6,7 +6,7 @@
 import { CommandRegistry } from '../commands/registry.js';
 import { loadCommandsFile } from '../config/commands.js';
 import type { Logger } from '../logging/logger.js';
-import { redactRedisUrl } from '../ratelimit/limiter.js';
+import { redactRedisUrl } from '../redis/connect.js';
 import { validateDocument } from './document.js';
 import { RedisSource } from './redisSource.js';
 import { FileSource, type WhitelistSource } from './source.js';

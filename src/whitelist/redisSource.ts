@@ -9,7 +9,7 @@
 import { Redis } from 'ioredis';
 import { CommandsFileError } from '../config/commands.js';
 import type { Logger } from '../logging/logger.js';
-import { redactRedisUrl } from '../ratelimit/limiter.js';
+import { connectWithin, redactRedisUrl } from '../redis/connect.js';
 import { parseDocument, serializeDocument, type WhitelistDocument } from './document.js';
 import type { Edited } from './edit.js';
 import { readWhitelistFile } from './file.js';
@@ -76,20 +76,7 @@ export class RedisSource implements WhitelistSource {
     let lastError: Error | undefined;
     // Required: without an 'error' listener ioredis prints to the console.
     client.on('error', (error: Error) => (lastError = error));
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        client.connect(),
-        new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${connectTimeoutMs} ms`)), connectTimeoutMs);
-        }),
-      ]);
-    } catch (error) {
-      client.disconnect();
-      throw new Error(`cannot connect to Redis at ${where} for the whitelist: ${lastError?.message ?? (error as Error).message}`);
-    } finally {
-      clearTimeout(timer);
-    }
+    await connectWithin(client, { where, for: 'for the whitelist', timeoutMs: connectTimeoutMs, lastError: () => lastError });
     const source = new RedisSource(client, options);
     try {
       return { source, seeded: await source.#seed() };

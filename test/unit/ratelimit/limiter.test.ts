@@ -5,15 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { WardenError } from '../../../src/errors.js';
 import { AuthThrottle, retryAfterSeconds } from '../../../src/ratelimit/httpLimits.js';
-import {
-  createLimiterStore,
-  redactRedisUrl,
-  validateRateRule,
-  type Limiter,
-  type LimiterStore,
-  type RateDecision,
-  type RateRule,
-} from '../../../src/ratelimit/limiter.js';
+import { redactRedisUrl } from '../../../src/redis/connect.js';
+import { createLimiterStore, validateRateRule, type Limiter, type LimiterStore, type RateDecision, type RateRule } from '../../../src/ratelimit/limiter.js';
 import { ToolRateLimits, toolLimiterName } from '../../../src/ratelimit/toolLimits.js';
 
 let store: LimiterStore;
