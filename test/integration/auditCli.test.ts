@@ -4,37 +4,16 @@
  * Needs `npm run build` (npm test does).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog, type AuditLogOptions } from '../../src/audit/auditLog.js';
 import { formatHead, headPath } from '../../src/audit/head.js';
+import { runCli as run, type CliRun } from '../helpers/cli.js';
 
-const MAIN = join(process.cwd(), 'dist/main.js');
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` (npm test does)');
-  const proc = spawn(process.execPath, [MAIN, ...args], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const [code] = (await once(proc, 'close')) as [number | null];
-  return { code, stdout, stderr };
-}
+/** `mcp-warden <args>` with `env` added to PATH and HOME. */
+const runCli = (args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> => run(args, { env });
 
 let dir: string;
 let counter = 0;

@@ -4,30 +4,15 @@
  * credential taken from WARDEN_ADMIN_TOKEN only. Needs `npm run build` (npm test does).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { EVERYTHING, startGateway, TEST_ADMIN_TOKEN, TEST_SECRET, type TestGateway } from '../helpers/gateway.js';
+import { runCli as run } from '../helpers/cli.js';
 import { rawGrant } from '../helpers/oauthClient.js';
 import { waitForNoDescendants } from '../helpers/procs.js';
 
-const MAIN = join(process.cwd(), 'dist/main.js');
 let gw: TestGateway;
 
-async function runCli(args: readonly string[], env: Record<string, string> = {}) {
-  if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` (npm test does)');
-  const proc = spawn(process.execPath, [MAIN, 'oauth', ...args], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const [code] = (await once(proc, 'close')) as [number | null];
-  return { code, stdout, stderr };
-}
+/** `mcp-warden oauth <args>` with `env` added to PATH and HOME. */
+const runCli = (args: readonly string[], env: Record<string, string> = {}) => run(['oauth', ...args], { env });
 
 beforeAll(async () => {
   gw = await startGateway(undefined, { oauthKey: 'cli-oauth-key-0123456789abcdef-0123456789ab' });

@@ -16,32 +16,14 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { loadCommandsFile } from '../../src/config/commands.js';
 import { fixtureEntry, startGateway, TEST_ADMIN_TOKEN, type TestGateway } from '../helpers/gateway.js';
+import { MAIN, runCli, type CliRun } from '../helpers/cli.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { waitFor, waitForNoDescendants } from '../helpers/procs.js';
 
-const MAIN = join(process.cwd(), 'dist/main.js');
 const SCHEMA = join(process.cwd(), 'schema/allowed-commands.schema.json');
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function commands(args: string[], env: Record<string, string> = {}, cwd = process.cwd()): Promise<Run> {
-  if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` (npm test does)');
-  const proc = spawn(process.execPath, [MAIN, 'commands', ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const [code] = (await once(proc, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+/** `mcp-warden commands <args>` in `cwd`, with `env` added to PATH and HOME. */
+const commands = (args: string[], env: Record<string, string> = {}, cwd = process.cwd()): Promise<CliRun> => runCli(['commands', ...args], { env, cwd });
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'warden-commands-cli-'));
@@ -57,7 +39,7 @@ afterEach(async () => {
 });
 
 /** The Streamable HTTP URL `commands url` printed. */
-function printedUrl(run: Run): URL {
+function printedUrl(run: CliRun): URL {
   const match = /^ {2}Streamable HTTP {2}(\S+)$/m.exec(run.stdout);
   if (!match) throw new Error(`no endpoint in:\n${run.stdout}\n${run.stderr}`);
   return new URL(match[1]!);
