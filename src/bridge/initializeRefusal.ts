@@ -7,15 +7,13 @@
  * gateway and what to connect with instead. Code and data stay the server's.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-
-/** -32022 in revision 2026-07-28: the requested protocol version is not supported. */
-const UNSUPPORTED_VERSION = -32022;
+import { ERROR_TABLE } from '../errors.js';
 
 type Bag = Record<string, unknown>;
 
 /** The revisions a -32022 error lists, when every one of them is a 2026 or later revision. */
 function modernOnly(error: Bag): string[] | undefined {
-  if (error.code !== UNSUPPORTED_VERSION) return undefined;
+  if (error.code !== ERROR_TABLE.unsupported_protocol_version.rpc) return undefined;
   const supported = (error.data as Bag | undefined)?.supported;
   if (!Array.isArray(supported) || supported.length === 0) return undefined;
   if (!supported.every((v): v is string => typeof v === 'string' && v >= '2026')) return undefined;

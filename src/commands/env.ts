@@ -6,7 +6,7 @@
  *
  * Errors name the variable, never its value: values are often secrets (API keys).
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { homedir } from 'node:os';
 import { delimiter, dirname } from 'node:path';
@@ -256,13 +256,15 @@ export function buildChildEnv(spec: CommandSpec, accepted: Readonly<Record<strin
  * A stable sha256 (hex) over the sorted name/value pairs. Equal maps give equal
  * fingerprints regardless of insertion order; the empty map gives
  * {@link EMPTY_ENV_FINGERPRINT}. Used in pool keys, so a child started with one client's
- * variables is never handed to another.
+ * variables is never handed to another. With `hmacKey`, an HMAC (base64url) instead: for
+ * names that outlive the request and must not be a plain hash of secret values.
  */
-export function envFingerprint(accepted: Readonly<Record<string, string>>): string {
+export function envFingerprint(accepted: Readonly<Record<string, string>>, hmacKey?: Buffer): string {
   const serialized = Object.entries(accepted)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map((pair) => JSON.stringify(pair))
     .join('\n');
+  if (hmacKey) return createHmac('sha256', hmacKey).update(serialized, 'utf8').digest('base64url');
   return createHash('sha256').update(serialized, 'utf8').digest('hex');
 }
 

@@ -9,7 +9,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Principal } from '../auth/bearer.js';
-import { requestEnvEntries, validateEnvHeaders } from '../commands/env.js';
+import { envFingerprint, requestEnvEntries, validateEnvHeaders } from '../commands/env.js';
 import { LimitReachedError } from '../errors.js';
 import { clientKey } from '../http/clientAddress.js';
 import type { RoutedRequest } from '../transports/routed.js';
@@ -125,17 +125,9 @@ export class Conversations {
   }
 
   private fingerprint(accepted: Readonly<Record<string, string>>): string {
-    // Most requests carry no env: their fingerprint is the same every time.
-    for (const _ in accepted) return this.hmac(accepted);
-    return (this.noEnv ??= this.hmac(accepted));
-  }
-
-  private hmac(accepted: Readonly<Record<string, string>>): string {
-    const text = Object.entries(accepted)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map((pair) => JSON.stringify(pair))
-      .join('\n');
-    return createHmac('sha256', this.options.fingerprintKey).update(text).digest('base64url');
+    // Most requests carry no env: theirs is computed once.
+    for (const _ in accepted) return envFingerprint(accepted, this.options.fingerprintKey);
+    return (this.noEnv ??= envFingerprint({}, this.options.fingerprintKey));
   }
 }
 

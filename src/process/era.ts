@@ -7,10 +7,11 @@
  * again. docs/processes.md, "The era probe".
  */
 import { DiscoverResultSchema } from '@modelcontextprotocol/core';
-import { createRequire } from 'node:module';
 import type { CommandSpec } from '../commands/types.js';
 import { ERROR_TABLE } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { META, MODERN_VERSION } from '../modern/protocol.js';
+import { PACKAGE_NAME, PACKAGE_VERSION } from '../version.js';
 import { ERA_PROBE_ID, type ChildTransport, type OwnReply } from './childTransport.js';
 
 export type Era = 'modern' | 'legacy';
@@ -22,34 +23,24 @@ export interface EraVerdict {
   readonly discover?: DiscoverResult;
 }
 
-/** The modern revision the gateway speaks and asks for. */
-export const MODERN_VERSION = '2026-07-28';
-
 export interface EraRegistryOptions {
   readonly logger: Logger;
   /** How long a probe waits for its answer, ms; 0: no probe, every entry is legacy. @default 2000 */
   readonly probeMs?: number;
 }
 
-export const DEFAULT_ERA_PROBE_MS = 2_000;
+const DEFAULT_ERA_PROBE_MS = 2_000;
 
 const LEGACY: EraVerdict = Object.freeze({ era: 'legacy' });
 
-/**
- * The `_meta` envelope of the probe: the version asked for, the gateway's identity (its
- * package name and version; dist/process/ and src/process/ both sit two levels below
- * package.json) and no client capabilities.
- */
-const PROBE_PARAMS = (() => {
-  const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
-  return {
-    _meta: {
-      'io.modelcontextprotocol/protocolVersion': MODERN_VERSION,
-      'io.modelcontextprotocol/clientInfo': { name: 'mcp-warden', version },
-      'io.modelcontextprotocol/clientCapabilities': {},
-    },
-  };
-})();
+/** The `_meta` envelope of the probe: the version asked for, the gateway's identity, no client capabilities. */
+const PROBE_PARAMS = {
+  _meta: {
+    [META.protocolVersion]: MODERN_VERSION,
+    [META.clientInfo]: { name: PACKAGE_NAME, version: PACKAGE_VERSION },
+    [META.clientCapabilities]: {},
+  },
+};
 
 /**
  * The verdict on one probe. Modern: a DiscoverResult listing MODERN_VERSION, or the
