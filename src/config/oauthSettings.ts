@@ -4,6 +4,7 @@
  * checks across settings that zod's per-field schema cannot make.
  */
 import { z } from 'zod';
+import { isLoopbackAddress } from '../http/hostGuard.js';
 
 /** A role name, as the policy file and the clients file spell one. */
 export const ROLE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -146,8 +147,7 @@ export function oauthInputProblem(input: Input, name: (key: string) => string, o
 export function idpUrlProblem(url: string, allowLoopbackHttp: boolean): string | undefined {
   const parsed = new URL(url);
   if (parsed.protocol === 'https:') return undefined;
-  const host = parsed.hostname;
-  const loopback = host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  const loopback = isLoopbackAddress(parsed.hostname);
   if (parsed.protocol === 'http:' && loopback && allowLoopbackHttp) return undefined;
   return loopback ? 'must be https (http on loopback only with --oauth-allow-loopback-issuer, for tests)' : 'must be https';
 }

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseTrustedProxies } from '../http/clientAddress.js';
+import { isLoopbackAddress } from '../http/hostGuard.js';
 import { ENV_MODES } from '../commands/envPolicy.js';
 import { LOG_LEVELS } from '../logging/logger.js';
 import { flag, idpUrlProblem, oauthInputProblem, oauthSettingsShape } from './oauthSettings.js';
@@ -46,7 +47,7 @@ const publicOrigin = z.string().transform((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'must be a URL such as https://app.fly.dev' });
     return z.NEVER;
   }
-  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname);
+  const loopback = isLoopbackAddress(url.hostname);
   const problem =
     url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)
       ? 'must be https (http only for a loopback host)'

@@ -8,6 +8,7 @@
  * missing, a gateway's refusal), 2 usage error.
  */
 import { splitCommandLine } from '../commands/argv.js';
+import { isLoopbackAddress } from '../http/hostGuard.js';
 import { CommandsFileError } from '../config/commands.js';
 import { CliUsageError, entryFromArgs, parseCliArgs, type OptionKind, type ParsedArgs } from './cliArgs.js';
 import { HIDDEN } from './document.js';
@@ -105,7 +106,7 @@ function remoteBase(value: string): string {
   } catch {
     throw new CliUsageError(`--remote ${JSON.stringify(value)} is not a URL (https://APP.fly.dev)`);
   }
-  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\./.test(url.hostname);
+  const loopback = isLoopbackAddress(url.hostname);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
     throw new CliUsageError('--remote must be https:// (http:// only for this machine): the admin token would cross the network in clear');
   }

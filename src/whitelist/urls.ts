@@ -3,6 +3,7 @@
  * `mcp-warden commands url KEY` prints. The path segment is `encodeURIComponent(key)`: the
  * gateway decodes it exactly once (docs/whitelist.md, "Keys and URLs").
  */
+import { isLoopbackAddress } from '../http/hostGuard.js';
 
 export interface EndpointPaths {
   /** Streamable HTTP (both protocol eras). */
@@ -41,15 +42,6 @@ export function commandLine(words: readonly string[]): string {
   return words.map(shellWord).join(' ');
 }
 
-function isLoopbackUrl(url: string): boolean {
-  try {
-    const { hostname } = new URL(url);
-    return hostname === 'localhost' || hostname === '[::1]' || /^127\./.test(hostname);
-  } catch {
-    return false;
-  }
-}
-
 /** The text of `mcp-warden commands url`: endpoints, then one configuration per client. */
 export function urlReport(key: string, base: string): string {
   const root = trimBase(base);
@@ -59,7 +51,8 @@ export function urlReport(key: string, base: string): string {
   const name = serverName(key);
   const json = (value: unknown) => JSON.stringify(value, null, 2);
   const indent = (text: string) => text.replace(/^/gm, '  ');
-  const plainHttp = new URL(mcp).protocol === 'http:' && !isLoopbackUrl(mcp);
+  const mcpUrl = new URL(mcp);
+  const plainHttp = mcpUrl.protocol === 'http:' && !isLoopbackAddress(mcpUrl.hostname);
   const sections = [
     `Endpoints of ${JSON.stringify(key)}:\n  Streamable HTTP  ${mcp}\n  SSE (legacy)     ${sse}`,
     `$WARDEN_SECRET below stands for your credential: the shared secret or your own client token.`,

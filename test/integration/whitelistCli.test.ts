@@ -267,6 +267,10 @@ describe('mcp-warden commands --remote', () => {
     const clear = await commands(['list', '--remote', 'http://gateway.example.com'], admin);
     expect(clear.code).toBe(2);
     expect(clear.stderr).toContain('--remote must be https://');
+    // A name that merely starts with 127. is not this machine.
+    const lookalike = await commands(['list', '--remote', 'http://127.evil.example'], admin);
+    expect(lookalike.code).toBe(2);
+    expect(lookalike.stderr).toContain('--remote must be https://');
     const secret = await commands(['add', 'evil', '--remote', gw.base, '--', 'sh', '-c', 'id'], { WARDEN_ADMIN_TOKEN: gw.secret });
     expect(secret.code).toBe(1);
     expect(secret.stderr).toContain('answered 403');

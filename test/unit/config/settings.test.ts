@@ -219,6 +219,7 @@ describe('on Fly.io (FLY_APP_NAME set)', () => {
 describe('--public-url', () => {
   it.each([
     ['http://gw.example.com', /must be https/],
+    ['http://127.gw.example.com', /must be https/],
     ['https://gw.example.com/mcp', /origin only/],
     ['https://user:pw@gw.example.com', /user name or password/],
     ['gw.example.com', /must be a URL/],
