@@ -26,6 +26,9 @@ export interface JsonBody {
 const JSON_TYPE = /^application\/json\s*(?:;|$)/i;
 const CHARSET = /;\s*charset\s*=\s*"?([^;"\s]+)"?/i;
 
+/** Strict UTF-8: a bad byte throws; a leading byte order mark is dropped. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 export const NOT_JSON = 'Content-Type must be application/json';
 
 /** Why the Content-Type can't be read as a JSON body, or undefined when it can. */
@@ -46,9 +49,13 @@ export async function readJsonBody(req: IncomingMessage, options: BodyOptions): 
   if (declared !== undefined && Number(declared) > options.limitBytes) throw new PayloadTooLargeError(options.limitBytes);
   const bytes = await collect(req, options.limitBytes);
   if (bytes === undefined) return undefined;
-  if (!isUtf8(bytes)) throw new WardenError('parse_error', 'Parse error: request body is not valid UTF-8');
-  let text = bytes.toString('utf8');
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let text: string;
+  try {
+    // One pass: validates, decodes and drops a leading byte order mark.
+    text = UTF8.decode(bytes);
+  } catch {
+    throw new WardenError('parse_error', 'Parse error: request body is not valid UTF-8');
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
