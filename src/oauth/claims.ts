@@ -61,9 +61,14 @@ export function roleOf(claims: Claims, rule: RoleRule): RoleOutcome {
 
 const PRINTABLE = /^[\x21-\x7e]{1,128}$/;
 
+/** Tags of the configured issuers (one or two per process), so a token costs no hash for them. */
+const tags = new Map<string, string>();
+
 /** A short, stable tag of an issuer. */
 export function issuerTag(issuer: string): string {
-  return createHash('sha256').update(issuer, 'utf8').digest('hex').slice(0, 8);
+  let tag = tags.get(issuer);
+  if (tag === undefined) tags.set(issuer, (tag = createHash('sha256').update(issuer, 'utf8').digest('hex').slice(0, 8)));
+  return tag;
 }
 
 /**

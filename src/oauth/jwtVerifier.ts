@@ -66,9 +66,11 @@ function refusalOf(error: unknown): Refusal | undefined {
 
 export class JwtVerifier implements OAuthVerifier {
   private readonly audiences: ReadonlySet<string>;
+  private readonly algorithms: string[];
 
   constructor(private readonly options: JwtVerifierOptions) {
     this.audiences = new Set(options.audiences ?? []);
+    this.algorithms = [...(options.algorithms ?? DEFAULT_ALGORITHMS)];
   }
 
   async verify(token: string, target: ResourceTarget): Promise<VerifyOutcome> {
@@ -78,7 +80,7 @@ export class JwtVerifier implements OAuthVerifier {
     try {
       ({ payload: claims } = await jwtVerify(token, this.options.keys, {
         issuer: this.options.issuer,
-        algorithms: [...(this.options.algorithms ?? DEFAULT_ALGORITHMS)],
+        algorithms: this.algorithms,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
         requiredClaims: ['exp', 'sub'],
       }));
