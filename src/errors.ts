@@ -93,7 +93,7 @@ export class WardenError extends Error {
 }
 
 /** The challenge of a 401 when OAuth is off: the realm only. */
-export const PLAIN_CHALLENGE = 'Bearer realm="mcp-warden"';
+const PLAIN_CHALLENGE = 'Bearer realm="mcp-warden"';
 
 export class UnauthorizedError extends WardenError {
   /** @param challenge the `WWW-Authenticate` value (OAuth adds where its metadata is). */

@@ -339,11 +339,11 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
           // The origin allowlist depends on the port actually bound (port 0 picks one).
           server.on('request', buildListener(address.port));
           reaper.start();
-          capacity.start(registry.keys().map((key) => registry.get(key)!));
+          capacity.start(registry.specs());
           fly?.start();
           policy?.watch();
           live?.watch();
-          processes.warm(registry.keys().map((key) => registry.get(key)!));
+          processes.warm(registry.specs());
           if (oauth && oauthParts?.mode === 'external') {
             logger.info('OAuth on, with an external identity provider', { issuer: oauth.issuer, jwks: provider?.jwksUri, from: provider?.source });
           } else if (oauth) {
@@ -386,7 +386,6 @@ export async function createGateway(settings: Settings, deps: GatewayDeps): Prom
         metricsServer?.closeAllConnections();
         await stopped;
         await slots?.close(); // before the Redis client it uses is quit
-        await Promise.allSettled([audit.close(), limiterStore.close()]);
         await Promise.allSettled([audit.close(), limiterStore.close(), whitelistClosed]);
         logger.info('stopped');
       })();

@@ -11,13 +11,18 @@ import type { CapacitySetup } from './setup.js';
 
 const mb = (bytes: number): number => Math.round((bytes / MiB) * 10) / 10;
 
+/** Open sessions of `key` whose child is stopped until their next message. */
+export function hibernatedSessions(sessions: SessionStore, key: string): number {
+  let n = 0;
+  for (const s of sessions.all()) if (s.commandKey === key && s.bridge.child instanceof HibernatingPort && s.bridge.child.hibernated) n += 1;
+  return n;
+}
+
 export function commandMemory(capacity: CapacitySetup, sessions: SessionStore, spec: CommandSpec) {
   const figures = capacity.sampler.command(spec.key);
-  let hibernated = 0;
-  for (const s of sessions.all()) if (s.commandKey === spec.key && s.bridge.child instanceof HibernatingPort && s.bridge.child.hibernated) hibernated += 1;
   const limit = capacity.sampler.limitOf({ spec }).bytes;
   return {
-    hibernated,
+    hibernated: hibernatedSessions(sessions, spec.key),
     memory: {
       trees: figures.trees,
       liveMb: mb(figures.liveBytes),

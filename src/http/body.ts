@@ -29,10 +29,10 @@ const CHARSET = /;\s*charset\s*=\s*"?([^;"\s]+)"?/i;
 /** Strict UTF-8: a bad byte throws; a leading byte order mark is dropped. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-export const NOT_JSON = 'Content-Type must be application/json';
+const NOT_JSON = 'Content-Type must be application/json';
 
 /** Why the Content-Type can't be read as a JSON body, or undefined when it can. */
-export function contentTypeError(contentType: string | undefined): WardenError | undefined {
+function contentTypeError(contentType: string | undefined): WardenError | undefined {
   if (contentType === undefined || !JSON_TYPE.test(contentType)) return new WardenError('unsupported_media_type', `Unsupported Media Type: ${NOT_JSON}`);
   const charset = CHARSET.exec(contentType)?.[1]?.toLowerCase();
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {

@@ -28,7 +28,7 @@ export interface PipelineDeps {
 }
 
 /** The checks of each route class, in the one order. */
-export function checksByClass(checks: Checks): Readonly<Record<RouteClass, readonly Check[]>> {
+function checksByClass(checks: Checks): Readonly<Record<RouteClass, readonly Check[]>> {
   return {
     message: [
       checks.drain,

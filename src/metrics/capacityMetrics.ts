@@ -10,7 +10,7 @@ import type { CommandRegistry } from '../commands/registry.js';
 import type { Capacity } from '../capacity/capacity.js';
 import type { EvictionReason } from '../capacity/evictor.js';
 import type { MemorySampler } from '../capacity/sampler.js';
-import { HibernatingPort } from '../process/hibernate.js';
+import { hibernatedSessions } from '../capacity/status.js';
 import type { SessionStore } from '../transports/sessions.js';
 
 const RESUME_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -121,10 +121,8 @@ export class CapacityMetrics {
       'The most resident memory one child tree of the command used (what a new child is planned at)',
       (key) => sampler.command(key).highWaterBytes,
     );
-    perCommand('warden_hibernated_sessions', 'Open sessions of the command whose child is stopped until their next message', (key) => {
-      let n = 0;
-      for (const s of sessions.all()) if (s.commandKey === key && s.bridge.child instanceof HibernatingPort && s.bridge.child.hibernated) n += 1;
-      return n;
-    });
+    perCommand('warden_hibernated_sessions', 'Open sessions of the command whose child is stopped until their next message', (key) =>
+      hibernatedSessions(sessions, key),
+    );
   }
 }

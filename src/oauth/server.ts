@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { writeError } from '../http/respond.js';
+import { routeOf } from '../http/routes.js';
 import { OAuthAdminApi } from './adminApi.js';
 import { AuthorizeEndpoint } from './authorize.js';
 import { ClientMetadataResolver } from './clientMetadata.js';
@@ -46,7 +47,6 @@ export interface OAuthServer {
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
 }
 
-const OAUTH_ROUTES = new Set(['/authorize', '/token', '/register', '/revoke']);
 const AS_METADATA = '/.well-known/oauth-authorization-server';
 
 export function createOAuthServer(options: OAuthServerOptions): OAuthServer {
@@ -77,11 +77,8 @@ export function createOAuthServer(options: OAuthServerOptions): OAuthServer {
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-    const raw = req.url ?? '/';
-    const q = raw.indexOf('?');
-    const path = q === -1 ? raw : raw.slice(0, q);
-    const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
-    if (OAUTH_ROUTES.has(path)) {
+    const { class: routeClass, path, query } = routeOf(req.url ?? '/');
+    if (routeClass === 'oauth') {
       try {
         await oauthRoute(req, res, path, query);
       } catch (error) {

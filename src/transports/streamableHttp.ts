@@ -52,7 +52,8 @@ export class StreamableHandler {
     if (modern) return this.modern.handle(request);
     const versionHeader = req.headers['mcp-protocol-version'];
     const modernHeader = typeof versionHeader === 'string' && versionHeader >= MODERN_VERSION;
-    if (isInitialize(body) && modernHeader)
+    const initialize = isInitialize(body);
+    if (initialize && modernHeader)
       throw new WardenError('header_mismatch', 'Header mismatch: initialize is a 2025 request, but MCP-Protocol-Version names a 2026 revision');
     if (modernHeader) {
       throw new WardenError(
@@ -63,7 +64,7 @@ export class StreamableHandler {
         },
       );
     }
-    if (!isInitialize(body))
+    if (!initialize)
       throw new WardenError(
         'bad_request',
         'Bad Request: a 2025 session starts with an initialize request (or send a 2026-07-28 request with its _meta envelope)',
