@@ -51,10 +51,10 @@ export function decodeHeaderValue(value: string): string | undefined {
   return bytes.toString('utf8');
 }
 
-/** The value a mirrored header must carry for `value` (strings as-is; integers and booleans as text). */
+/** The value a mirrored header must carry for `value` (strings as-is, booleans as text; numbers compare as numbers). */
 function headerText(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
-  if (typeof value === 'boolean' || (typeof value === 'number' && Number.isSafeInteger(value))) return String(value);
+  if (typeof value === 'boolean') return String(value);
   return undefined;
 }
 
@@ -119,8 +119,8 @@ function checkParamHeaders(params: Bag, headers: IncomingHttpHeaders, declared: 
     const sent = header(headers, `mcp-param-${name.toLowerCase()}`);
     if (sent === undefined) throw mismatch(`Mcp-Param-${name}`, `the required Mcp-Param-${name} header is absent (argument ${property})`);
     const decoded = decodeHeaderValue(sent);
-    const expected = headerText(value);
-    const equal = typeof value === 'number' ? Number(decoded) === value : decoded === expected;
+    // A badly encoded header matches nothing (not even an argument no header can carry).
+    const equal = decoded !== undefined && (typeof value === 'number' ? Number(decoded) === value : decoded === headerText(value));
     if (!equal) throw mismatch(`Mcp-Param-${name}`, `Mcp-Param-${name} does not match argument ${property}`);
   }
 }
