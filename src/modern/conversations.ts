@@ -23,6 +23,12 @@ export function deploymentKey(secret: string, purpose: string): Buffer {
   return createHmac('sha256', secret).update(`mcp-warden ${purpose}`).digest();
 }
 
+interface ConversationIdent {
+  readonly id: string;
+  readonly principalKey: string;
+  readonly accepted: Readonly<Record<string, string>>;
+}
+
 export interface ConversationOptions {
   /** Conversations one principal may hold per key with different env. @default 4 */
   readonly maxEnvVariants: number;
@@ -42,6 +48,7 @@ export class Conversations {
   private readonly opening = new Map<string, Promise<Session<'modern'>>>();
   /** The env fingerprint of a request without env (computed once). */
   private noEnv: string | undefined;
+  private readonly idents = new WeakMap<RoutedRequest, ConversationIdent>();
   /** What each key's server said of itself, once one of its children was reached (server/discover answers from it). */
   private readonly facts = new Map<string, ServerFacts>();
 
@@ -87,10 +94,15 @@ export class Conversations {
     return this.idOf(request).id;
   }
 
-  private idOf(request: RoutedRequest): { id: string; principalKey: string; accepted: Readonly<Record<string, string>> } {
+  /** Worked out once per request (the Fly router asks before the handler does). */
+  private idOf(request: RoutedRequest): ConversationIdent {
+    let ident = this.idents.get(request);
+    if (ident) return ident;
     const accepted = validateEnvHeaders(requestEnvEntries(request.req.headersDistinct, request.grantEnv), request.spec, { mode: this.factory.limits.envMode });
     const principalKey = clientKey(request.principal);
-    return { id: `${principalKey}\u0000${request.spec.key}\u0000${request.principal.role}\u0000${this.fingerprint(accepted)}`, principalKey, accepted };
+    ident = { id: `${principalKey}\u0000${request.spec.key}\u0000${request.principal.role}\u0000${this.fingerprint(accepted)}`, principalKey, accepted };
+    this.idents.set(request, ident);
+    return ident;
   }
 
   private async open(request: RoutedRequest, principal: Principal, id: string, envDependent: boolean): Promise<Session<'modern'>> {
